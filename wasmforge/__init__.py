@@ -1,0 +1,85 @@
+"""wasmforge: write WebAssembly plugins in Rust, run them inside Python.
+
+    import wasmforge
+    with wasmforge.load("plugin.wasm") as plugin:
+        plugin.add(1, 2)
+
+The public names are imported lazily, so `wasmforge --version` and
+`import wasmforge.errors` do not pay for loading wasmtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .abi import Param, Signature
+    from .build import Artifact, BuildResult, build
+    from .config import Settings, find_workspace, load_settings
+    from .errors import (
+        ArgumentError,
+        BuildError,
+        ConfigError,
+        MemoryAccessError,
+        PluginCallError,
+        PluginError,
+        PluginLoadError,
+        PluginMemoryLimit,
+        PluginPanic,
+        PluginProtocolError,
+        PluginTrap,
+        ScaffoldError,
+        ToolchainError,
+        UnknownFunctionError,
+        UsageError,
+        WasmforgeError,
+        WorkspaceNotFound,
+    )
+    from .host import Plugin, PluginFunction, PluginMemory, load
+    from .scaffold import new_workspace
+    from .toolchain import Toolchain, find_toolchain
+
+_LAZY = {
+    "load": "host",
+    "Plugin": "host",
+    "PluginFunction": "host",
+    "PluginMemory": "host",
+    "Signature": "abi",
+    "Param": "abi",
+    "build": "build",
+    "Artifact": "build",
+    "BuildResult": "build",
+    "Settings": "config",
+    "find_workspace": "config",
+    "load_settings": "config",
+    "new_workspace": "scaffold",
+    "Toolchain": "toolchain",
+    "find_toolchain": "toolchain",
+    **{
+        name: "errors"
+        for name in (
+            "WasmforgeError", "UsageError", "ScaffoldError", "WorkspaceNotFound", "ConfigError",
+            "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError", "PluginLoadError",
+            "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
+            "PluginProtocolError", "PluginMemoryLimit",
+        )
+    },
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wasmforge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

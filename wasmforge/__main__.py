@@ -1,0 +1,5 @@
+"""`python -m wasmforge`: the same as the `wasmforge` command."""
+
+from .cli import main
+
+raise SystemExit(main())

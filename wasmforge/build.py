@@ -1,0 +1,222 @@
+"""`wasmforge build`: cargo for the wasm target, artifacts from cargo's own messages.
+
+Cargo runs with ``--message-format=json-render-diagnostics``: it renders
+rustc's diagnostics itself on stderr, which we pass through line by line as
+they come, and reports each produced file in a ``compiler-artifact`` message on
+stdout, which is where the .wasm paths come from (never from guessing
+target/<triple>/<profile>/).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Optional, Sequence
+
+from .config import Settings, workspace_crates
+from .errors import BuildError, ConfigError, UsageError
+from .toolchain import Toolchain, debian_crate_package, find_toolchain, offline_config_args
+
+log = logging.getLogger(__name__)
+
+DiagnosticSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One .wasm file cargo produced."""
+
+    crate: str
+    path: Path
+    size: int
+    #: cargo did not need to rebuild it.
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    artifacts: tuple[Artifact, ...]
+    seconds: float
+    profile: str
+    target: str
+    command: tuple[str, ...]
+    diagnostics: str = ""
+    warnings: int = 0
+
+
+@dataclass
+class _Collected:
+    lines: list[str] = field(default_factory=list)
+
+
+def cargo_command(settings: Settings, toolchain: Toolchain, crates: Sequence[str], color: bool = False) -> list[str]:
+    """The cargo invocation for ``crates``, as a list of arguments."""
+    argv = [
+        str(toolchain.cargo),
+        "build",
+        "--target",
+        settings.target,
+        "--message-format=json-render-diagnostics",
+        f"--color={'always' if color else 'never'}",
+    ]
+    for crate in crates:
+        argv += ["-p", crate]
+    if settings.profile == "release":
+        argv.append("--release")
+    if settings.offline or toolchain.is_debian:
+        argv += offline_config_args()
+    return argv
+
+
+def build(
+    settings: Settings,
+    crates: Sequence[str] = (),
+    *,
+    toolchain: Optional[Toolchain] = None,
+    on_diagnostic: Optional[DiagnosticSink] = None,
+    color: bool = False,
+    stop: Optional[threading.Event] = None,
+) -> BuildResult:
+    """Builds the plugin crates (or ``crates``) and returns the .wasm artifacts.
+
+    ``on_diagnostic`` receives each line cargo prints on stderr as it comes.
+    Setting ``stop`` kills cargo and raises BuildError. Raises BuildError when
+    cargo fails or produces no .wasm, UsageError for an unknown crate.
+    """
+    crates = tuple(crates) or settings.plugin_crates
+    wanted = _crate_dirs(settings, crates)
+    toolchain = toolchain or find_toolchain(settings.target)
+    argv = cargo_command(settings, toolchain, crates, color)
+    log.debug("running %s", " ".join(argv))
+    started = time.perf_counter()
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=settings.root,
+            env=toolchain.cargo_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+    except OSError as error:
+        raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None
+
+    collected = _Collected()
+    stderr_reader = threading.Thread(
+        target=_pump_stderr, args=(process.stderr, collected, on_diagnostic), name="cargo-stderr", daemon=True
+    )
+    stderr_reader.start()
+    watchdog = _kill_when_set(process, stop) if stop is not None else None
+    artifacts: list[Artifact] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        artifact = _artifact_from_message(line, wanted)
+        if artifact is not None:
+            artifacts.append(artifact)
+    returncode = process.wait()
+    stderr_reader.join()
+    if watchdog is not None:
+        watchdog.set()
+    seconds = time.perf_counter() - started
+    diagnostics = "".join(collected.lines)
+
+    if stop is not None and stop.is_set():
+        raise BuildError("build cancelled", diagnostics)
+    if returncode != 0:
+        raise BuildError(_failure_summary(diagnostics, returncode), diagnostics)
+    missing = [c for c in crates if not any(a.crate == c for a in artifacts)]
+    if missing:
+        raise BuildError(
+            f"cargo built {', '.join(missing)} but produced no .wasm; "
+            'its Cargo.toml needs [lib] crate-type = ["cdylib"]',
+            diagnostics,
+        )
+    return BuildResult(
+        artifacts=tuple(artifacts),
+        seconds=seconds,
+        profile=settings.profile,
+        target=settings.target,
+        command=tuple(argv),
+        diagnostics=diagnostics,
+        warnings=len(re.findall(r"^warning(\[\w+\])?: ", diagnostics, re.MULTILINE)),
+    )
+
+
+def _crate_dirs(settings: Settings, crates: Sequence[str]) -> dict[Path, str]:
+    """Directory -> name for ``crates``; an error naming the members if one is unknown."""
+    members = workspace_crates(settings.root)
+    for crate in crates:
+        if crate not in members:
+            known = ", ".join(sorted(members)) or "none"
+            if crate in settings.plugin_crates:
+                raise ConfigError(
+                    f"wasmforge.toml names plugin crate {crate!r}, which is not in the workspace (members: {known})"
+                )
+            raise UsageError(f"no crate {crate!r} in the workspace at {settings.root}; members: {known}")
+    return {members[crate].resolve(): crate for crate in crates}
+
+
+def _pump_stderr(stream: Optional[IO[str]], collected: _Collected, sink: Optional[DiagnosticSink]) -> None:
+    assert stream is not None
+    for line in stream:
+        collected.lines.append(line)
+        if sink is not None:
+            sink(line)
+
+
+def _kill_when_set(process: "subprocess.Popen[str]", stop: threading.Event) -> threading.Event:
+    """Kills cargo when ``stop`` is set; returns the event that retires the watcher."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(0.05):
+                if process.poll() is None:
+                    process.kill()
+                return
+
+    threading.Thread(target=watch, name="cargo-stop", daemon=True).start()
+    return done
+
+
+def _artifact_from_message(line: str, wanted: dict[Path, str]) -> Optional[Artifact]:
+    """The .wasm in a compiler-artifact message for one of the ``wanted`` crates (by directory)."""
+    if '"compiler-artifact"' not in line:
+        return None
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    crate = wanted.get(Path(message.get("manifest_path", "")).resolve().parent)
+    if crate is None or "cdylib" not in message.get("target", {}).get("kind", []):
+        return None
+    for filename in message.get("filenames", []):
+        if filename.endswith(".wasm"):
+            path = Path(filename)
+            return Artifact(crate=crate, path=path, size=path.stat().st_size, fresh=bool(message.get("fresh")))
+    return None
+
+
+def _failure_summary(diagnostics: str, returncode: int) -> str:
+    """One line for a failed build: the first error and where it is."""
+    lines = diagnostics.splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"^error(\[\w+\])?: ", line) and not line.startswith("error: could not compile"):
+            where = next((l.strip()[3:].strip() for l in lines[index + 1:index + 3] if l.strip().startswith("-->")), "")
+            missing = re.search(r"no matching package named `([^`]+)` found", line)
+            hint = (
+                f"; install it with `apt-get install {debian_crate_package(missing.group(1))}`"
+                if missing else ""
+            )
+            return f"build failed: {line}{f' at {where}' if where else ''}{hint}"
+    return f"build failed: cargo exited with status {returncode}"

@@ -1,0 +1,151 @@
+"""Workspace discovery and settings.
+
+Settings are built once, from defaults < wasmforge.toml < environment <
+command-line overrides, into one frozen :class:`Settings` that is passed down.
+Every key in wasmforge.toml is checked: a typo is an error naming the key and
+the keys that exist, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+from .errors import ConfigError, WorkspaceNotFound
+from .toolchain import DEFAULT_TARGET, WASM_TARGETS
+
+CONFIG_FILE = "wasmforge.toml"
+PROFILES = ("debug", "release")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build, call or watch needs to know about a workspace."""
+
+    root: Path
+    plugin_crates: tuple[str, ...]
+    profile: str = "debug"
+    target: str = DEFAULT_TARGET
+    #: Force Debian's registry even when the toolchain is not Debian's.
+    offline: bool = False
+    debounce_ms: int = 50
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+#: (table, key) -> (attribute, type, allowed values or None). The schema of wasmforge.toml.
+_SCHEMA: dict[tuple[str, str], tuple[str, type, Optional[tuple[Any, ...]]]] = {
+    ("plugin", "crates"): ("plugin_crates", list, None),
+    ("build", "profile"): ("profile", str, PROFILES),
+    ("build", "target"): ("target", str, WASM_TARGETS),
+    ("build", "offline"): ("offline", bool, None),
+    ("watch", "debounce_ms"): ("debounce_ms", int, None),
+}
+
+
+def find_workspace(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding wasmforge.toml."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / CONFIG_FILE).is_file():
+            return directory
+    raise WorkspaceNotFound(
+        f"{start} is not inside a wasmforge workspace (no {CONFIG_FILE} here or above); "
+        "create one with `wasmforge new NAME`, or pass -C DIR"
+    )
+
+
+def load_settings(
+    root: Path,
+    overrides: Optional[Mapping[str, Any]] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> Settings:
+    """Settings for the workspace at ``root``: defaults < wasmforge.toml < env < overrides."""
+    env = os.environ if env is None else env
+    path = root / CONFIG_FILE
+    values: dict[str, Any] = {}
+    for (table, key), value in _read_toml(path).items():
+        values[_SCHEMA[(table, key)][0]] = tuple(value) if isinstance(value, list) else value
+    if env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes"):
+        values["offline"] = True
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if "plugin_crates" not in values:
+        values["plugin_crates"] = _default_plugin_crates(root)
+    if not values["plugin_crates"]:
+        raise ConfigError(f"{path}: [plugin] crates is empty; name the crate(s) to build, e.g. crates = [\"NAME-plugin\"]")
+    settings = Settings(root=root, **values)
+    if settings.profile not in PROFILES:
+        raise ConfigError(f"unknown profile {settings.profile!r}; use one of: {', '.join(PROFILES)}")
+    if settings.debounce_ms < 0:
+        raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
+    return settings
+
+
+def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    flat: dict[tuple[str, str], Any] = {}
+    for table, entries in data.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{path}: `{table}` must be a table like [{table}]")
+        for key, value in entries.items():
+            spec = _SCHEMA.get((table, key))
+            if spec is None:
+                known = ", ".join(f"[{t}] {k}" for t, k in _SCHEMA)
+                raise ConfigError(f"{path}: unknown setting [{table}] {key}; known settings: {known}")
+            _, kind, allowed = spec
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(f"{path}: [{table}] {key} must be a {kind.__name__}, got {value!r}")
+            if kind is list and not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"{path}: [{table}] {key} must be a list of strings, got {value!r}")
+            if allowed is not None and value not in allowed:
+                raise ConfigError(f"{path}: [{table}] {key} = {value!r}; use one of: {', '.join(map(str, allowed))}")
+            flat[(table, key)] = value
+    return flat
+
+
+def _default_plugin_crates(root: Path) -> tuple[str, ...]:
+    """Without [plugin] crates: every workspace crate whose name ends in -plugin."""
+    return tuple(sorted(name for name in workspace_crates(root) if name.endswith("-plugin")))
+
+
+def workspace_crates(root: Path) -> dict[str, Path]:
+    """Package name -> directory for every member of the Cargo workspace at ``root``."""
+    manifest = root / "Cargo.toml"
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{manifest} is not valid TOML: {error}") from None
+    members = data.get("workspace", {}).get("members", [])
+    crates: dict[str, Path] = {}
+    package = data.get("package", {}).get("name")
+    if isinstance(package, str):
+        crates[package] = root
+    for pattern in members if isinstance(members, list) else []:
+        for directory in sorted(root.glob(str(pattern))):
+            member = directory / "Cargo.toml"
+            if not member.is_file():
+                continue
+            try:
+                name = tomllib.loads(member.read_text(encoding="utf-8")).get("package", {}).get("name")
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+                raise ConfigError(f"{member} is not valid TOML: {error}") from None
+            if isinstance(name, str):
+                crates[name] = directory
+    return crates

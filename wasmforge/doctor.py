@@ -1,0 +1,154 @@
+"""`wasmforge doctor`: what toolchain was found, what is missing, and the fix for each."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from .errors import ToolchainError
+from .toolchain import (
+    DEBIAN_REGISTRY,
+    DEFAULT_TARGET,
+    WASM_TARGETS,
+    Survey,
+    Toolchain,
+    debian_crate_package,
+    fix_for_target,
+    registry_problems,
+    survey,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was looked at, whether it is fine, and the fix if not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    #: A missing optional piece (such as the WASI target) does not fail the doctor.
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: tuple[Check, ...]
+    toolchain: Optional[Toolchain]
+    tried: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when a build for the default target can work."""
+        return all(check.ok for check in self.checks if check.required)
+
+    def to_json(self) -> dict[str, Any]:
+        chosen = self.toolchain
+        return {
+            "ok": self.ok,
+            "toolchain": None if chosen is None else {
+                "cargo": str(chosen.cargo),
+                "rustc": str(chosen.rustc),
+                "rustc_version": chosen.rustc_version,
+                "origin": chosen.origin,
+                "sysroot": str(chosen.sysroot),
+                "targets": list(chosen.targets),
+            },
+            "checks": [
+                {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix, "required": c.required}
+                for c in self.checks
+            ],
+            "tried": list(self.tried),
+        }
+
+
+def diagnose(env: Optional[Mapping[str, str]] = None, offline: bool = False) -> Report:
+    """Looks at the machine; never raises for a missing piece, reports it."""
+    env = os.environ if env is None else env
+    found = survey(env)
+    try:
+        chosen: Optional[Toolchain] = found.choose(DEFAULT_TARGET)
+    except ToolchainError:
+        chosen = None
+    tried = tuple(_tried_line(c) for c in found.candidates)
+    checks = [*_toolchain_checks(found, chosen), *_crate_checks(chosen, offline or _env_offline(env))]
+    return Report(checks=tuple(checks), toolchain=chosen, tried=tried)
+
+
+def _env_offline(env: Mapping[str, str]) -> bool:
+    return env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _tried_line(candidate: Any) -> str:
+    if candidate.toolchain is not None:
+        t = candidate.toolchain
+        targets = ", ".join(t.targets) or "no wasm targets"
+        return f"{candidate.origin}: {t.rustc} ({t.rustc_version}; {targets})"
+    return f"{candidate.origin}: {candidate.problem}"
+
+
+def _toolchain_checks(found: Survey, chosen: Optional[Toolchain]) -> list[Check]:
+    if chosen is None:
+        usable = next((c.toolchain for c in found.candidates if c.toolchain is not None), None)
+        checks = [
+            Check(
+                "toolchain",
+                False,
+                f"no cargo + rustc pair has the {DEFAULT_TARGET} std",
+                fix_for_target(DEFAULT_TARGET, found.rustup),
+            )
+        ]
+        if usable is not None:
+            checks.append(Check("rustc", True, f"{usable.rustc} ({usable.rustc_version}), without the wasm std"))
+        return checks
+    try:
+        cargo_version = chosen.cargo_version()
+    except ToolchainError as error:
+        cargo_version = f"version unknown: {error}"
+    checks = [
+        Check("cargo", True, f"{chosen.cargo} ({cargo_version}), found via {chosen.origin}"),
+        Check("rustc", True, f"{chosen.rustc} ({chosen.rustc_version}), sysroot {chosen.sysroot}"),
+    ]
+    for target in WASM_TARGETS[:2]:
+        has = chosen.has_target(target) or (target == "wasm32-wasi" and chosen.has_target("wasm32-wasip1"))
+        checks.append(
+            Check(
+                f"target {target}",
+                has,
+                "installed" if has else "not installed",
+                "" if has else fix_for_target(target, found.rustup if not chosen.is_debian else None),
+                required=target == DEFAULT_TARGET,
+            )
+        )
+    linker = chosen.linker()
+    checks.append(
+        Check(
+            "linker",
+            linker is not None,
+            str(linker) if linker else "rust-lld not found",
+            "" if linker else "`apt-get install lld` (Debian) or reinstall the rustup toolchain",
+        )
+    )
+    return checks
+
+
+def _crate_checks(chosen: Optional[Toolchain], offline: bool) -> list[Check]:
+    uses_debian = offline or (chosen is not None and chosen.is_debian)
+    if not uses_debian:
+        return [Check("crates", True, "crates.io (needs network; pass --offline to use Debian's registry)")]
+    missing = registry_problems()
+    if not missing:
+        return [Check("crates", True, f"Debian registry {DEBIAN_REGISTRY} (offline), with every crate the templates use")]
+    if missing == [f"{DEBIAN_REGISTRY} is missing"]:
+        packages = " ".join(debian_crate_package(c) for c in ("serde", "serde_derive", "serde_json", "syn", "quote", "proc-macro2"))
+        return [Check("crates", False, f"{DEBIAN_REGISTRY} is missing", f"`apt-get install {packages}`")]
+    packages = " ".join(debian_crate_package(c) for c in missing)
+    return [
+        Check(
+            "crates",
+            False,
+            f"Debian registry {DEBIAN_REGISTRY} lacks {', '.join(missing)}",
+            f"`apt-get install {packages}`",
+        )
+    ]
