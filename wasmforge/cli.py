@@ -320,7 +320,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     out = Output()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            prog = f"wasmforge {args.command}" if getattr(args, "command", None) else "wasmforge"
+            raise _ArgumentsRejected(prog, f"unrecognized arguments: {' '.join(extras)}")
     except _ArgumentsRejected as rejected:
         out.error(f"{rejected} (see `{rejected.prog} --help`)")
         return EXIT_USAGE

@@ -14,7 +14,7 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
@@ -195,14 +195,16 @@ def _first_line(error: BaseException) -> str:
 class Plugin:
     """A loaded plugin. Call exports with :meth:`call` or as attributes: ``plugin.add(1, 2)``."""
 
-    def __init__(self, module: wasmtime.Module, *, name: str, data: bytes, path: Optional[Path] = None) -> None:
+    def __init__(
+        self, module: wasmtime.Module, *, name: str, metadata: Sequence[bytes] = (), path: Optional[Path] = None
+    ) -> None:
         self.name = name
         self.path = path
         self._module = module
         self._engine = shared_engine()
         self._lock = threading.RLock()
         self._closed = False
-        self._signatures = self._read_signatures(data)
+        self._signatures = self._read_signatures(metadata)
         self._functions: dict[str, PluginFunction] = {}
         self._current: Optional[_Live] = _Live(self)
         self.memory = PluginMemory(self)
@@ -210,11 +212,13 @@ class Plugin:
     @classmethod
     def from_bytes(cls, data: bytes, *, name: str = "<bytes>", path: Optional[Path] = None) -> "Plugin":
         """Loads a plugin from the bytes of a .wasm module."""
+        # Walking the sections first turns a truncated file into "truncated", not a parser offset.
+        metadata = _wasmfile.custom_sections(data, METADATA_SECTION, name)
         module = compile_module(data, name)
-        return cls(module, name=name, data=data, path=path)
+        return cls(module, name=name, metadata=metadata, path=path)
 
-    def _read_signatures(self, data: bytes) -> dict[str, Signature]:
-        described = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, self.name), self.name)
+    def _read_signatures(self, metadata: Sequence[bytes]) -> dict[str, Signature]:
+        described = parse_metadata(metadata, self.name)
         signatures: dict[str, Signature] = {}
         for export in self._module.exports:
             if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):

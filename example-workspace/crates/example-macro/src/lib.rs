@@ -1,0 +1,461 @@
+//! `#[plugin_fn]`: turns an ordinary Rust function into a wasmforge plugin export.
+//!
+//! For `pub fn f(...)` the attribute keeps `f` as written (so native Rust code,
+//! like the runner crate, calls it directly) and adds:
+//! - `__wf_call_f(&[u8]) -> Outcome`: decodes the arguments, calls `f`, encodes
+//!   the result; the same glue runs natively and in wasm;
+//! - on wasm32, an export named `f`: with the native wasm signature when every
+//!   argument and the result are plain numbers, else the buffer convention;
+//! - a JSON record of the signature in the `wasmforge.exports` custom section,
+//!   which the host reads to check calls and convert values.
+//! The wire contract is docs/ABI.md in wasmforge.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
+
+/// Wire contract version; keep in step with wasmforge_pdk::WIRE_VERSION.
+const WIRE_VERSION: u32 = 1;
+
+/// Names the host or the guest runtime already use.
+const RESERVED_NAMES: &[&str] = &["memory", "main", "_start", "_initialize"];
+
+#[proc_macro_attribute]
+pub fn plugin_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let attr = TokenStream2::from(attr);
+        return syn::Error::new_spanned(attr, "#[plugin_fn] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let function = syn::parse_macro_input!(item as ItemFn);
+    match expand(&function) {
+        Ok(glue) => quote!(#function #glue).into(),
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#function #error).into()
+        }
+    }
+}
+
+/// How a value travels across the boundary.
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    /// A plain number: i32/i64/f32/f64 in wasm, by value.
+    Number(&'static str),
+    /// UTF-8 text; `borrowed` for `&str`.
+    Str { borrowed: bool },
+    /// Raw bytes; `borrowed` for `&[u8]`.
+    Bytes { borrowed: bool },
+    /// Nothing: `()` or no return type.
+    Unit,
+    /// Anything else serde can handle, as JSON.
+    Json,
+}
+
+impl Wire {
+    fn name(self) -> &'static str {
+        match self {
+            Wire::Number(_) => "number",
+            Wire::Str { .. } => "str",
+            Wire::Bytes { .. } => "bytes",
+            Wire::Unit => "unit",
+            Wire::Json => "json",
+        }
+    }
+}
+
+struct Param {
+    name: syn::Ident,
+    ty: Type,
+    wire: Wire,
+}
+
+struct Returns {
+    /// The value type: `T` of `Result<T, E>`, or the whole return type.
+    ty: Option<Type>,
+    wire: Wire,
+    fallible: bool,
+}
+
+fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
+    let sig = &function.sig;
+    check_signature(sig)?;
+    let name = &sig.ident;
+    let export_name = name.to_string();
+    if RESERVED_NAMES.contains(&export_name.as_str()) || export_name.starts_with("__wf_") {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("`{}` is reserved by the wasm module; rename the function", export_name),
+        ));
+    }
+    let params = sig.inputs.iter().map(param).collect::<syn::Result<Vec<_>>>()?;
+    let returns = returns(&sig.output)?;
+
+    let native = !returns.fallible
+        && matches!(returns.wire, Wire::Number(_) | Wire::Unit)
+        && params.iter().all(|p| matches!(p.wire, Wire::Number(_)));
+    let input_wire = match params.as_slice() {
+        [] => "none",
+        [only] if matches!(only.wire, Wire::Str { .. } | Wire::Bytes { .. }) => only.wire.name(),
+        _ => "json",
+    };
+    let output_wire = match returns.wire {
+        Wire::Number(_) => "json",
+        other => other.name(),
+    };
+
+    let glue = glue_fn(function, &params, &returns, input_wire);
+    let record = metadata(&export_name, &params, &returns, native, input_wire, output_wire);
+    let export = if native {
+        native_export(name, &params, &returns)
+    } else {
+        buffer_export(name)
+    };
+
+    let meta_const = format_ident!("__WF_META_{}", name);
+    let record_static = format_ident!("__WF_RECORD_{}", name);
+    let line = format!("{}\n", record);
+    let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
+    let record_len = line.len();
+    Ok(quote! {
+        #glue
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        pub const #meta_const: &str = #record;
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[link_section = "wasmforge.exports"]
+        #[used]
+        static #record_static: [u8; #record_len] = *#record_bytes;
+
+        #export
+    })
+}
+
+fn check_signature(sig: &syn::Signature) -> syn::Result<()> {
+    if let Some(token) = &sig.asyncness {
+        return Err(syn::Error::new_spanned(token, "#[plugin_fn] functions cannot be async"));
+    }
+    if let Some(token) = &sig.unsafety {
+        return Err(syn::Error::new_spanned(token, "#[plugin_fn] functions cannot be unsafe"));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(syn::Error::new_spanned(abi, "#[plugin_fn] writes the extern \"C\" export itself; remove the ABI"));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            "#[plugin_fn] functions cannot be generic: the export needs concrete types",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(syn::Error::new_spanned(variadic, "#[plugin_fn] functions cannot be variadic"));
+    }
+    Ok(())
+}
+
+fn param(arg: &FnArg) -> syn::Result<Param> {
+    let typed = match arg {
+        FnArg::Receiver(receiver) => {
+            return Err(syn::Error::new_spanned(receiver, "#[plugin_fn] goes on free functions, not methods"))
+        }
+        FnArg::Typed(typed) => typed,
+    };
+    let name = match &*typed.pat {
+        Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => ident.ident.clone(),
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "#[plugin_fn] arguments must be plain names (`x: T`); destructure inside the function",
+            ))
+        }
+    };
+    let wire = classify(&typed.ty, Position::Argument)?;
+    Ok(Param { name, ty: (*typed.ty).clone(), wire })
+}
+
+fn returns(output: &ReturnType) -> syn::Result<Returns> {
+    let ty = match output {
+        ReturnType::Default => return Ok(Returns { ty: None, wire: Wire::Unit, fallible: false }),
+        ReturnType::Type(_, ty) => ty,
+    };
+    if let Some(ok) = result_ok_type(ty) {
+        let wire = classify(&ok, Position::Result)?;
+        return Ok(Returns { ty: Some(ok), wire, fallible: true });
+    }
+    let wire = classify(ty, Position::Result)?;
+    Ok(Returns { ty: Some((**ty).clone()), wire, fallible: false })
+}
+
+/// `T` when `ty` is `Result<T, E>` (or a `Result<T>` alias).
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    let segment = last_segment(ty)?;
+    if segment.ident != "Result" {
+        return None;
+    }
+    match &segment.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Position {
+    Argument,
+    Result,
+}
+
+fn classify(ty: &Type, position: Position) -> syn::Result<Wire> {
+    match ty {
+        Type::Paren(inner) => classify(&inner.elem, position),
+        Type::Group(inner) => classify(&inner.elem, position),
+        Type::Tuple(tuple) if tuple.elems.is_empty() => match position {
+            Position::Result => Ok(Wire::Unit),
+            Position::Argument => Err(syn::Error::new_spanned(ty, "a `()` argument carries nothing; remove it")),
+        },
+        Type::Reference(reference) => {
+            if let Some(token) = &reference.mutability {
+                return Err(syn::Error::new_spanned(
+                    token,
+                    "#[plugin_fn] cannot pass `&mut` across the wasm boundary; take the value and return the new one",
+                ));
+            }
+            match &*reference.elem {
+                Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => Ok(Wire::Str { borrowed: true }),
+                Type::Slice(slice) if is_ident(&slice.elem, "u8") => Ok(Wire::Bytes { borrowed: true }),
+                _ => Err(syn::Error::new_spanned(
+                    ty,
+                    "#[plugin_fn] supports only `&str` and `&[u8]` as references; take this argument by value",
+                )),
+            }
+        }
+        Type::Path(path) if path.qself.is_none() => {
+            let segment = path.path.segments.last().expect("a path has a segment");
+            let ident = segment.ident.to_string();
+            if matches!(segment.arguments, PathArguments::None) {
+                if let Some(wasm) = number_wasm_type(&ident) {
+                    return Ok(Wire::Number(wasm));
+                }
+                if ident == "String" {
+                    return Ok(Wire::Str { borrowed: false });
+                }
+            }
+            if ident == "Vec" {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    if let Some(GenericArgument::Type(elem)) = args.args.first() {
+                        if is_ident(elem, "u8") {
+                            return Ok(Wire::Bytes { borrowed: false });
+                        }
+                    }
+                }
+            }
+            Ok(Wire::Json)
+        }
+        Type::Array(_) | Type::Tuple(_) => Ok(Wire::Json),
+        Type::ImplTrait(_) => Err(syn::Error::new_spanned(
+            ty,
+            "#[plugin_fn] needs a concrete type here, not `impl Trait`",
+        )),
+        _ => Err(syn::Error::new_spanned(
+            ty,
+            "#[plugin_fn] cannot pass this type across the wasm boundary; use numbers, bool, &str/String, &[u8]/Vec<u8>, Option, Vec or a serde type",
+        )),
+    }
+}
+
+fn is_ident(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// The wasm value type a Rust number is passed as, if `ident` is one.
+fn number_wasm_type(ident: &str) -> Option<&'static str> {
+    Some(match ident {
+        "i8" | "i16" | "i32" | "u8" | "u16" | "u32" | "bool" => "i32",
+        "i64" | "u64" => "i64",
+        "f32" => "f32",
+        "f64" => "f64",
+        _ => return None,
+    })
+}
+
+/// `__wf_call_NAME(input) -> Outcome`: decode, call, encode. Compiled for every
+/// target so the runner crate runs exactly what the wasm export runs.
+fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &str) -> TokenStream2 {
+    let name = &function.sig.ident;
+    let glue_name = format_ident!("__wf_call_{}", name);
+    let input = format_ident!("__wf_input");
+
+    let decode = match input_wire {
+        "none" => quote!(let _ = #input;),
+        "str" => {
+            let p = &params[0];
+            let (pname, label) = (&p.name, p.name.to_string());
+            let conv = if p.wire == (Wire::Str { borrowed: true }) { quote!() } else { quote!(.to_owned()) };
+            quote_spanned!(p.ty.span()=>
+                let #pname = ::wasmforge_pdk::__private::arg_str(#input, #label)? #conv;
+            )
+        }
+        "bytes" => {
+            let p = &params[0];
+            let pname = &p.name;
+            let conv = if p.wire == (Wire::Bytes { borrowed: true }) { quote!() } else { quote!(.to_vec()) };
+            quote!(let #pname = #input #conv;)
+        }
+        _ => {
+            let names = params.iter().map(|p| &p.name);
+            let types = params.iter().map(|p| decode_type(p));
+            let ty_span = params.last().map(|p| p.ty.span()).unwrap_or_else(Span::call_site);
+            quote_spanned!(ty_span=>
+                let (#(#names,)*): (#(#types,)*) = ::wasmforge_pdk::__private::args_json(#input)?;
+            )
+        }
+    };
+    let call_args = params.iter().map(|p| {
+        let pname = &p.name;
+        match (input_wire, p.wire) {
+            ("json", Wire::Str { borrowed: true }) | ("json", Wire::Bytes { borrowed: true }) => quote!(&#pname),
+            _ => quote!(#pname),
+        }
+    });
+    let call = quote!(#name(#(#call_args),*));
+    let value = if returns.fallible {
+        quote!(#call.map_err(::wasmforge_pdk::__private::error)?)
+    } else {
+        call
+    };
+    let value_span = returns.ty.as_ref().map(|t| t.span()).unwrap_or_else(Span::call_site);
+    let encode = match returns.wire {
+        Wire::Str { .. } | Wire::Bytes { .. } => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_raw(__wf_value)),
+        Wire::Unit => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_unit(__wf_value)),
+        Wire::Number(_) | Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        pub fn #glue_name(#input: &[u8]) -> ::wasmforge_pdk::__private::Outcome {
+            #decode
+            let __wf_value = #value;
+            #encode
+        }
+    }
+}
+
+/// The owned type a JSON-decoded argument is read into.
+fn decode_type(p: &Param) -> TokenStream2 {
+    match p.wire {
+        Wire::Str { borrowed: true } => quote_spanned!(p.ty.span()=> ::std::string::String),
+        Wire::Bytes { borrowed: true } => quote_spanned!(p.ty.span()=> ::std::vec::Vec<u8>),
+        _ => p.ty.to_token_stream(),
+    }
+}
+
+fn native_export(name: &syn::Ident, params: &[Param], returns: &Returns) -> TokenStream2 {
+    let export_fn = format_ident!("__wf_export_{}", name);
+    let export_name = name.to_string();
+    let names: Vec<_> = params.iter().map(|p| &p.name).collect();
+    let types = params.iter().map(|p| &p.ty);
+    let output = match &returns.ty {
+        Some(ty) if returns.wire != Wire::Unit => quote!(-> #ty),
+        _ => quote!(),
+    };
+    quote! {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        #[export_name = #export_name]
+        pub extern "C" fn #export_fn(#(#names: #types),*) #output {
+            #name(#(#names),*)
+        }
+    }
+}
+
+fn buffer_export(name: &syn::Ident) -> TokenStream2 {
+    let export_fn = format_ident!("__wf_export_{}", name);
+    let glue_name = format_ident!("__wf_call_{}", name);
+    let export_name = name.to_string();
+    quote! {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        #[export_name = #export_name]
+        pub extern "C" fn #export_fn(ptr: *mut u8, len: usize) -> *const u32 {
+            ::wasmforge_pdk::__private::call_buffer(ptr, len, #glue_name)
+        }
+    }
+}
+
+/// One JSON object describing the export (docs/ABI.md, "Metadata").
+fn metadata(name: &str, params: &[Param], returns: &Returns, native: bool, input: &str, output: &str) -> String {
+    let params_json: Vec<String> = params
+        .iter()
+        .map(|p| {
+            let wasm = match p.wire {
+                Wire::Number(w) => format!(",\"wasm\":\"{}\"", w),
+                _ => String::new(),
+            };
+            format!(
+                "{{\"name\":\"{}\",\"type\":\"{}\"{}}}",
+                escape(&p.name.to_string()),
+                escape(&type_text(&p.ty)),
+                wasm
+            )
+        })
+        .collect();
+    let returns_text = returns.ty.as_ref().map(type_text).unwrap_or_else(|| "()".to_string());
+    let result_wasm = match returns.wire {
+        Wire::Number(w) => format!(",\"result_wasm\":\"{}\"", w),
+        _ => String::new(),
+    };
+    format!(
+        "{{\"v\":{},\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}}}",
+        WIRE_VERSION,
+        escape(name),
+        if native { "native" } else { "buffer" },
+        input,
+        output,
+        params_json.join(","),
+        escape(&returns_text),
+        returns.fallible,
+        result_wasm,
+    )
+}
+
+/// A type as a person writes it: `Vec<u8>`, `&str`, `Option<String>`.
+fn type_text(ty: &Type) -> String {
+    let raw = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(raw.len());
+    let chars: Vec<char> = raw.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let prev = out.chars().last().unwrap_or(' ');
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            let word = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '\'';
+            if word(prev) && word(next) || prev == ',' {
+                out.push(' ');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}

@@ -1,0 +1,215 @@
+//! The guest side of wasmforge's wire contract (docs/ABI.md in wasmforge).
+//!
+//! Plugin authors only need [`plugin_fn`]: put `#[plugin_fn]` above an
+//! ordinary `pub fn` and wasmforge's Python host can call it. Everything in
+//! `__private` is what the attribute's generated code calls; it is public only
+//! so that generated code can reach it.
+
+pub use example_macro::plugin_fn;
+
+/// Re-exported so plugins and the runner agree on one serde_json.
+pub use serde_json;
+
+/// Version of the wire contract this crate speaks; recorded in every export's
+/// metadata so a host can refuse a plugin it does not understand.
+pub const WIRE_VERSION: u32 = 1;
+
+#[doc(hidden)]
+pub mod __private {
+    use std::fmt::Display;
+
+    pub use crate::WIRE_VERSION;
+
+    /// Status codes in the result descriptor (docs/ABI.md, "Buffer calls").
+    pub const STATUS_OK: u32 = 0;
+    pub const STATUS_ERROR: u32 = 1;
+    pub const STATUS_BAD_INPUT: u32 = 2;
+
+    /// Why a call produced no value.
+    #[derive(Debug)]
+    pub enum Failure {
+        /// The function returned `Err(e)`; carries `e.to_string()`.
+        Error(String),
+        /// The host sent arguments the function cannot decode.
+        BadInput(String),
+    }
+
+    impl Failure {
+        pub fn status(&self) -> u32 {
+            match self {
+                Failure::Error(_) => STATUS_ERROR,
+                Failure::BadInput(_) => STATUS_BAD_INPUT,
+            }
+        }
+
+        pub fn message(&self) -> &str {
+            match self {
+                Failure::Error(m) | Failure::BadInput(m) => m,
+            }
+        }
+    }
+
+    /// What one call of the generated glue produces: the encoded result bytes.
+    pub type Outcome = Result<Vec<u8>, Failure>;
+
+    pub fn error<E: Display>(e: E) -> Failure {
+        Failure::Error(e.to_string())
+    }
+
+    // ---- decoding arguments -------------------------------------------------
+
+    /// A lone `&str`/`String` argument travels as its raw UTF-8 bytes.
+    pub fn arg_str<'a>(input: &'a [u8], param: &str) -> Result<&'a str, Failure> {
+        std::str::from_utf8(input)
+            .map_err(|e| Failure::BadInput(format!("argument `{}` is not valid UTF-8: {}", param, e)))
+    }
+
+    /// Every other argument list travels as one JSON array, decoded as a tuple.
+    pub fn args_json<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, Failure> {
+        serde_json::from_slice(input)
+            .map_err(|e| Failure::BadInput(format!("arguments do not match the signature: {}", e)))
+    }
+
+    // ---- encoding results ---------------------------------------------------
+
+    /// Results that travel as raw bytes: strings and byte vectors, moved, not copied.
+    pub trait IntoRawBytes {
+        fn into_raw_bytes(self) -> Vec<u8>;
+    }
+
+    impl IntoRawBytes for String {
+        fn into_raw_bytes(self) -> Vec<u8> {
+            self.into_bytes()
+        }
+    }
+
+    impl IntoRawBytes for &str {
+        fn into_raw_bytes(self) -> Vec<u8> {
+            self.as_bytes().to_vec()
+        }
+    }
+
+    impl IntoRawBytes for Vec<u8> {
+        fn into_raw_bytes(self) -> Vec<u8> {
+            self
+        }
+    }
+
+    impl IntoRawBytes for &[u8] {
+        fn into_raw_bytes(self) -> Vec<u8> {
+            self.to_vec()
+        }
+    }
+
+    pub fn ret_raw<T: IntoRawBytes>(value: T) -> Outcome {
+        Ok(value.into_raw_bytes())
+    }
+
+    pub fn ret_json<T: serde::Serialize + ?Sized>(value: &T) -> Outcome {
+        serde_json::to_vec(value)
+            .map_err(|e| Failure::Error(format!("result could not be encoded as JSON: {}", e)))
+    }
+
+    pub fn ret_unit(_: ()) -> Outcome {
+        Ok(Vec::new())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::wasm::call_buffer;
+}
+
+/// Memory management and the panic hook; exists only in the .wasm build.
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use crate::__private::{Outcome, STATUS_OK};
+    use std::alloc::{alloc, dealloc, Layout};
+    use std::cell::UnsafeCell;
+
+    /// A global for a single-threaded guest: wasm32-unknown-unknown has no threads.
+    struct GuestCell<T>(UnsafeCell<T>);
+    unsafe impl<T> Sync for GuestCell<T> {}
+
+    /// The last result. It stays alive until the next call into the instance so
+    /// the host can read it (the blog series freed it before the host looked).
+    static OUTPUT: GuestCell<Vec<u8>> = GuestCell(UnsafeCell::new(Vec::new()));
+    /// `[status, ptr, len]` of the last result; a buffer call returns its address.
+    static DESCRIPTOR: GuestCell<[u32; 3]> = GuestCell(UnsafeCell::new([0; 3]));
+
+    fn release_output() {
+        unsafe { *OUTPUT.0.get() = Vec::new() }
+    }
+
+    /// Allocates `len` bytes for the host to write arguments into. Returns 0 when
+    /// memory is exhausted (instead of trapping) so the host can say so.
+    #[no_mangle]
+    pub extern "C" fn __wf_alloc(len: usize) -> *mut u8 {
+        release_output();
+        if len == 0 {
+            return std::ptr::null_mut();
+        }
+        match Layout::from_size_align(len, 1) {
+            Ok(layout) => unsafe { alloc(layout) },
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    /// Frees a buffer from `__wf_alloc` that the host did not pass to a call.
+    #[no_mangle]
+    pub unsafe extern "C" fn __wf_free(ptr: *mut u8, len: usize) {
+        if !ptr.is_null() && len != 0 {
+            dealloc(ptr, Layout::from_size_align_unchecked(len, 1));
+        }
+    }
+
+    /// Runs one buffer call: takes ownership of the input, runs the glue, keeps
+    /// the output alive and returns the address of the result descriptor.
+    pub fn call_buffer(ptr: *mut u8, len: usize, glue: fn(&[u8]) -> Outcome) -> *const u32 {
+        release_output();
+        let input = if ptr.is_null() || len == 0 {
+            Vec::new()
+        } else {
+            // Allocated by __wf_alloc with exactly this layout.
+            unsafe { Vec::from_raw_parts(ptr, len, len) }
+        };
+        let (status, bytes) = match glue(&input) {
+            Ok(bytes) => (STATUS_OK, bytes),
+            Err(failure) => (failure.status(), failure.message().as_bytes().to_vec()),
+        };
+        drop(input);
+        unsafe {
+            let output = &mut *OUTPUT.0.get();
+            *output = bytes;
+            *DESCRIPTOR.0.get() = [status, output.as_ptr() as u32, output.len() as u32];
+            (*DESCRIPTOR.0.get()).as_ptr()
+        }
+    }
+
+    #[link(wasm_import_module = "wasmforge")]
+    extern "C" {
+        /// Hands the host a JSON panic report just before the `unreachable` trap.
+        #[link_name = "panic"]
+        fn host_panic(ptr: *const u8, len: usize);
+    }
+
+    /// Called once by the host after instantiation: routes panics to the host
+    /// so Python sees the message and file:line instead of a bare trap.
+    #[no_mangle]
+    pub extern "C" fn __wf_init() {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let report = match info.location() {
+                Some(loc) => serde_json::json!({
+                    "message": message, "file": loc.file(), "line": loc.line(), "column": loc.column()
+                }),
+                None => serde_json::json!({ "message": message }),
+            };
+            let text = report.to_string();
+            unsafe { host_panic(text.as_ptr(), text.len()) }
+        }));
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up everything wasmforge needs in this checkout: the Rust toolchain
+# (scripts/install-toolchain.sh) and a virtual environment at .venv with
+# wasmforge installed. `--test` also installs what the test suite needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-toolchain.sh
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        # Debian's python3 keeps venv in a separate package.
+        rm -rf .venv
+        apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+        "$PYTHON" -m venv .venv
+    fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+    .venv/bin/python -m pip install -q -e '.[test]'
+else
+    .venv/bin/python -m pip install -q .
+fi
+echo "setup: wasmforge $(.venv/bin/python -m wasmforge --version | cut -d' ' -f2) in .venv"

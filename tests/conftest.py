@@ -1,0 +1,58 @@
+"""Shared fixtures. Real cargo builds are slow, so one scaffolded workspace is
+built once per session and every workspace shares one cargo target directory
+(its dependencies then compile once)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cargo_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One CARGO_TARGET_DIR for the session (WASMFORGE_TEST_TARGET_DIR keeps it between runs)."""
+    target = Path(os.environ.get("WASMFORGE_TEST_TARGET_DIR") or tmp_path_factory.mktemp("cargo-target"))
+    previous = os.environ.get("CARGO_TARGET_DIR")
+    os.environ["CARGO_TARGET_DIR"] = str(target)
+    yield target
+    if previous is None:
+        os.environ.pop("CARGO_TARGET_DIR", None)
+    else:
+        os.environ["CARGO_TARGET_DIR"] = previous
+
+
+@dataclass(frozen=True)
+class BuiltWorkspace:
+    root: Path
+    wasm: Path
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> BuiltWorkspace:
+    """A workspace made by `wasmforge new demo` and built once, with the library API."""
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+    from wasmforge.scaffold import new_workspace
+
+    root = tmp_path_factory.mktemp("ws") / "demo"
+    new_workspace("demo", root)
+    result = build(load_settings(root))
+    (artifact,) = result.artifacts
+    return BuiltWorkspace(root=root, wasm=artifact.path)
+
+
+@pytest.fixture
+def demo_plugin(demo: BuiltWorkspace) -> Iterator["object"]:
+    import wasmforge
+
+    with wasmforge.load(demo.wasm) as plugin:
+        yield plugin

@@ -1,0 +1,117 @@
+"""`wasmforge build`: real cargo, artifacts from cargo's messages, errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import assert_one_line_error, run_cli
+from wasmforge.build import build
+from wasmforge.config import load_settings
+from wasmforge.errors import BuildError, UsageError
+
+
+def test_build_prints_path_size_and_time(demo) -> None:
+    result = run_cli("build", cwd=demo.root)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("built demo-plugin: ")
+    assert str(demo.wasm) in line or "demo_plugin.wasm" in line
+    assert " KiB) in " in line and line.endswith(" s")
+
+
+def test_build_json_reports_artifacts_from_cargo(demo) -> None:
+    result = run_cli("build", "--json", cwd=demo.root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["profile"] == "debug"
+    assert report["target"] == "wasm32-unknown-unknown"
+    (artifact,) = report["artifacts"]
+    assert artifact["crate"] == "demo-plugin"
+    assert Path(artifact["path"]) == demo.wasm
+    assert artifact["size"] == demo.wasm.stat().st_size > 1000
+    assert isinstance(report["seconds"], float)
+
+
+def test_build_takes_the_artifact_path_from_cargo_not_a_guess(demo, tmp_path: Path) -> None:
+    """With the target dir moved, the artifact is where cargo says, not in ./target."""
+    settings = load_settings(demo.root)
+    result = build(settings)
+    assert not (demo.root / "target").exists()
+    assert result.artifacts[0].path.is_relative_to(Path(__import__("os").environ["CARGO_TARGET_DIR"]))
+
+
+def test_build_with_package_flag(demo) -> None:
+    result = run_cli("build", "-p", "demo-plugin", "--json", cwd=demo.root)
+    assert result.returncode == 0, result.stderr
+    assert [a["crate"] for a in json.loads(result.stdout)["artifacts"]] == ["demo-plugin"]
+
+
+def test_unknown_package_is_a_usage_error(demo) -> None:
+    result = run_cli("build", "-p", "nope", cwd=demo.root)
+    assert_one_line_error(result, 2, "no crate 'nope'", "demo-plugin")
+
+
+def test_a_crate_without_cdylib_is_named(demo) -> None:
+    with pytest.raises(BuildError, match="demo-macro.*produced no .wasm|proc-macro"):
+        build(load_settings(demo.root), ["demo-macro"])
+
+
+def test_build_outside_a_workspace_says_how_to_make_one(tmp_path: Path) -> None:
+    result = run_cli("build", cwd=tmp_path)
+    assert_one_line_error(result, 2, "not inside a wasmforge workspace", "wasmforge new NAME")
+
+
+def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(demo.root, broken)
+    lib = broken / "crates/demo-plugin/src/lib.rs"
+    lib.write_text(lib.read_text().replace("one + two", "one + \"two\""))
+    result = run_cli("build", cwd=broken)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "error[E0277]" in result.stderr  # cargo's rendered diagnostic, streamed
+    assert "src/lib.rs" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: build failed: error[E0277]") and "crates/demo-plugin/src/lib.rs:" in last
+
+    as_json = run_cli("build", "--json", cwd=broken)
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and report["ok"] is False
+    assert "error[E0277]" in report["diagnostics"]
+
+
+def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -> None:
+    broken = tmp_path / "warn"
+    shutil.copytree(demo.root, broken)
+    lib = broken / "crates/demo-plugin/src/lib.rs"
+    lib.write_text(lib.read_text() + "\nfn unused_helper() {}\n")
+    seen: list[str] = []
+    result = build(load_settings(broken), on_diagnostic=seen.append)
+    assert any("unused_helper" in line for line in seen)
+    assert result.warnings >= 1 and "never used" in result.diagnostics
+
+
+def test_unknown_setting_in_wasmforge_toml_is_named(demo, tmp_path: Path) -> None:
+    ws = tmp_path / "cfg"
+    shutil.copytree(demo.root, ws)
+    (ws / "wasmforge.toml").write_text("[build]\nprofle = \"release\"\n")
+    result = run_cli("build", cwd=ws)
+    assert_one_line_error(result, 2, "unknown setting [build] profle", "[build] profile")
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--target", "x86_64"], ["-p"]])
+def test_bad_build_arguments_are_usage_errors(demo, args: list[str]) -> None:
+    result = run_cli("build", *args, cwd=demo.root)
+    assert_one_line_error(result, 2, "wasmforge build --help")
+
+
+def test_release_build_is_small(demo) -> None:
+    result = run_cli("build", "--release", "--json", cwd=demo.root)
+    assert result.returncode == 0, result.stderr
+    (artifact,) = json.loads(result.stdout)["artifacts"]
+    assert "/release/" in artifact["path"]
+    assert artifact["size"] < 400_000  # no DWARF from std: see the template's [profile.release]

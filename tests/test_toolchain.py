@@ -1,0 +1,128 @@
+"""Finding a cargo + rustc pair that really has the wasm32 std, and `wasmforge doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from helpers import assert_one_line_error, run_cli
+from wasmforge.build import cargo_command
+from wasmforge.config import Settings
+from wasmforge.errors import ToolchainError
+from wasmforge.toolchain import find_toolchain, probe, survey
+
+
+@pytest.fixture
+def rustc_without_wasm(tmp_path: Path) -> Path:
+    """A rustc whose sysroot has no wasm32 std: rustup's where it lacks the target,
+    else a wrapper around the real rustc that reports an empty sysroot."""
+    rustup_rustc = Path.home() / ".cargo/bin/rustc"
+    if rustup_rustc.exists():
+        candidate = probe(Path(shutil.which("cargo", path=str(rustup_rustc.parent)) or rustup_rustc), rustup_rustc)
+        if "wasm32-unknown-unknown" not in candidate.targets:
+            return rustup_rustc
+    real = find_toolchain().rustc
+    sysroot = tmp_path / "empty-sysroot"
+    (sysroot / "lib/rustlib/wasm32-unknown-unknown/lib").mkdir(parents=True)
+    wrapper = tmp_path / "bin/rustc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--print" ] && [ "$2" = "sysroot" ]; then echo {sysroot}; exit 0; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return wrapper
+
+
+def test_the_chosen_rustc_has_the_wasm32_std_files() -> None:
+    toolchain = find_toolchain()
+    libdir = toolchain.sysroot / "lib/rustlib/wasm32-unknown-unknown/lib"
+    assert list(libdir.glob("libcore-*.rlib"))
+    assert toolchain.has_target("wasm32-unknown-unknown")
+
+
+def test_path_pair_without_the_target_falls_back_to_debian(rustc_without_wasm: Path, tmp_path: Path) -> None:
+    if not Path("/usr/bin/rustc").exists():
+        pytest.skip("needs Debian's rustc")
+    bin_dir = tmp_path / "pathbin"
+    bin_dir.mkdir()
+    (bin_dir / "rustc").symlink_to(rustc_without_wasm)
+    (bin_dir / "cargo").symlink_to("/usr/bin/cargo")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    found = survey(env)
+    assert [c.origin for c in found.candidates] == ["PATH", "/usr/bin"]
+    assert not found.candidates[0].toolchain.has_target("wasm32-unknown-unknown")
+    chosen = found.choose()
+    assert chosen.rustc == Path("/usr/bin/rustc") and chosen.origin == "/usr/bin"
+    # cargo always gets the pair's rustc, whatever is first on PATH.
+    assert chosen.cargo_env(env)["RUSTC"] == "/usr/bin/rustc"
+
+
+def test_overrides_win_and_a_rustc_without_the_target_is_an_error(rustc_without_wasm: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "WASMFORGE_RUSTC": str(rustc_without_wasm)}
+    with pytest.raises(ToolchainError, match="no Rust toolchain can build for wasm32-unknown-unknown") as caught:
+        find_toolchain(env=env)
+    assert "WASMFORGE_CARGO/WASMFORGE_RUSTC" in str(caught.value)
+    assert "fix:" in str(caught.value) and "libstd-rust-dev-wasm32" in str(caught.value)
+
+
+def test_override_pair_is_used() -> None:
+    real = find_toolchain()
+    env = {"PATH": "/nonexistent", "WASMFORGE_CARGO": str(real.cargo), "WASMFORGE_RUSTC": str(real.rustc)}
+    chosen = find_toolchain(env=env)
+    assert (chosen.cargo, chosen.rustc, chosen.origin) == (real.cargo, real.rustc, "WASMFORGE_CARGO/WASMFORGE_RUSTC")
+
+
+def test_an_override_that_does_not_exist_is_named() -> None:
+    with pytest.raises(ToolchainError, match="rustc not found at /nope/rustc"):
+        find_toolchain(env={"PATH": "/usr/bin", "WASMFORGE_RUSTC": "/nope/rustc"})
+
+
+def test_build_with_a_rustc_without_the_target_is_one_line_exit_3(demo, rustc_without_wasm: Path) -> None:
+    result = run_cli("build", cwd=demo.root, env={"WASMFORGE_RUSTC": str(rustc_without_wasm)})
+    assert_one_line_error(result, 3, "no Rust toolchain can build for wasm32-unknown-unknown", "fix:")
+
+
+def test_doctor_reports_the_toolchain_and_exits_0() -> None:
+    result = run_cli("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    toolchain = find_toolchain()
+    assert str(toolchain.cargo) in result.stdout and str(toolchain.rustc) in result.stdout
+    assert "target wasm32-unknown-unknown  installed" in result.stdout
+    assert "target wasm32-wasi" in result.stdout
+    assert "linker" in result.stdout and "rust-lld" in result.stdout
+    assert "crates" in result.stdout
+
+
+def test_doctor_json() -> None:
+    result = run_cli("doctor", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"] is True
+    names = {check["name"] for check in report["checks"]}
+    assert {"cargo", "rustc", "target wasm32-unknown-unknown", "target wasm32-wasi", "linker", "crates"} <= names
+    assert "wasm32-unknown-unknown" in report["toolchain"]["targets"]
+
+
+def test_doctor_exits_1_with_the_fix_when_no_toolchain_works(rustc_without_wasm: Path) -> None:
+    result = run_cli("doctor", env={"WASMFORGE_RUSTC": str(rustc_without_wasm)})
+    assert result.returncode == 1
+    assert "MISSING" in result.stdout and "toolchain" in result.stdout
+    assert "apt-get install rustc cargo libstd-rust-dev-wasm32 lld" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_debian_toolchain_builds_from_the_debian_registry(tmp_path: Path) -> None:
+    toolchain = find_toolchain()
+    settings = Settings(root=tmp_path, plugin_crates=("x-plugin",))
+    argv = cargo_command(settings, toolchain, ["x-plugin"])
+    assert argv[1:5] == ["build", "--target", "wasm32-unknown-unknown", "--message-format=json-render-diagnostics"]
+    has_debian = 'source.debian.directory="/usr/share/cargo/registry"' in argv
+    assert has_debian == toolchain.is_debian
+    forced = cargo_command(settings.replace(offline=True), toolchain, ["x-plugin"])
+    assert 'source.crates-io.replace-with="debian"' in forced and "net.offline=true" in forced
