@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -56,3 +56,26 @@ def demo_plugin(demo: BuiltWorkspace) -> Iterator["object"]:
 
     with wasmforge.load(demo.wasm) as plugin:
         yield plugin
+
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def scaffold_with_plugin(base: Path, name: str, source: Path, target: Optional[str] = None) -> BuiltWorkspace:
+    """`wasmforge new NAME` with the plugin's lib.rs replaced by ``source``, built once."""
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+    from wasmforge.scaffold import new_workspace
+
+    root = base / name
+    new_workspace(name, root)
+    (root / f"crates/{name}-plugin/src/lib.rs").write_text(source.read_text())
+    settings = load_settings(root, {"target": target} if target else None)
+    (artifact,) = build(settings).artifacts
+    return BuiltWorkspace(root=root, wasm=artifact.path)
+
+
+@pytest.fixture(scope="session")
+def boundary(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> BuiltWorkspace:
+    """The plugin in tests/plugins/boundary.rs: every type, error and host function."""
+    return scaffold_with_plugin(tmp_path_factory.mktemp("ws"), "boundary", PLUGINS / "boundary.rs")

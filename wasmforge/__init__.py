@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .config import Settings, find_workspace, load_settings
     from .errors import (
         ArgumentError,
+        HostFunctionError,
         BuildError,
         ConfigError,
         MemoryAccessError,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
         WasmforgeError,
         WorkspaceNotFound,
     )
+    from ._imports import HostFunctions
+    from .chain import PluginChain, load_dir
     from .host import Plugin, PluginFunction, PluginMemory, load
     from .scaffold import new_workspace
     from .toolchain import Toolchain, find_toolchain
@@ -47,6 +50,9 @@ _LAZY = {
     "Plugin": "host",
     "PluginFunction": "host",
     "PluginMemory": "host",
+    "HostFunctions": "_imports",
+    "PluginChain": "chain",
+    "load_dir": "chain",
     "Signature": "abi",
     "Param": "abi",
     "build": "build",
@@ -64,7 +70,7 @@ _LAZY = {
             "WasmforgeError", "UsageError", "ScaffoldError", "WorkspaceNotFound", "ConfigError",
             "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError", "PluginLoadError",
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
-            "PluginProtocolError", "PluginMemoryLimit",
+            "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError",
         )
     },
 }

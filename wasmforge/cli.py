@@ -142,19 +142,46 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def _plugin_paths(args: argparse.Namespace, out: Output) -> list[Path]:
+    """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`)."""
+    from .errors import UsageError
+
+    plugin = getattr(args, "plugin", None)
+    if plugin:
+        return [Path(plugin) if Path(plugin).is_absolute() else args.cwd / plugin]
+    try:
+        settings = _settings(args, profile="release" if getattr(args, "release", False) else None)
+    except WasmforgeError as error:
+        raise UsageError(f"{error}; or name a .wasm with --plugin PATH") from None
+    result = _run_build(args, out, settings, getattr(args, "package", None) or (), stream=args.verbose > 0)
+    return [artifact.path for artifact in result.artifacts]
+
+
+def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
+    """Of several plugins, the one that exports ``function``."""
+    from .errors import UnknownFunctionError, UsageError
+    from .host import load
+
+    if len(paths) == 1 or function is None:
+        return paths[0]
+    having = []
+    for path in paths:
+        with load(path) as plugin:
+            if function in plugin.exports:
+                having.append(path)
+    if len(having) == 1:
+        return having[0]
+    names = ", ".join(p.name for p in (having or paths))
+    if having:
+        raise UsageError(f"{function} is exported by {names}; choose one with -p CRATE or --plugin PATH")
+    raise UnknownFunctionError(f"none of the workspace's plugins ({names}) has a function {function!r}")
+
+
 def cmd_call(args: argparse.Namespace, out: Output) -> int:
     from .errors import UsageError
     from .host import load
 
-    if args.plugin:
-        path = Path(args.plugin) if Path(args.plugin).is_absolute() else args.cwd / args.plugin
-    else:
-        try:
-            settings = _settings(args, profile="release" if args.release else None)
-        except WasmforgeError as error:
-            raise UsageError(f"{error}; or name a .wasm with --plugin PATH") from None
-        result = _run_build(args, out, settings, (), stream=args.verbose > 0)
-        path = result.artifacts[0].path
+    path = _plugin_exporting(_plugin_paths(args, out), None if args.list else args.function)
     with load(path) as plugin:
         if args.list:
             signatures = list(plugin.exports.values())
@@ -176,14 +203,87 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_chain(args: argparse.Namespace, out: Output) -> int:
+    from .chain import load_dir, load_paths
+    from .errors import UsageError
+
+    if args.dir:
+        chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir)
+    else:
+        chain = load_paths(sorted(_plugin_paths(args, out), key=lambda p: p.name))
+    with chain:
+        if args.input is not None:
+            raw = args.input.encode("utf-8")
+        elif sys.stdin is None or sys.stdin.isatty():
+            raise UsageError(f"pipe the input in, e.g. `wasmforge chain {args.function} < book.md`, or pass --input TEXT")
+        else:
+            raw = sys.stdin.buffer.read()
+        first = chain.plugins[0].function(args.function).signature
+        if len(first.params) != 1:
+            raise UsageError(f"{first} takes {len(first.params)} arguments; a chain step takes exactly one")
+        value = _stdin_value(first, raw)
+        result = chain.call(args.function, value)
+        if args.json:
+            out.result(json.dumps({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
+        else:
+            _print_value(out, result, newline=False)
+    return EXIT_OK
+
+
+def _stdin_value(signature: "Signature", raw: bytes) -> Any:
+    from .errors import UsageError
+
+    wire = signature.params[0].wire
+    if wire == "bytes":
+        return raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start}), which {signature} needs") from None
+    if wire == "str":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
+
+
+def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
+    from .inspect import inspect_plugin
+
+    paths = [Path(args.target) if Path(args.target).is_absolute() else args.cwd / args.target] if args.target else (
+        _plugin_paths(args, out)
+    )
+    reports = [inspect_plugin(path) for path in paths]
+    if args.json:
+        out.result(json.dumps(reports[0] if len(reports) == 1 else reports))
+        return EXIT_OK
+    for index, report in enumerate(reports):
+        if index:
+            out.result("")
+        out.result(f"{report['file']}  {_human_size(report['size'])}  sha256 {report['sha256'][:16]}…")
+        version = report["wire_version"]
+        out.result(f"wire contract: v{version}" if version else "wire contract: none (plain wasm: numeric exports, call_raw)")
+        out.result(f"memory: {report['memory']}")
+        out.result(f"wasi: {'yes' if report['wasi'] else 'no'}")
+        out.result("exports:")
+        for export in report["exports"]:
+            out.result(f"  {export['signature']}  [{export['abi']}]")
+        if report["host_functions"]:
+            out.result("host functions (imported from Python):")
+            for imported in report["host_functions"]:
+                out.result(f"  {imported['signature']}")
+        if report["other_imports"]:
+            out.result("other imports: " + ", ".join(report["other_imports"]))
+    return EXIT_OK
+
+
 def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
     """A command-line argument as the Python value the parameter wants."""
-    from .abi import _BYTES_TYPES, _TEXT_TYPES
-
     param = signature.params[index] if index < len(signature.params) else None
-    if param is not None and param.type in _TEXT_TYPES:
+    if param is not None and param.wire == "str":
         return text
-    if param is not None and param.type in _BYTES_TYPES:
+    if param is not None and param.wire == "bytes":
         return text.encode("utf-8")
     try:
         return json.loads(text)
@@ -199,9 +299,13 @@ def _json_result(value: Any) -> dict[str, Any]:
     return {"result": value}
 
 
-def _print_value(out: Output, value: Any) -> None:
+def _print_value(out: Output, value: Any, newline: bool = True) -> None:
     if isinstance(value, str):
-        out.result(value)
+        if newline or not value.endswith("\n"):
+            out.result(value if newline else value.rstrip("\n"))
+        else:
+            out.stdout.write(value)
+            out.stdout.flush()
     elif isinstance(value, (bytes, bytearray)):
         out.stdout.flush()
         sys.stdout.buffer.write(bytes(value)) if out.stdout is sys.stdout else out.result(repr(value))
@@ -262,6 +366,8 @@ _EXAMPLES = {
     "build": "example: wasmforge build --release --json",
     "call": "examples: wasmforge call add 1 2 | wasmforge call length hello | wasmforge call --plugin x.wasm --list",
     "doctor": "example: wasmforge doctor --json",
+    "inspect": "example: wasmforge inspect target/wasm32-unknown-unknown/debug/my_plugin_plugin.wasm",
+    "chain": "example: wasmforge chain preprocess < chapter.md > out.md",
 }
 
 
@@ -301,13 +407,35 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("args", nargs="*", metavar="ARGS", help="arguments: JSON values where they parse, else strings")
     call.add_argument("--plugin", metavar="PATH", help="the .wasm to load (default: build and use the workspace's plugin)")
     call.add_argument("--list", action="store_true", help="list the plugin's functions and signatures")
+    call.add_argument("-p", "--package", action="append", metavar="CRATE", help="the plugin crate, in a workspace with several")
     call.add_argument("--release", action="store_true", help="use the release build")
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    inspect = command("inspect", cmd_inspect, "show a plugin's typed exports, host functions, imports and memory")
+    inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
+    inspect.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    chain = command("chain", cmd_chain, "pass stdin through FUNC of every plugin in turn and print the result")
+    chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")
+    chain.add_argument("--dir", metavar="DIR", help="chain every .wasm in DIR in file-name order (default: the workspace's plugins, by crate name)")
+    chain.add_argument("--input", metavar="TEXT", help="use TEXT instead of reading stdin")
+    chain.add_argument("--release", action="store_true", help="use release builds")
+    chain.add_argument("--json", action="store_true", help="print one JSON object")
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
     doctor.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
+
+
+def _describe_error(error: WasmforgeError) -> str:
+    """The one line for an error: a plugin's own Err text gets the function's name in front."""
+    from .errors import PluginError
+
+    if isinstance(error, PluginError) and error.function:
+        return f"{error.function}() returned an error: {error}"
+    return str(error)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -342,7 +470,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.handler(args, out))
     except WasmforgeError as error:
-        out.error(str(error))
+        out.error(_describe_error(error))
         return error.exit_code
     except KeyboardInterrupt:
         out.error("interrupted")

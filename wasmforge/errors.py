@@ -128,3 +128,10 @@ class PluginProtocolError(PluginCallError):
 
 class PluginMemoryLimit(PluginCallError):
     """The plugin needed more memory than it may have."""
+
+
+class HostFunctionError(PluginCallError):
+    """A host function the plugin called failed (it raised, was missing, or returned a bad value).
+
+    The original exception, if any, is ``__cause__``.
+    """

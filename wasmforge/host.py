@@ -19,14 +19,15 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 import wasmtime
 
 from . import _wasmfile
+from ._imports import CallState, HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
 from .abi import (
     METADATA_SECTION,
     STATUS_BAD_INPUT,
     STATUS_ERROR,
     STATUS_OK,
     Signature,
-    decode_result,
-    encode_arguments,
+    decode_output,
+    encode_input,
     number_from_wasm,
     number_to_wasm,
     parse_metadata,
@@ -34,6 +35,7 @@ from .abi import (
 )
 from .errors import (
     ArgumentError,
+    HostFunctionError,
     MemoryAccessError,
     PluginCallError,
     PluginError,
@@ -50,8 +52,6 @@ log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Imports every wasmforge plugin may have; the host always provides them.
-HOST_MODULE = "wasmforge"
 _DESCRIPTOR = struct.Struct("<III")
 
 _engine_lock = threading.Lock()
@@ -81,8 +81,22 @@ def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] =
         raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None
 
 
-def load(path: PathLike) -> "Plugin":
-    """Loads the plugin at ``path``."""
+def load(
+    path: PathLike,
+    *,
+    host_functions: HostFunctionsArg = None,
+    stdout: OutputSink = None,
+    stderr: OutputSink = None,
+) -> "Plugin":
+    """Loads the plugin at ``path``.
+
+    ``host_functions`` supplies what the plugin imports: a mapping of name to
+    callable (or a :class:`HostFunctions` registry, or a list of functions named
+    by ``__name__``). ``stdout``/``stderr`` take a WASI plugin's output: by
+    default it goes to Python's ``sys.stdout``/``sys.stderr``; pass a callable
+    taking bytes or a file object to capture it, or ``"inherit"`` for the
+    process's own descriptors.
+    """
     file = Path(path)
     try:
         data = file.read_bytes()
@@ -92,7 +106,26 @@ def load(path: PathLike) -> "Plugin":
         raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
     except OSError as error:
         raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
-    return Plugin.from_bytes(data, name=file.name, path=file)
+    return Plugin.from_bytes(data, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr)
+
+
+def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature]) -> dict[str, Signature]:
+    """Every callable export: from the metadata where it has one, else from its wasm type."""
+    signatures: dict[str, Signature] = {}
+    for export in module.exports:
+        if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):
+            continue
+        if export.name in ("_initialize", "_start") and export.name not in described:
+            continue
+        signature = described.get(export.name)
+        if signature is None:
+            signature = raw_signature(
+                export.name,
+                [_wasm_type_name(t) for t in export.type.params],
+                [_wasm_type_name(t) for t in export.type.results],
+            )
+        signatures[export.name] = signature
+    return signatures
 
 
 class PluginMemory:
@@ -124,15 +157,8 @@ class _Live:
 
     def __init__(self, plugin: "Plugin") -> None:
         self.store = wasmtime.Store(plugin._engine)
-        self.panic_report: Optional[dict[str, Any]] = None
-        linker = wasmtime.Linker(plugin._engine)
-        linker.define_func(
-            HOST_MODULE,
-            "panic",
-            wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i32()], []),
-            self._on_panic,
-            access_caller=True,
-        )
+        self.state = CallState()
+        linker = plugin._imports.link(plugin._engine, self.store, self.state)
         try:
             self.instance = linker.instantiate(self.store, plugin._module)
         except wasmtime.Trap as trap:
@@ -145,23 +171,15 @@ class _Live:
         self.funcs: dict[str, wasmtime.Func] = {
             name: item for name, item in exports.items() if isinstance(item, wasmtime.Func)
         }
-        init = self.funcs.get("__wf_init")
-        if init is not None:
+        # A WASI reactor's constructors first, then wasmforge's panic hook.
+        for setup in ("_initialize", "__wf_init"):
+            function = self.funcs.get(setup)
+            if function is None:
+                continue
             try:
-                init(self.store)
+                function(self.store)
             except wasmtime.Trap as trap:
-                raise PluginLoadError(f"{plugin.name} trapped in __wf_init: {_first_line(trap)}") from None
-
-    def _on_panic(self, caller: wasmtime.Caller, ptr: int, length: int) -> None:
-        memory = caller.get("memory")
-        try:
-            if not isinstance(memory, wasmtime.Memory):
-                raise ValueError("no memory")
-            raw = _checked_read(memory, caller, ptr, length)
-            report = json.loads(raw.decode("utf-8", errors="replace"))
-            self.panic_report = report if isinstance(report, dict) else {"message": str(report)}
-        except ValueError:
-            self.panic_report = {"message": "(the panic report could not be read)"}
+                raise PluginLoadError(f"{plugin.name} trapped in {setup}: {_first_line(trap)}") from None
 
     def read(self, offset: int, length: int, plugin: str) -> bytes:
         if self.memory is None:
@@ -196,7 +214,15 @@ class Plugin:
     """A loaded plugin. Call exports with :meth:`call` or as attributes: ``plugin.add(1, 2)``."""
 
     def __init__(
-        self, module: wasmtime.Module, *, name: str, metadata: Sequence[bytes] = (), path: Optional[Path] = None
+        self,
+        module: wasmtime.Module,
+        *,
+        name: str,
+        metadata: Sequence[bytes] = (),
+        path: Optional[Path] = None,
+        host_functions: HostFunctionsArg = None,
+        stdout: OutputSink = None,
+        stderr: OutputSink = None,
     ) -> None:
         self.name = name
         self.path = path
@@ -204,34 +230,43 @@ class Plugin:
         self._engine = shared_engine()
         self._lock = threading.RLock()
         self._closed = False
-        self._signatures = self._read_signatures(metadata)
+        described = parse_metadata(metadata, name)
+        #: The wire contract version the plugin was built for; None for plain wasm.
+        self.wire_version = described.version
+        self._signatures = export_signatures(module, described.exports)
+        self._imports = ImportPlan.build(
+            module, name, described.imports, normalize_host_functions(host_functions), stdout, stderr
+        )
         self._functions: dict[str, PluginFunction] = {}
         self._current: Optional[_Live] = _Live(self)
         self.memory = PluginMemory(self)
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, name: str = "<bytes>", path: Optional[Path] = None) -> "Plugin":
-        """Loads a plugin from the bytes of a .wasm module."""
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        name: str = "<bytes>",
+        path: Optional[Path] = None,
+        host_functions: HostFunctionsArg = None,
+        stdout: OutputSink = None,
+        stderr: OutputSink = None,
+    ) -> "Plugin":
+        """Loads a plugin from the bytes of a .wasm module (options as for :func:`load`)."""
         # Walking the sections first turns a truncated file into "truncated", not a parser offset.
         metadata = _wasmfile.custom_sections(data, METADATA_SECTION, name)
         module = compile_module(data, name)
-        return cls(module, name=name, metadata=metadata, path=path)
+        return cls(module, name=name, metadata=metadata, path=path, host_functions=host_functions,
+                   stdout=stdout, stderr=stderr)
 
-    def _read_signatures(self, metadata: Sequence[bytes]) -> dict[str, Signature]:
-        described = parse_metadata(metadata, self.name)
-        signatures: dict[str, Signature] = {}
-        for export in self._module.exports:
-            if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):
-                continue
-            signature = described.get(export.name)
-            if signature is None:
-                signature = raw_signature(
-                    export.name,
-                    [_wasm_type_name(t) for t in export.type.params],
-                    [_wasm_type_name(t) for t in export.type.results],
-                )
-            signatures[export.name] = signature
-        return signatures
+    @property
+    def imports(self) -> Mapping[str, Signature]:
+        """Host functions the plugin declared with #[host_fn]: name -> signature."""
+        return {p.name: p.signature for p in self._imports.functions}
+
+    @property
+    def uses_wasi(self) -> bool:
+        return self._imports.wasi
 
     # ---- the public surface ----
 
@@ -333,17 +368,33 @@ class PluginFunction:
         plugin = self.plugin
         with plugin._lock:
             live = plugin._live()
+            live.state.reset()
             try:
-                return self._invoke(live, args)
+                result = self._invoke(live, args)
+                live.state.drain_output()
+                return result
             except wasmtime.Trap as trap:
+                live.state.drain_output()
                 plugin._discard_instance()
                 raise self._trap_error(trap, live) from None
             except wasmtime.WasmtimeError as error:
+                live.state.drain_output()
                 plugin._discard_instance()
                 raise PluginTrap(
                     f"{self._where()} failed: {_first_line(error)}",
                     plugin=plugin.name, function=self.signature.name,
                 ) from None
+            except BaseException as error:
+                live.state.drain_output()
+                # A host function's exception unwinds through wasm (wasmtime-py re-raises it
+                # after the trap): report it with where it happened, on a fresh instance next time.
+                host_error = live.state.host_error
+                if host_error is None or error is not host_error and error is not host_error.__cause__:
+                    raise
+                plugin._discard_instance()
+                raise HostFunctionError(
+                    f"{self._where()} failed: {host_error}", plugin=plugin.name, function=self.signature.name
+                ) from host_error.__cause__
 
     def __repr__(self) -> str:
         return f"<plugin function {self.signature} of {self.plugin.name}>"
@@ -367,7 +418,7 @@ class PluginFunction:
 
     def _invoke_buffer(self, live: _Live, args: tuple[Any, ...]) -> Any:
         signature = self.signature
-        payload = encode_arguments(signature, args)
+        payload = encode_input(signature, args)
         pointer = 0
         if payload:
             pointer = self._func(live, "__wf_alloc")(live.store, len(payload))
@@ -387,7 +438,7 @@ class PluginFunction:
                 plugin=self.plugin.name, function=signature.name,
             ) from None
         if status == STATUS_OK:
-            return decode_result(signature, data, self.plugin.name)
+            return decode_output(signature, data, self.plugin.name)
         message = data.decode("utf-8", errors="replace")
         if status == STATUS_ERROR:
             raise PluginError(message, plugin=self.plugin.name, function=signature.name)
@@ -416,7 +467,7 @@ class PluginFunction:
 
     def _trap_error(self, trap: wasmtime.Trap, live: _Live) -> PluginCallError:
         plugin, function = self.plugin.name, self.signature.name
-        report = live.panic_report
+        report = live.state.panic_report
         if report is not None:
             message = str(report.get("message", ""))
             file, line, column = report.get("file"), report.get("line"), report.get("column")

@@ -1,11 +1,15 @@
 //! The guest side of wasmforge's wire contract (docs/ABI.md in wasmforge).
 //!
-//! Plugin authors only need [`plugin_fn`]: put `#[plugin_fn]` above an
-//! ordinary `pub fn` and wasmforge's Python host can call it. Everything in
-//! `__private` is what the attribute's generated code calls; it is public only
-//! so that generated code can reach it.
+//! Plugin authors need two attributes:
+//! - [`plugin_fn`]: put `#[plugin_fn]` above an ordinary `pub fn` and
+//!   wasmforge's Python host can call it;
+//! - [`host_fn`]: put `#[host_fn]` above an `extern "C" { fn log(message: &str); }`
+//!   block to call functions the Python host provides.
+//!
+//! Everything in `__private` is what the attributes' generated code calls; it
+//! is public only so that generated code can reach it.
 
-pub use example_macro::plugin_fn;
+pub use example_macro::{host_fn, plugin_fn};
 
 /// Re-exported so plugins and the runner agree on one serde_json.
 pub use serde_json;
@@ -114,8 +118,70 @@ pub mod __private {
         Ok(Vec::new())
     }
 
+    // ---- host functions (#[host_fn]) --------------------------------------
+
+    pub fn host_args_json<T: serde::Serialize>(args: &T) -> Vec<u8> {
+        serde_json::to_vec(args).expect("host function arguments encode as JSON")
+    }
+
+    pub fn host_ret_str(bytes: Vec<u8>, function: &str) -> String {
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| panic!("host function {} returned invalid UTF-8: {}", function, e))
+    }
+
+    pub fn host_ret_json<T: serde::de::DeserializeOwned>(bytes: &[u8], function: &str) -> T {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|e| panic!("host function {} returned a value that does not fit its signature: {}", function, e))
+    }
+
+    /// Takes ownership of the buffer the host allocated (with `__wf_alloc`) for a host function's result.
+    ///
+    /// # Safety
+    /// `slot` must be `[ptr, len]` as written by the host for a buffer from `__wf_alloc(len)`.
+    pub unsafe fn take_host_output(slot: [u32; 2]) -> Vec<u8> {
+        let (ptr, len) = (slot[0] as usize as *mut u8, slot[1] as usize);
+        if ptr.is_null() || len == 0 {
+            Vec::new()
+        } else {
+            Vec::from_raw_parts(ptr, len, len)
+        }
+    }
+
     #[cfg(target_arch = "wasm32")]
     pub use crate::wasm::call_buffer;
+}
+
+/// Host functions outside wasm: the runner and `cargo test` register handlers
+/// here, since there is no Python host to call.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    /// Takes the argument bytes and returns the result bytes, encoded as on the
+    /// wire (docs/ABI.md): raw for a lone string or bytes, JSON otherwise.
+    pub type HostHandler = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+    static HANDLERS: Mutex<Option<BTreeMap<String, HostHandler>>> = Mutex::new(None);
+
+    /// Provides host function `name` to native code.
+    pub fn register_host_fn(name: &str, handler: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) {
+        let mut handlers = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
+        handlers.get_or_insert_with(BTreeMap::new).insert(name.to_string(), Arc::new(handler));
+    }
+
+    #[doc(hidden)]
+    pub fn call_host_fn(name: &str, input: &[u8]) -> Vec<u8> {
+        // Cloned out so a handler may itself call host functions without deadlock.
+        let handler = HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|h| h.get(name).cloned());
+        match handler {
+            Some(handler) => handler(input),
+            None => panic!(
+                "host function `{}` has no native implementation; register one with wasmforge_pdk::native::register_host_fn",
+                name
+            ),
+        }
+    }
 }
 
 /// Memory management and the panic hook; exists only in the .wasm build.

@@ -14,7 +14,7 @@ use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
+use syn::{FnArg, ForeignItem, GenericArgument, ItemFn, ItemForeignMod, Pat, PathArguments, ReturnType, Type};
 
 /// Wire contract version; keep in step with wasmforge_pdk::WIRE_VERSION.
 const WIRE_VERSION: u32 = 1;
@@ -38,6 +38,152 @@ pub fn plugin_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#function #error).into()
         }
     }
+}
+
+/// `#[host_fn]` on an `extern "C" { ... }` block declares functions the Python
+/// host provides. Each declaration becomes an ordinary safe Rust function that
+/// encodes its arguments, calls the host, and decodes the result, with the same
+/// encodings as `#[plugin_fn]` (docs/ABI.md, "Host functions"). Outside wasm
+/// (the runner, `cargo test`) it calls a handler registered with
+/// `wasmforge_pdk::native::register_host_fn`.
+#[proc_macro_attribute]
+pub fn host_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let attr = TokenStream2::from(attr);
+        return syn::Error::new_spanned(attr, "#[host_fn] takes no arguments").to_compile_error().into();
+    }
+    let block = syn::parse_macro_input!(item as ItemForeignMod);
+    let mut out = TokenStream2::new();
+    for item in &block.items {
+        match item {
+            ForeignItem::Fn(function) => match expand_host_fn(function) {
+                Ok(tokens) => out.extend(tokens),
+                Err(error) => out.extend(error.to_compile_error()),
+            },
+            other => out.extend(
+                syn::Error::new_spanned(other, "#[host_fn] blocks hold only function declarations").to_compile_error(),
+            ),
+        }
+    }
+    out.into()
+}
+
+fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
+    let sig = &function.sig;
+    check_signature(sig)?;
+    let params = sig.inputs.iter().map(param).collect::<syn::Result<Vec<_>>>()?;
+    let returns = returns(&sig.output)?;
+    if returns.fallible {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
+            "host functions cannot return Result: an exception in the Python host function fails the plugin call",
+        ));
+    }
+    if matches!(returns.wire, Wire::Str { borrowed: true } | Wire::Bytes { borrowed: true }) {
+        return Err(syn::Error::new_spanned(&sig.output, "host functions return owned values: use String or Vec<u8>"));
+    }
+    let name = &sig.ident;
+    let name_text = name.to_string();
+    let native = matches!(returns.wire, Wire::Number(_) | Wire::Unit)
+        && params.iter().all(|p| matches!(p.wire, Wire::Number(_)));
+    let input_wire = match params.as_slice() {
+        [] => "none",
+        [only] if matches!(only.wire, Wire::Str { .. } | Wire::Bytes { .. }) => only.wire.name(),
+        _ => "json",
+    };
+    let output_wire = match returns.wire {
+        Wire::Number(_) => "json",
+        other => other.name(),
+    };
+    let record = metadata("import", &name_text, &params, &returns, native, input_wire, output_wire);
+    let line = format!("{}\n", record);
+    let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
+    let record_len = line.len();
+    let record_static = format_ident!("__WF_IMPORT_RECORD_{}", name);
+    let raw = format_ident!("__wf_import_{}", name);
+    let attrs = &function.attrs;
+    let vis = &function.vis;
+    let names: Vec<_> = params.iter().map(|p| &p.name).collect();
+    let types: Vec<_> = params.iter().map(|p| &p.ty).collect();
+    let output = &sig.output;
+
+    let encode = match input_wire {
+        "none" => quote!(let __wf_input: &[u8] = &[];),
+        "str" => { let n = names[0]; quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<str>::as_ref(&#n).as_bytes();) }
+        "bytes" => { let n = names[0]; quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<[u8]>::as_ref(&#n);) }
+        _ => quote!(let __wf_input_vec = ::wasmforge_pdk::__private::host_args_json(&(#(&#names,)*)); let __wf_input: &[u8] = &__wf_input_vec;),
+    };
+    let decode = match returns.wire {
+        Wire::Unit => quote!(let _ = __wf_output;),
+        Wire::Str { .. } => quote!(::wasmforge_pdk::__private::host_ret_str(__wf_output, #name_text)),
+        Wire::Bytes { .. } => quote!(__wf_output),
+        Wire::Number(_) | Wire::Json => quote!(::wasmforge_pdk::__private::host_ret_json(&__wf_output, #name_text)),
+    };
+    let wasm_body = if native {
+        let result = match &returns.ty {
+            Some(ty) if returns.wire != Wire::Unit => quote!(-> #ty),
+            _ => quote!(),
+        };
+        quote! {
+            #[link(wasm_import_module = "wasmforge:host")]
+            extern "C" {
+                #[link_name = #name_text]
+                fn #raw(#(#names: #types),*) #result;
+            }
+            unsafe { #raw(#(#names),*) }
+        }
+    } else {
+        quote! {
+            #[link(wasm_import_module = "wasmforge:host")]
+            extern "C" {
+                #[link_name = #name_text]
+                fn #raw(ptr: *const u8, len: usize, out: *mut u32);
+            }
+            #encode
+            let mut __wf_slot = [0u32; 2];
+            unsafe { #raw(__wf_input.as_ptr(), __wf_input.len(), __wf_slot.as_mut_ptr()) };
+            let __wf_output = unsafe { ::wasmforge_pdk::__private::take_host_output(__wf_slot) };
+            #decode
+        }
+    };
+    // Outside wasm every call goes through the registry as bytes, numbers included (as JSON).
+    let (native_encode, native_decode) = if native {
+        let encode = if params.is_empty() {
+            quote!(let __wf_input: &[u8] = &[];)
+        } else {
+            quote!(let __wf_input_vec = ::wasmforge_pdk::__private::host_args_json(&(#(&#names,)*)); let __wf_input: &[u8] = &__wf_input_vec;)
+        };
+        let decode = match returns.wire {
+            Wire::Unit => quote!(let _ = __wf_output;),
+            _ => quote!(::wasmforge_pdk::__private::host_ret_json(&__wf_output, #name_text)),
+        };
+        (encode, decode)
+    } else {
+        (encode.clone(), decode.clone())
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #[allow(unused_variables)]
+        #vis fn #name(#(#names: #types),*) #output {
+            #[cfg(target_arch = "wasm32")]
+            {
+                #wasm_body
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                #native_encode
+                let __wf_output = ::wasmforge_pdk::native::call_host_fn(#name_text, __wf_input);
+                #native_decode
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[link_section = "wasmforge.exports"]
+        #[used]
+        static #record_static: [u8; #record_len] = *#record_bytes;
+    })
 }
 
 /// How a value travels across the boundary.
@@ -76,6 +222,8 @@ struct Param {
 struct Returns {
     /// The value type: `T` of `Result<T, E>`, or the whole return type.
     ty: Option<Type>,
+    /// The return type as written, for the metadata.
+    written: Option<Type>,
     wire: Wire,
     fallible: bool,
 }
@@ -108,7 +256,7 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
     };
 
     let glue = glue_fn(function, &params, &returns, input_wire);
-    let record = metadata(&export_name, &params, &returns, native, input_wire, output_wire);
+    let record = metadata("export", &export_name, &params, &returns, native, input_wire, output_wire);
     let export = if native {
         native_export(name, &params, &returns)
     } else {
@@ -182,15 +330,15 @@ fn param(arg: &FnArg) -> syn::Result<Param> {
 
 fn returns(output: &ReturnType) -> syn::Result<Returns> {
     let ty = match output {
-        ReturnType::Default => return Ok(Returns { ty: None, wire: Wire::Unit, fallible: false }),
+        ReturnType::Default => return Ok(Returns { ty: None, written: None, wire: Wire::Unit, fallible: false }),
         ReturnType::Type(_, ty) => ty,
     };
     if let Some(ok) = result_ok_type(ty) {
         let wire = classify(&ok, Position::Result)?;
-        return Ok(Returns { ty: Some(ok), wire, fallible: true });
+        return Ok(Returns { ty: Some(ok), written: Some((**ty).clone()), wire, fallible: true });
     }
     let wire = classify(ty, Position::Result)?;
-    Ok(Returns { ty: Some((**ty).clone()), wire, fallible: false })
+    Ok(Returns { ty: Some((**ty).clone()), written: Some((**ty).clone()), wire, fallible: false })
 }
 
 /// `T` when `ty` is `Result<T, E>` (or a `Result<T>` alias).
@@ -401,7 +549,15 @@ fn buffer_export(name: &syn::Ident) -> TokenStream2 {
 }
 
 /// One JSON object describing the export (docs/ABI.md, "Metadata").
-fn metadata(name: &str, params: &[Param], returns: &Returns, native: bool, input: &str, output: &str) -> String {
+fn metadata(
+    kind: &str,
+    name: &str,
+    params: &[Param],
+    returns: &Returns,
+    native: bool,
+    input: &str,
+    output: &str,
+) -> String {
     let params_json: Vec<String> = params
         .iter()
         .map(|p| {
@@ -410,21 +566,23 @@ fn metadata(name: &str, params: &[Param], returns: &Returns, native: bool, input
                 _ => String::new(),
             };
             format!(
-                "{{\"name\":\"{}\",\"type\":\"{}\"{}}}",
+                "{{\"name\":\"{}\",\"type\":\"{}\",\"wire\":\"{}\"{}}}",
                 escape(&p.name.to_string()),
                 escape(&type_text(&p.ty)),
+                p.wire.name(),
                 wasm
             )
         })
         .collect();
-    let returns_text = returns.ty.as_ref().map(type_text).unwrap_or_else(|| "()".to_string());
+    let returns_text = returns.written.as_ref().map(type_text).unwrap_or_else(|| "()".to_string());
     let result_wasm = match returns.wire {
-        Wire::Number(w) => format!(",\"result_wasm\":\"{}\"", w),
+        Wire::Number(w) if native => format!(",\"result_wasm\":\"{}\"", w),
         _ => String::new(),
     };
     format!(
-        "{{\"v\":{},\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}}}",
+        "{{\"v\":{},\"kind\":\"{}\",\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}}}",
         WIRE_VERSION,
+        kind,
         escape(name),
         if native { "native" } else { "buffer" },
         input,

@@ -5,7 +5,10 @@
 //!
 //! Write ordinary Rust: numbers, bool, &str/String, &[u8]/Vec<u8>, Option,
 //! Vec and serde types in and out, `Result<T, E>` for errors Python can catch.
+//! To call back into Python, declare the functions in a `#[host_fn] extern "C"`
+//! block (see wasmforge's docs/ABI.md).
 
+use serde::{Deserialize, Serialize};
 use wasmforge_pdk::plugin_fn;
 
 /// Adds two numbers. Plain numbers cross as native wasm values, without copying.
@@ -26,6 +29,39 @@ pub fn greet(name: &str) -> String {
     format!("Hello, {}!", name)
 }
 
+/// Serde types cross as JSON: Python gets `{"words": 2, "longest": "hello"}`.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct Stats {
+    pub words: u32,
+    pub longest: String,
+}
+
+#[plugin_fn]
+pub fn stats(text: &str) -> Stats {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let longest = words.iter().fold("", |best, w| if w.len() > best.len() { w } else { best });
+    Stats { words: words.len() as u32, longest: longest.to_string() }
+}
+
+/// `Err(e)` raises `wasmforge.PluginError` in Python, with `e` as its message.
+#[plugin_fn]
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(0) => Err("port 0 is not a usable port".to_string()),
+        Ok(port) => Ok(port),
+        Err(e) => Err(format!("{:?} is not a port number: {}", text, e)),
+    }
+}
+
+/// Markdown in, Markdown out: expands `:crab:`-style shortcodes. A step in a
+/// plugin chain (`wasmforge chain preprocess`), like the blog series' mdBook
+/// preprocessor.
+#[plugin_fn]
+pub fn preprocess(markdown: String) -> String {
+    const SHORTCODES: &[(&str, &str)] = &[(":crab:", "🦀"), (":rocket:", "🚀"), (":wave:", "👋")];
+    SHORTCODES.iter().fold(markdown, |text, (code, emoji)| text.replace(code, emoji))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +71,9 @@ mod tests {
         assert_eq!(add(1, 2), 3);
         assert_eq!(length("supercalifragilisticexpialidocious"), 34);
         assert_eq!(greet("wasm"), "Hello, wasm!");
+        assert_eq!(stats("hello big world").words, 3);
+        assert_eq!(parse_port("8080"), Ok(8080));
+        assert!(parse_port("http").is_err());
+        assert_eq!(preprocess("hi :wave:".to_string()), "hi 👋");
     }
 }

@@ -1,0 +1,344 @@
+"""What a plugin imports, and the host side of each import.
+
+Three kinds of imports are provided:
+- ``wasmforge.panic``: the guest's panic hook reports the message and file:line;
+- ``wasmforge:host.*``: functions the plugin declared with ``#[host_fn]``,
+  marshalled per their metadata, implemented by the Python callables passed
+  as ``host_functions``;
+- ``wasi_snapshot_preview1.*``: WASI, for plugins built for wasm32-wasi, with
+  stdout/stderr forwarded to Python.
+Anything else must be supplied in ``host_functions`` by "module.name" (or
+bare name) and is called with plain wasm numbers.
+
+The plan is worked out once per Plugin (:class:`ImportPlan`); each instance
+gets a fresh Linker bound to its own :class:`CallState`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import struct
+import sys
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
+
+import wasmtime
+
+from .abi import (
+    HOST_IMPORT_MODULE,
+    Signature,
+    check_number_result,
+    decode_input,
+    describe_value,
+    encode_output,
+    number_from_wasm,
+    raw_signature,
+)
+from .errors import HostFunctionError, MemoryAccessError, PluginLoadError
+
+log = logging.getLogger(__name__)
+
+RUNTIME_MODULE = "wasmforge"
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+_SLOT = struct.Struct("<II")
+
+#: Where WASI output goes: None (Python's sys.stdout / sys.stderr), "inherit"
+#: (the process's own file descriptors), a callable taking bytes, or a file object.
+OutputSink = Union[None, str, Callable[[bytes], Any], Any]
+HostFunctionsArg = Union[None, Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
+
+
+class HostFunctions(dict):  # type: ignore[type-arg]
+    """A registry of host functions, filled with a decorator.
+
+    ``@host.function`` registers a callable under its ``__name__``;
+    ``@host.function("name")`` under another name.
+    """
+
+    def function(self, target: Union[str, Callable[..., Any]]) -> Any:
+        if isinstance(target, str):
+            def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self[target] = fn
+                return fn
+            return register
+        self[target.__name__] = target
+        return target
+
+
+def normalize_host_functions(functions: HostFunctionsArg) -> dict[str, Callable[..., Any]]:
+    if functions is None:
+        return {}
+    if isinstance(functions, Mapping):
+        items = dict(functions)
+    else:
+        items = {getattr(fn, "__name__", repr(fn)): fn for fn in functions}
+    for name, fn in items.items():
+        if not callable(fn):
+            raise TypeError(f"host function {name!r} is {describe_value(fn)}, not a callable")
+    return items
+
+
+class CapturedStream:
+    """A WASI stream written to a private temporary file and forwarded after each call.
+
+    wasmtime-py's custom output callbacks run on wasmtime's own threads and can
+    crash the process at interpreter exit; a file read on the calling thread
+    cannot, and delivers a call's output, in order, before the call returns.
+    """
+
+    def __init__(self, stream: str, sink: OutputSink) -> None:
+        self.stream = stream
+        self._deliver = _sink_writer(stream, sink)
+        handle, path = tempfile.mkstemp(prefix=f"wasmforge-{stream}-")
+        os.close(handle)
+        self.path = path
+        self._offset = 0
+        self._cleanup = weakref.finalize(self, _remove, path)
+
+    def drain(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except OSError:
+            return
+        if data:
+            self._offset += len(data)
+            self._deliver(data)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+@dataclass
+class CallState:
+    """Per-instance facts a call leaves behind: a panic report, a host function's failure, output."""
+
+    panic_report: Optional[dict[str, Any]] = None
+    host_error: Optional[BaseException] = None
+    outputs: list[CapturedStream] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.panic_report = None
+        self.host_error = None
+
+    def drain_output(self) -> None:
+        for captured in self.outputs:
+            captured.drain()
+
+
+@dataclass
+class _Planned:
+    module: str
+    name: str
+    func_type: wasmtime.FuncType
+    signature: Signature
+    implementation: Optional[Callable[..., Any]]
+
+
+@dataclass
+class ImportPlan:
+    """How each import of a module is satisfied; built once, bound per instance."""
+
+    plugin: str
+    functions: list[_Planned] = field(default_factory=list)
+    wasi: bool = False
+    stdout: OutputSink = None
+    stderr: OutputSink = None
+
+    @classmethod
+    def build(
+        cls,
+        module: wasmtime.Module,
+        plugin: str,
+        declared: Mapping[str, Signature],
+        host_functions: Mapping[str, Callable[..., Any]],
+        stdout: OutputSink = None,
+        stderr: OutputSink = None,
+    ) -> "ImportPlan":
+        plan = cls(plugin=plugin, stdout=stdout, stderr=stderr)
+        unknown: list[str] = []
+        missing: list[str] = []
+        for item in module.imports:
+            module_name, name, kind = item.module, item.name or "", item.type
+            if module_name in WASI_MODULES:
+                plan.wasi = True
+                continue
+            if not isinstance(kind, wasmtime.FuncType):
+                unknown.append(f"{module_name}.{name} (a {type(kind).__name__.replace('Type', '').lower()})")
+                continue
+            if module_name == RUNTIME_MODULE and name == "panic":
+                continue
+            types = ([str(t) for t in kind.params], [str(t) for t in kind.results])
+            if module_name == HOST_IMPORT_MODULE:
+                signature = declared.get(name) or raw_signature(name, *types, kind="import")
+                implementation = host_functions.get(name)
+                if implementation is None:
+                    missing.append(str(signature))
+                plan.functions.append(_Planned(module_name, name, kind, signature, implementation))
+                continue
+            implementation = host_functions.get(f"{module_name}.{name}") or host_functions.get(name)
+            if implementation is None:
+                unknown.append(f"{module_name}.{name}({', '.join(types[0])}) -> ({', '.join(types[1])})")
+                continue
+            plan.functions.append(
+                _Planned(module_name, name, kind, raw_signature(name, *types, kind="import"), implementation)
+            )
+        if missing:
+            log.warning("%s needs host functions that were not provided (calls that use them will fail): %s",
+                        plugin, "; ".join(missing))
+        if unknown:
+            first = unknown[0].split("(")[0]
+            raise PluginLoadError(
+                f"{plugin} imports {', '.join(unknown)}, which wasmforge does not provide; "
+                f"supply it as host_functions={{'{first}': callable}} or rebuild the plugin without it"
+            )
+        return plan
+
+    def link(self, engine: wasmtime.Engine, store: wasmtime.Store, state: CallState) -> wasmtime.Linker:
+        """A linker with every import defined, bound to one instance's ``state``."""
+        linker = wasmtime.Linker(engine)
+        i32 = wasmtime.ValType.i32()
+        linker.define_func(RUNTIME_MODULE, "panic", wasmtime.FuncType([i32, i32], []),
+                           _panic_hook(state), access_caller=True)
+        for planned in self.functions:
+            linker.define_func(planned.module, planned.name, planned.func_type,
+                               self._host_function(planned, state), access_caller=True)
+        if self.wasi:
+            linker.define_wasi()
+            store.set_wasi(self._wasi_config(state))
+        return linker
+
+    def _wasi_config(self, state: CallState) -> wasmtime.WasiConfig:
+        """No arguments, no environment, no files, no sockets: only the clock, randomness and output."""
+        config = wasmtime.WasiConfig()
+        for stream, sink in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if sink == "inherit":
+                getattr(config, f"inherit_{stream}")()
+            else:
+                captured = CapturedStream(stream, sink)
+                setattr(config, f"{stream}_file", captured.path)  # a property in wasmtime-py
+                state.outputs.append(captured)
+        return config
+
+    def _host_function(self, planned: _Planned, state: CallState) -> Callable[..., Any]:
+        signature, implementation, plugin = planned.signature, planned.implementation, self.plugin
+
+        def fail(exc: BaseException, what: str) -> HostFunctionError:
+            error = HostFunctionError(f"host function {signature.name} {what}", plugin=plugin,
+                                      function=signature.name)
+            error.__cause__ = exc
+            state.host_error = error
+            return error
+
+        if implementation is None:
+            def missing(caller: wasmtime.Caller, *args: Any) -> Any:
+                error = HostFunctionError(
+                    f"{plugin} called host function {signature}, which was not provided; "
+                    f"pass host_functions={{'{signature.name}': ...}} to wasmforge.load",
+                    plugin=plugin, function=signature.name,
+                )
+                state.host_error = error
+                raise error
+            return missing
+
+        if signature.abi in ("native", "raw"):
+            convert_args = [number_from_wasm(p.type) if signature.abi == "native" else None for p in signature.params]
+            returns_number = bool(signature.result_wasm) and signature.abi == "native"
+
+            def numeric(caller: wasmtime.Caller, *args: Any) -> Any:
+                values = [c(a) if c is not None else a for c, a in zip(convert_args, args)]
+                try:
+                    result = implementation(*values)
+                    return check_number_result(signature, result) if returns_number else result
+                except Exception as exc:
+                    raise fail(exc, f"raised {type(exc).__name__}: {exc}") from exc
+            return numeric
+
+        def buffered(caller: wasmtime.Caller, ptr: int, length: int, slot: int) -> None:
+            try:
+                memory = _memory(caller)
+                args = decode_input(signature, _read(memory, caller, ptr, length))
+            except (ValueError, MemoryAccessError) as exc:
+                raise fail(exc, f"received arguments that do not fit {signature}: {exc}") from exc
+            try:
+                result = implementation(*args)
+            except Exception as exc:
+                raise fail(exc, f"raised {type(exc).__name__}: {exc}") from exc
+            try:
+                data = encode_output(signature, result)
+            except TypeError as exc:
+                raise fail(exc, str(exc).removeprefix(f"host function {signature.name} ")) from exc
+            address = 0
+            if data:
+                alloc = caller.get("__wf_alloc")
+                if not isinstance(alloc, wasmtime.Func):
+                    raise fail(LookupError("__wf_alloc"), "cannot return a value: the plugin exports no __wf_alloc")
+                address = alloc(caller, len(data))
+                if not address:
+                    raise fail(MemoryError(len(data)), f"result of {len(data)} bytes does not fit in the plugin's memory")
+                _write(memory, caller, address, data)
+            _write(memory, caller, slot & 0xFFFFFFFF, _SLOT.pack(address, len(data)))
+        return buffered
+
+
+def _panic_hook(state: CallState) -> Callable[..., None]:
+    def on_panic(caller: wasmtime.Caller, ptr: int, length: int) -> None:
+        try:
+            raw = _read(_memory(caller), caller, ptr, length)
+            report = json.loads(raw.decode("utf-8", errors="replace"))
+            state.panic_report = report if isinstance(report, dict) else {"message": str(report)}
+        except (ValueError, MemoryAccessError):
+            state.panic_report = {"message": "(the plugin's panic report could not be read)"}
+    return on_panic
+
+
+def _memory(caller: wasmtime.Caller) -> wasmtime.Memory:
+    memory = caller.get("memory")
+    if not isinstance(memory, wasmtime.Memory):
+        raise MemoryAccessError("the plugin exports no memory")
+    return memory
+
+
+def _read(memory: wasmtime.Memory, store: Any, offset: int, length: int) -> bytes:
+    offset &= 0xFFFFFFFF
+    length &= 0xFFFFFFFF
+    size = memory.data_len(store)
+    if offset + length > size:
+        raise MemoryAccessError(f"{length} bytes at {offset} run past the end of memory ({size} bytes)")
+    return bytes(memory.read(store, offset, offset + length)) if length else b""
+
+
+def _write(memory: wasmtime.Memory, store: Any, offset: int, data: bytes) -> None:
+    size = memory.data_len(store)
+    if offset + len(data) > size:
+        raise MemoryAccessError(f"{len(data)} bytes at {offset} run past the end of memory ({size} bytes)")
+    memory.write(store, data, offset)
+
+
+def _sink_writer(stream: str, sink: OutputSink) -> Callable[[bytes], None]:
+    """A WASI output callback that never raises (wasmtime-py would print the error)."""
+
+    def write(data: bytes) -> None:
+        try:
+            target = sink if sink is not None else getattr(sys, stream)
+            if callable(target) and not hasattr(target, "write"):
+                target(bytes(data))
+            elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)):
+                target.write(bytes(data))
+                target.flush()
+            else:
+                target.write(bytes(data).decode("utf-8", errors="replace"))
+                target.flush()
+        except Exception:  # noqa: BLE001 - a broken sink must not break the plugin
+            log.exception("could not forward the plugin's %s", stream)
+    return write

@@ -1,0 +1,89 @@
+"""Plugin chains, the blog series' Part 4: pass a value through the same
+function of every plugin in a directory, in file-name order (like mdBook
+preprocessors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ._imports import HostFunctionsArg, OutputSink
+from .errors import PluginLoadError, UnknownFunctionError
+from .host import PathLike, Plugin, load
+
+
+class PluginChain:
+    """Plugins applied one after another; each step's result is the next step's argument."""
+
+    def __init__(self, plugins: Sequence[Plugin]) -> None:
+        if not plugins:
+            raise PluginLoadError("a plugin chain needs at least one plugin")
+        self.plugins = tuple(plugins)
+
+    def call(self, function: str, value: Any) -> Any:
+        """``function(value)`` of the first plugin, its result into the second's, and so on."""
+        for step, plugin in enumerate(self.plugins, 1):
+            signature = plugin.exports.get(function)
+            if signature is None:
+                raise UnknownFunctionError(
+                    f"chain step {step} ({plugin.name}) has no function {function!r}; "
+                    f"its functions: {', '.join(sorted(plugin.exports)) or 'none'}"
+                )
+            value = plugin.call(function, value)
+        return value
+
+    def close(self) -> None:
+        for plugin in self.plugins:
+            plugin.close()
+
+    def __enter__(self) -> "PluginChain":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Plugin]:
+        return iter(self.plugins)
+
+    def __len__(self) -> int:
+        return len(self.plugins)
+
+    def __repr__(self) -> str:
+        return f"<PluginChain {' -> '.join(p.name for p in self.plugins)}>"
+
+
+def load_dir(
+    directory: PathLike,
+    *,
+    pattern: str = "*.wasm",
+    host_functions: HostFunctionsArg = None,
+    stdout: OutputSink = None,
+    stderr: OutputSink = None,
+) -> PluginChain:
+    """Every plugin in ``directory`` matching ``pattern``, in file-name order, as a chain."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise PluginLoadError(f"{folder} is not a directory of plugins")
+    paths = sorted(p for p in folder.glob(pattern) if p.is_file())
+    if not paths:
+        raise PluginLoadError(f"no plugins ({pattern}) in {folder}")
+    return load_paths(paths, host_functions=host_functions, stdout=stdout, stderr=stderr)
+
+
+def load_paths(
+    paths: Sequence[PathLike],
+    *,
+    host_functions: HostFunctionsArg = None,
+    stdout: OutputSink = None,
+    stderr: OutputSink = None,
+) -> PluginChain:
+    """The plugins at ``paths``, in the given order, as a chain; closes what it loaded if one fails."""
+    plugins: list[Plugin] = []
+    try:
+        for path in paths:
+            plugins.append(load(path, host_functions=host_functions, stdout=stdout, stderr=stderr))
+    except BaseException:
+        for plugin in plugins:
+            plugin.close()
+        raise
+    return PluginChain(plugins)
