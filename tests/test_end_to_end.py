@@ -48,13 +48,19 @@ def test_text_parameters_take_the_argument_as_typed(fresh: Path) -> None:
     assert run_cli("call", "length", "[1, 2]", cwd=fresh).stdout == "6\n"
 
 
+TEMPLATE_SIGNATURES = [
+    "add(one: i32, two: i32) -> i32",
+    "length(s: &str) -> u32",
+    "greet(name: &str) -> String",
+    "stats(text: &str) -> Stats",
+    "parse_port(text: &str) -> Result<u16, String>",
+    "preprocess(markdown: String) -> String",
+]
+
+
 def test_call_list(fresh: Path) -> None:
     result = run_cli("call", "--list", cwd=fresh)
-    assert result.stdout.splitlines() == [
-        "add(one: i32, two: i32) -> i32",
-        "length(s: &str) -> u32",
-        "greet(name: &str) -> String",
-    ]
+    assert result.stdout.splitlines() == TEMPLATE_SIGNATURES
 
 
 def test_call_with_plugin_path_outside_a_workspace(fresh: Path, tmp_path: Path) -> None:
@@ -75,7 +81,8 @@ def test_python_api_on_the_cli_built_plugin(fresh: Path) -> None:
 @pytest.mark.parametrize(
     "args, code, fragments",
     [
-        (["call", "nope"], 2, ["has no function 'nope'", "add, greet, length"]),
+        (["call", "nope"], 2, ["has no function 'nope'", "add, greet, length, parse_port, preprocess, stats"]),
+        (["call", "parse_port", "0"], 1, ["parse_port() returned an error: port 0 is not a usable port"]),
         (["call", "add", "1"], 2, ["add() takes 2 arguments (one: i32, two: i32), got 1"]),
         (["call", "add", "1", "two"], 2, ["argument 2 of add (two: i32): expected an integer"]),
         (["call"], 2, ["name the function to call"]),
@@ -114,11 +121,7 @@ def test_runner_runs_the_plugin_natively_offline(fresh: Path) -> None:
     assert runner("add", "1", "2").stdout == "3\n"
     assert runner("length", SEED_WORD).stdout == "34\n"
     listing = runner()
-    assert listing.stdout.splitlines() == [
-        "add(one: i32, two: i32) -> i32",
-        "length(s: &str) -> u32",
-        "greet(name: &str) -> String",
-    ]
+    assert listing.stdout.splitlines() == TEMPLATE_SIGNATURES
     wrong = runner("add", "1")
     assert wrong.returncode == 1 and "takes 2 argument(s), got 1" in wrong.stderr
 

@@ -29,7 +29,7 @@ def test_seed_functions(demo_plugin) -> None:
 
 def test_exports_are_typed_signatures(demo_plugin) -> None:
     exports = demo_plugin.exports
-    assert set(exports) == {"add", "length", "greet"}
+    assert set(exports) == {"add", "length", "greet", "stats", "parse_port", "preprocess"}
     assert str(exports["add"]) == "add(one: i32, two: i32) -> i32"
     assert str(exports["length"]) == "length(s: &str) -> u32"
     assert exports["add"].abi == "native" and exports["length"].abi == "buffer"
@@ -69,7 +69,7 @@ def test_argument_checks_before_entering_wasm(demo_plugin) -> None:
 
 
 def test_unknown_function(demo_plugin) -> None:
-    with pytest.raises(UnknownFunctionError, match="has no function 'nope'; its functions: add, greet, length"):
+    with pytest.raises(UnknownFunctionError, match="has no function 'nope'; its functions: add, greet, length, parse_port, preprocess, stats"):
         demo_plugin.nope
     with pytest.raises(AttributeError):
         demo_plugin.call("nope")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ._imports import HostFunctionsArg, OutputSink
-from .errors import PluginLoadError, UnknownFunctionError
+from .errors import ArgumentError, PluginLoadError, UnknownFunctionError
 from .host import PathLike, Plugin, load
 
 
@@ -21,16 +21,30 @@ class PluginChain:
         self.plugins = tuple(plugins)
 
     def call(self, function: str, value: Any) -> Any:
-        """``function(value)`` of the first plugin, its result into the second's, and so on."""
+        """``function(value)`` of the first plugin, its result into the second's, and so on.
+
+        Every step is checked before the first one runs, so a chain that cannot
+        finish does not start.
+        """
+        self.check(function)
+        for plugin in self.plugins:
+            value = plugin.call(function, value)
+        return value
+
+    def check(self, function: str) -> None:
+        """Raises unless every plugin has ``function`` taking exactly one argument."""
         for step, plugin in enumerate(self.plugins, 1):
-            signature = plugin.exports.get(function)
-            if signature is None:
+            if function not in plugin.exports:
                 raise UnknownFunctionError(
                     f"chain step {step} ({plugin.name}) has no function {function!r}; "
                     f"its functions: {', '.join(sorted(plugin.exports)) or 'none'}"
                 )
-            value = plugin.call(function, value)
-        return value
+        for step, plugin in enumerate(self.plugins, 1):
+            signature = plugin.exports[function]
+            if len(signature.params) != 1:
+                raise ArgumentError(
+                    f"chain step {step} ({plugin.name}): {signature.describe_arity()}; a chain step takes exactly one"
+                )
 
     def close(self) -> None:
         for plugin in self.plugins:

@@ -218,9 +218,8 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
             raise UsageError(f"pipe the input in, e.g. `wasmforge chain {args.function} < book.md`, or pass --input TEXT")
         else:
             raw = sys.stdin.buffer.read()
-        first = chain.plugins[0].function(args.function).signature
-        if len(first.params) != 1:
-            raise UsageError(f"{first} takes {len(first.params)} arguments; a chain step takes exactly one")
+        chain.check(args.function)
+        first = chain.plugins[0].exports[args.function]
         value = _stdin_value(first, raw)
         result = chain.call(args.function, value)
         if args.json:

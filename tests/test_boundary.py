@@ -1,0 +1,352 @@
+"""The plugin boundary on a real Rust plugin (tests/plugins/boundary.rs): every
+supported type round-trips, the blog series' examples give their exact values,
+and errors, panics and host functions become Python values and exceptions."""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wasmforge
+from wasmforge import (
+    ArgumentError,
+    HostFunctionError,
+    PluginError,
+    PluginPanic,
+)
+
+from conftest import PLUGINS
+
+SOURCE_LINES = (PLUGINS / "boundary.rs").read_text().splitlines()
+
+
+def line_of(marker: str) -> tuple[int, int]:
+    """1-based line of ``marker`` in boundary.rs, and the column of the code on it."""
+    for number, text in enumerate(SOURCE_LINES, 1):
+        if marker in text:
+            return number, len(text) - len(text.lstrip()) + 1
+    raise AssertionError(marker)
+
+
+def host_functions(printed: list) -> wasmforge.HostFunctions:
+    host = wasmforge.HostFunctions()
+    host.function("print_str")(printed.append)
+
+    @host.function
+    def lookup(key: str):
+        return {"ada": "Countess"}.get(key)
+
+    @host.function
+    def host_add(a: int, b: int) -> int:
+        return a + b
+
+    @host.function
+    def host_bytes(data: bytes) -> bytes:
+        return data[::-1]
+
+    @host.function
+    def host_pair(name: str, count: int) -> list:
+        return [name] * count
+
+    @host.function
+    def host_number() -> int:
+        return 2**64 - 1
+
+    return host
+
+
+@pytest.fixture(scope="module")
+def printed() -> list:
+    return []
+
+
+@pytest.fixture(scope="module")
+def plugin(boundary, printed):
+    with wasmforge.load(boundary.wasm, host_functions=host_functions(printed)) as loaded:
+        yield loaded
+
+
+# ---- every supported type round-trips ---------------------------------------------------
+
+settings.register_profile("wasm", max_examples=60, deadline=None)
+settings.load_profile("wasm")
+
+I64 = st.integers(-(2**63), 2**63 - 1)
+U64 = st.integers(0, 2**64 - 1)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+
+
+@given(a=I64, b=I64)
+def test_i64(plugin, a, b) -> None:
+    expected = (a + b + 2**63) % 2**64 - 2**63
+    assert plugin.add_i64(a, b) == expected
+
+
+@given(a=U64, b=U64)
+def test_u64(plugin, a, b) -> None:
+    assert plugin.add_u64(a, b) == (a + b) % 2**64
+
+
+@given(a=st.integers(-(2**31), 2**31 - 1), b=st.integers(-(2**31), 2**31 - 1))
+def test_i32(plugin, a, b) -> None:
+    assert plugin.add(a, b) == (a + b + 2**31) % 2**32 - 2**31
+
+
+@given(x=st.integers(-128, 127))
+def test_i8(plugin, x) -> None:
+    assert plugin.negate_i8(x) == (-x if x != -128 else -128)
+
+
+@given(x=st.integers(0, 255), y=st.integers(0, 65535), z=st.integers(-(2**15), 2**15 - 1))
+def test_u8_u16_i16(plugin, x, y, z) -> None:
+    assert plugin.succ_u8(x) == (x + 1) % 256
+    assert plugin.succ_u16(y) == (y + 1) % 65536
+    assert plugin.neg_i16(z) == (-z if z != -(2**15) else z)
+
+
+@given(x=st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_f32(plugin, x) -> None:
+    expected = struct.unpack("<f", struct.pack("<f", x / 2))[0]
+    assert plugin.half(x) == expected
+
+
+@given(a=st.floats(-1e150, 1e150), b=st.floats(-1e150, 1e150))
+def test_f64(plugin, a, b) -> None:
+    assert plugin.hypot(a, b) == pytest.approx(math.hypot(a, b), rel=1e-12)
+
+
+def test_bool_unit_and_static(plugin) -> None:
+    assert plugin.call("not", True) is False and plugin.call("not", False) is True
+    assert plugin.nothing() is None
+    assert plugin.max_u32() == 2**32 - 1
+    assert plugin.static_text() == "static"
+
+
+@given(s=TEXT)
+def test_str(plugin, s) -> None:
+    assert plugin.echo_str(s) == s
+    assert plugin.double(s) == s + s
+
+
+@given(data=st.binary(max_size=300))
+def test_bytes(plugin, data) -> None:
+    assert plugin.echo_bytes(data) == data
+    assert plugin.reverse_bytes(bytearray(data)) == data[::-1]
+    assert plugin.byte_len(memoryview(data)) == len(data)
+
+
+@given(parts=st.lists(TEXT, max_size=8), sep=TEXT)
+def test_vec_of_strings_and_str(plugin, parts, sep) -> None:
+    assert plugin.join(parts, sep) == sep.join(parts)
+
+
+@given(items=st.lists(I64, max_size=5), default=st.none() | I64)
+def test_vec_and_option(plugin, items, default) -> None:
+    assert plugin.first_or(items, default) == (items[0] if items else default)
+
+
+@given(s=st.none() | TEXT)
+def test_option_string(plugin, s) -> None:
+    assert plugin.maybe_upper(s) == (None if s is None else plugin.maybe_upper(s))
+    if s is not None and s.isascii():
+        assert plugin.maybe_upper(s) == s.upper()
+
+
+@given(values=st.lists(st.floats(-1e6, 1e6), max_size=10))
+def test_vec_f64(plugin, values) -> None:
+    assert plugin.floats(values) == pytest.approx(sum(values), abs=1e-6)
+
+
+@given(data=st.binary(max_size=50), extra=st.integers(0, 255))
+def test_bytes_among_several_arguments(plugin, data, extra) -> None:
+    assert plugin.sum_u8s(data, extra) == sum(data) + extra
+
+
+def test_chars_and_many_arguments_of_every_kind(plugin) -> None:
+    assert plugin.chars_of("héj") == ["h", "é", "j"]
+    series = {"one": 1, "two": 2, "three": "s"}
+    assert plugin.mixed(-7, "t", b"\x01\x02", True, b"\x03", None, series) == \
+        '-7|t|[1, 2]|true|[3]|None|1/2/s'
+    assert plugin.mixed(0, "", b"", False, b"", "x", series) == '0||[]|false|[]|Some("x")|1/2/s'
+
+
+# ---- the blog series' examples, exactly ---------------------------------------------------
+
+
+def test_double(plugin) -> None:
+    assert plugin.double("supercalifragilisticexpialidocious") == "supercalifragilisticexpialidocious" * 2
+
+
+@pytest.mark.parametrize("n", [2, 5, 10])
+def test_multiply(plugin, n) -> None:
+    word = "supercalifragilisticexpialidocious"
+    repeated = word * n
+    assert plugin.multiply(n, word) == [(n * len(repeated)) % 256, repeated]
+
+
+def test_multiply_exact_values(plugin) -> None:
+    word = "supercalifragilisticexpialidocious"  # 34 bytes
+    assert plugin.multiply(2, word)[0] == 136  # 2 * 68
+    assert plugin.multiply(5, word)[0] == 82  # 5 * 170 = 850, wrapped: 850 - 768
+    assert plugin.multiply(10, word)[0] == 72  # 340 as u8 = 84; 10 * 84 = 840, wrapped: 840 - 768
+
+
+def test_struct_evolves_over_ten_calls(plugin) -> None:
+    state = {"one": 1, "two": 2, "three": ""}
+    expected = dict(state)
+    for _ in range(10):
+        state = plugin.evolve(state)
+        expected = {
+            "one": (expected["one"] + 60) % 256,
+            "two": (expected["two"] * 7 + 1) % 2**32,
+            "three": expected["three"] + str(expected["one"] % 10),
+        }
+        assert state == expected
+    assert state == {"one": 89, "two": 612029706, "three": "1111155559"}  # u8 and u32 both wrapped
+
+
+# ---- errors and panics ------------------------------------------------------------------
+
+
+def test_err_raises_plugin_error_with_the_display_text(plugin) -> None:
+    with pytest.raises(PluginError) as caught:
+        plugin.parse_positive("x")
+    assert str(caught.value) == '"x" is not a positive number: invalid digit found in string'
+    assert (caught.value.function, caught.value.plugin) == ("parse_positive", "boundary_plugin.wasm")
+    with pytest.raises(PluginError) as custom:
+        plugin.checked_div(7, 0)
+    assert str(custom.value) == "cannot divide 7 by zero"
+    with pytest.raises(PluginError, match="^asked to fail$"):
+        plugin.unit_or_error(True)
+    assert plugin.parse_positive(" 42 ") == 42 and plugin.checked_div(7, 2) == 3
+    assert plugin.unit_or_error(False) is None
+
+
+def test_panic_carries_message_file_and_line(plugin) -> None:
+    line, column = line_of("PANIC-LINE")
+    with pytest.raises(PluginPanic) as caught:
+        plugin.explode(3)
+    panic = caught.value
+    assert panic.panic_message == "exploded on 3"
+    assert panic.file == "crates/boundary-plugin/src/lib.rs"
+    assert (panic.line, panic.column) == (line, column)
+    assert str(panic) == (
+        f"explode() in boundary_plugin.wasm panicked at crates/boundary-plugin/src/lib.rs:{line}:{column}: exploded on 3"
+    )
+    native_line, _ = line_of("NATIVE-PANIC-LINE")
+    with pytest.raises(PluginPanic, match=f"lib.rs:{native_line}:5: index out of bounds: the len is 3 but the index is 7"):
+        plugin.explode_native(7)
+
+
+def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
+    plugin.counter()
+    assert plugin.counter() >= 2
+    with pytest.raises(PluginPanic):
+        plugin.explode(3)
+    assert plugin.counter() == 1  # a fresh instance
+    assert plugin.explode(4) == "fine 4"
+
+
+def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
+    with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: arguments do not match the signature: invalid type: string "x", expected u8'):
+        plugin.evolve({"one": "x", "two": 1, "three": ""})
+    with pytest.raises(ArgumentError, match="missing field `three`"):
+        plugin.evolve({"one": 1, "two": 1})
+    with pytest.raises(ArgumentError, match=r"argument 1 of join \(parts: Vec<String>\)|cannot be sent as JSON"):
+        plugin.join([object()], ",")
+    with pytest.raises(ArgumentError, match=r"argument 2 of join \(sep: &str\): expected str, got int 5"):
+        plugin.join([], 5)
+    with pytest.raises(ArgumentError, match=r"argument 1 of echo_bytes \(data: &\[u8\]\): expected bytes, got 'text'"):
+        plugin.echo_bytes("text")
+    with pytest.raises(ArgumentError, match=r"argument 1 of add_u64 \(a: u64\): -1 is out of range"):
+        plugin.add_u64(-1, 0)
+    with pytest.raises(ArgumentError, match=r"expected True or False, got int 1"):
+        plugin.call("not", 1)
+
+
+# ---- no size limit but memory ------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_64_mib_in_and_out(plugin) -> None:
+    data = bytes(range(256)) * (64 * MIB // 256)
+    assert plugin.byte_len(data) == 64 * MIB
+    echoed = plugin.echo_bytes(data)
+    assert len(echoed) == 64 * MIB and echoed == data
+    made = plugin.make_bytes(64 * MIB)
+    assert len(made) == 64 * MIB and made[:3] == b"\x00\x01\x02" and made[-1] == (64 * MIB - 1) % 251
+    text = "é" * (16 * MIB)  # 32 MiB of UTF-8
+    assert plugin.double(text) == text + text
+
+
+# ---- host functions -----------------------------------------------------------------------
+
+
+def test_host_functions_marshal_both_ways(plugin, printed) -> None:
+    printed.clear()
+    assert plugin.greet_via_host("ada") == "Hello, Countess ada!"
+    assert plugin.greet_via_host("bob") == "Hello, bob!"
+    assert printed == ["greeting ada", "greeting bob"]
+    assert plugin.sum_via_host(40, 2) == 42
+    assert plugin.bytes_via_host(b"abc") == b"cba"
+    assert plugin.pair_via_host("n", 3) == ["n", "n", "n"]
+    assert plugin.number_via_host() == 2**64 - 1
+    assert str(plugin.imports["lookup"]) == "lookup(key: &str) -> Option<String>"
+
+
+def test_an_exception_in_a_host_function_fails_only_that_call(boundary, printed) -> None:
+    host = host_functions(printed)
+
+    @host.function
+    def lookup(key):
+        raise KeyError(key)
+
+    with wasmforge.load(boundary.wasm, host_functions=host) as loaded:
+        with pytest.raises(HostFunctionError) as caught:
+            loaded.greet_via_host("x")
+        assert str(caught.value) == (
+            "greet_via_host() in boundary_plugin.wasm failed: host function lookup raised KeyError: 'x'"
+        )
+        assert isinstance(caught.value.__cause__, KeyError)
+        assert loaded.add(1, 2) == 3 and loaded.sum_via_host(1, 1) == 2
+
+
+def test_a_host_function_returning_the_wrong_type(boundary, printed) -> None:
+    host = host_functions(printed)
+    host["host_bytes"] = lambda data: "not bytes"
+    host["lookup"] = lambda key: 5
+    with wasmforge.load(boundary.wasm, host_functions=host) as loaded:
+        with pytest.raises(HostFunctionError, match="host function host_bytes returned 'not bytes', but it returns Vec<u8>: expected bytes"):
+            loaded.bytes_via_host(b"x")
+        with pytest.raises(PluginPanic, match="host function lookup returned a value that does not fit its signature"):
+            loaded.greet_via_host("x")
+        assert loaded.double("ok") == "okok"
+
+
+def test_missing_host_functions_load_and_fail_only_when_called(boundary, caplog) -> None:
+    with wasmforge.load(boundary.wasm) as loaded:
+        assert "needs host functions that were not provided" in caplog.text
+        assert loaded.add(2, 3) == 5
+        with pytest.raises(HostFunctionError, match=r"called host function print_str\(message: &str\) -> \(\), which was not provided; pass host_functions=\{'print_str': \.\.\.\}"):
+            loaded.greet_via_host("x")
+        assert loaded.double("still") == "stillstill"
+
+
+def test_host_functions_as_a_list_of_functions(boundary) -> None:
+    def host_add(a, b):
+        return a * b
+
+    with wasmforge.load(boundary.wasm, host_functions=[host_add]) as loaded:
+        assert loaded.sum_via_host(6, 7) == 42
+
+
+def test_host_function_numeric_result_is_checked(boundary) -> None:
+    with wasmforge.load(boundary.wasm, host_functions={"host_add": lambda a, b: "x"}) as loaded:
+        with pytest.raises(HostFunctionError, match="host function host_add returned 'x', but it returns i32"):
+            loaded.sum_via_host(1, 2)
