@@ -239,9 +239,7 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
         return _raw_bytes(signature, 0, args[0])
     values = [_json_ready(signature, index, value) for index, value in enumerate(args)]
     try:
-        return json.dumps(values, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default).encode(
-            "utf-8"
-        )
+        return _JSON.encode(values).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: {error}") from None
 
@@ -282,6 +280,10 @@ def _json_default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+#: Built once: json.dumps with keyword arguments builds an encoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default)
 
 
 def decode_output(signature: Signature, data: bytes, plugin: str) -> Any:
@@ -342,6 +344,6 @@ def encode_output(signature: Signature, value: Any) -> bytes:
             raise TypeError(f"{where}: expected bytes")
         return bytes(value)
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default).encode()
+        return _JSON.encode(value).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise TypeError(f"{where}: {error}") from None
