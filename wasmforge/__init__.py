@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from .errors import (
         ArgumentError,
         HostFunctionError,
+        PluginCancelled,
+        PluginFuelExhausted,
+        PluginIntegrityError,
+        PluginStackOverflow,
+        PluginTimeout,
         BuildError,
         ConfigError,
         MemoryAccessError,
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
     from .chain import PluginChain, load_dir
     from .host import Plugin, PluginFunction, PluginMemory, load
     from .scaffold import new_workspace
+    from .limits import Limits
     from .toolchain import Toolchain, find_toolchain
 
 _LAZY = {
@@ -63,6 +69,7 @@ _LAZY = {
     "load_settings": "config",
     "new_workspace": "scaffold",
     "Toolchain": "toolchain",
+    "Limits": "limits",
     "find_toolchain": "toolchain",
     **{
         name: "errors"
@@ -70,7 +77,8 @@ _LAZY = {
             "WasmforgeError", "UsageError", "ScaffoldError", "WorkspaceNotFound", "ConfigError",
             "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError", "PluginLoadError",
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
-            "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError",
+            "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout",
+            "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError",
         )
     },
 }

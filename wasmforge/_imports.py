@@ -125,11 +125,14 @@ class CallState:
 
     panic_report: Optional[dict[str, Any]] = None
     host_error: Optional[BaseException] = None
+    #: Bytes the guest's allocator asked for and could not get.
+    out_of_memory: Optional[int] = None
     outputs: list[CapturedStream] = field(default_factory=list)
 
     def reset(self) -> None:
         self.panic_report = None
         self.host_error = None
+        self.out_of_memory = None
 
     def drain_output(self) -> None:
         for captured in self.outputs:
@@ -176,7 +179,7 @@ class ImportPlan:
             if not isinstance(kind, wasmtime.FuncType):
                 unknown.append(f"{module_name}.{name} (a {type(kind).__name__.replace('Type', '').lower()})")
                 continue
-            if module_name == RUNTIME_MODULE and name == "panic":
+            if module_name == RUNTIME_MODULE and name in ("panic", "out_of_memory"):
                 continue
             types = ([str(t) for t in kind.params], [str(t) for t in kind.results])
             if module_name == HOST_IMPORT_MODULE:
@@ -210,6 +213,8 @@ class ImportPlan:
         i32 = wasmtime.ValType.i32()
         linker.define_func(RUNTIME_MODULE, "panic", wasmtime.FuncType([i32, i32], []),
                            _panic_hook(state), access_caller=True)
+        linker.define_func(RUNTIME_MODULE, "out_of_memory", wasmtime.FuncType([i32], []),
+                           lambda size: setattr(state, "out_of_memory", size & 0xFFFFFFFF))
         for planned in self.functions:
             linker.define_func(planned.module, planned.name, planned.func_type,
                                self._host_function(planned, state), access_caller=True)

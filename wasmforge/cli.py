@@ -248,7 +248,7 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
-    from .inspect import inspect_plugin
+    from .inspection import inspect_plugin
 
     paths = [Path(args.target) if Path(args.target).is_absolute() else args.cwd / args.target] if args.target else (
         _plugin_paths(args, out)

@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +22,9 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 
 from .errors import ConfigError, WorkspaceNotFound
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS
+
+if TYPE_CHECKING:
+    from .limits import Limits
 
 CONFIG_FILE = "wasmforge.toml"
 PROFILES = ("debug", "release")
@@ -38,18 +41,35 @@ class Settings:
     #: Force Debian's registry even when the toolchain is not Debian's.
     offline: bool = False
     debounce_ms: int = 50
+    #: Sandbox limits for plugins the CLI loads ([limits] in wasmforge.toml).
+    timeout: Optional[float] = None
+    memory_limit: Optional[Union[int, str]] = None
+    fuel: Optional[int] = None
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
+    def limits(self) -> "Limits":
+        """The sandbox limits for plugins loaded with these settings."""
+        from .limits import DEFAULT_MEMORY_LIMIT, Limits
 
-#: (table, key) -> (attribute, type, allowed values or None). The schema of wasmforge.toml.
-_SCHEMA: dict[tuple[str, str], tuple[str, type, Optional[tuple[Any, ...]]]] = {
+        return Limits(
+            timeout=self.timeout,
+            memory=self.memory_limit if self.memory_limit is not None else DEFAULT_MEMORY_LIMIT,
+            fuel=self.fuel,
+        )
+
+
+#: (table, key) -> (attribute, type(s), allowed values or None). The schema of wasmforge.toml.
+_SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("plugin", "crates"): ("plugin_crates", list, None),
     ("build", "profile"): ("profile", str, PROFILES),
     ("build", "target"): ("target", str, WASM_TARGETS),
     ("build", "offline"): ("offline", bool, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
+    ("limits", "timeout"): ("timeout", (int, float), None),
+    ("limits", "memory"): ("memory_limit", (int, str), None),
+    ("limits", "fuel"): ("fuel", int, None),
 }
 
 
@@ -86,9 +106,17 @@ def load_settings(
     settings = Settings(root=root, **values)
     if settings.profile not in PROFILES:
         raise ConfigError(f"unknown profile {settings.profile!r}; use one of: {', '.join(PROFILES)}")
+    _check_limits(settings, path)
     if settings.debounce_ms < 0:
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
     return settings
+
+
+def _check_limits(settings: Settings, path: Path) -> None:
+    try:
+        settings.limits()
+    except ConfigError as error:
+        raise ConfigError(f"{path}: [limits]: {error}") from None
 
 
 def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
@@ -108,8 +136,9 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
                 known = ", ".join(f"[{t}] {k}" for t, k in _SCHEMA)
                 raise ConfigError(f"{path}: unknown setting [{table}] {key}; known settings: {known}")
             _, kind, allowed = spec
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ConfigError(f"{path}: [{table}] {key} must be a {kind.__name__}, got {value!r}")
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise ConfigError(f"{path}: [{table}] {key} must be a {names}, got {value!r}")
             if kind is list and not all(isinstance(item, str) for item in value):
                 raise ConfigError(f"{path}: [{table}] {key} must be a list of strings, got {value!r}")
             if allowed is not None and value not in allowed:

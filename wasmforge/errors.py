@@ -127,7 +127,27 @@ class PluginProtocolError(PluginCallError):
 
 
 class PluginMemoryLimit(PluginCallError):
-    """The plugin needed more memory than it may have."""
+    """The plugin needed more memory than its memory limit allows."""
+
+
+class PluginTimeout(PluginCallError):
+    """A call ran longer than the plugin's time limit; the plugin answers the next call normally."""
+
+
+class PluginCancelled(PluginCallError):
+    """A call was cancelled from another thread with :meth:`Plugin.cancel`."""
+
+
+class PluginFuelExhausted(PluginCallError):
+    """A call used up its fuel budget (about one unit per wasm instruction)."""
+
+
+class PluginStackOverflow(PluginTrap):
+    """The plugin recursed past wasm's stack limit."""
+
+
+class PluginIntegrityError(PluginLoadError):
+    """A plugin file did not match the sha256 it was pinned to."""
 
 
 class HostFunctionError(PluginCallError):

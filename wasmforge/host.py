@@ -1,81 +1,49 @@
-"""Loading plugins and calling them: :func:`load` and :class:`Plugin`.
+"""Loading plugins: :func:`load` and :class:`Plugin`.
 
-A Plugin owns one compiled module and one live instance (store + instance).
-Calls are checked against the export's signature before entering wasm; a
-trap or panic discards the instance, and the next call gets a fresh one, so
-one bad call does not poison the plugin.
+A Plugin owns a compiled module, its own engine (configured for exactly the
+limits it uses) and one live instance. Calls go through
+:class:`~wasmforge._function.PluginFunction`, built once per export.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
-import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
 from . import _wasmfile
-from ._imports import CallState, HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
-from .abi import (
-    METADATA_SECTION,
-    STATUS_BAD_INPUT,
-    STATUS_ERROR,
-    STATUS_OK,
-    Signature,
-    decode_output,
-    encode_input,
-    number_from_wasm,
-    number_to_wasm,
-    parse_metadata,
-    raw_signature,
-)
-from .errors import (
-    ArgumentError,
-    HostFunctionError,
-    MemoryAccessError,
-    PluginCallError,
-    PluginError,
-    PluginLoadError,
-    PluginMemoryLimit,
-    PluginPanic,
-    PluginProtocolError,
-    PluginTrap,
-    UnknownFunctionError,
-    UsageError,
-)
+from ._function import PluginFunction
+from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
+from ._live import LiveInstance
+from .abi import METADATA_SECTION, Signature, parse_metadata, raw_signature
+from .errors import PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
+from .limits import DEFAULT_MAX_MODULE_SIZE, DEFAULT_MEMORY_LIMIT, Limits, SizeLike, describe_bytes
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_DESCRIPTOR = struct.Struct("<III")
-
-_engine_lock = threading.Lock()
-_engine: Optional[wasmtime.Engine] = None
+_default_engine: Optional[wasmtime.Engine] = None
 
 
-def shared_engine() -> wasmtime.Engine:
-    """One engine for the process: compiled modules can be shared between plugins."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = wasmtime.Engine(wasmtime.Config())
-        return _engine
-
-
-def _wasm_type_name(valtype: wasmtime.ValType) -> str:
-    return str(valtype)
+def default_engine() -> wasmtime.Engine:
+    """An engine with no limits compiled in, for checking modules without running them."""
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = wasmtime.Engine()
+    return _default_engine
 
 
 def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None) -> wasmtime.Module:
     """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module."""
     _wasmfile.check_header(data, source)
     try:
-        return wasmtime.Module(engine or shared_engine(), data)
+        return wasmtime.Module(engine or default_engine(), data)
     except wasmtime.WasmtimeError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid module"
         raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None
@@ -87,18 +55,37 @@ def load(
     host_functions: HostFunctionsArg = None,
     stdout: OutputSink = None,
     stderr: OutputSink = None,
+    timeout: Optional[float] = None,
+    memory_limit: SizeLike = DEFAULT_MEMORY_LIMIT,
+    fuel: Optional[int] = None,
+    cancellable: bool = False,
+    sha256: Optional[str] = None,
+    max_module_size: SizeLike = DEFAULT_MAX_MODULE_SIZE,
 ) -> "Plugin":
     """Loads the plugin at ``path``.
 
-    ``host_functions`` supplies what the plugin imports: a mapping of name to
-    callable (or a :class:`HostFunctions` registry, or a list of functions named
-    by ``__name__``). ``stdout``/``stderr`` take a WASI plugin's output: by
-    default it goes to Python's ``sys.stdout``/``sys.stderr``; pass a callable
-    taking bytes or a file object to capture it, or ``"inherit"`` for the
-    process's own descriptors.
+    - ``host_functions``: what the plugin imports; a mapping of name to callable,
+      a :class:`HostFunctions` registry, or a list of functions named by ``__name__``.
+    - ``stdout``/``stderr``: a WASI plugin's output. Default: Python's
+      ``sys.stdout``/``sys.stderr``; a callable taking bytes or a file object
+      captures it; ``"inherit"`` uses the process's own descriptors.
+    - ``timeout``: seconds a call may run before it raises PluginTimeout.
+    - ``memory_limit``: bytes (or "64MiB") of linear memory; None for no limit.
+    - ``fuel``: a per-call budget, about one unit per wasm instruction.
+    - ``cancellable``: allow :meth:`Plugin.cancel` (implied by ``timeout``).
+    - ``sha256``: refuse the file unless its hash is this hex digest.
+    - ``max_module_size``: refuse files larger than this.
     """
+    limits = Limits(timeout=timeout, memory=memory_limit, fuel=fuel, cancellable=cancellable,
+                    max_module_size=max_module_size)
     file = Path(path)
     try:
+        size = file.stat().st_size
+        if limits.max_module_size is not None and size > limits.max_module_size:
+            raise PluginLoadError(
+                f"{file} is {describe_bytes(size)}, over the {describe_bytes(limits.max_module_size)} limit for "
+                "plugin files; pass max_module_size= to load a larger one"
+            )
         data = file.read_bytes()
     except FileNotFoundError:
         raise PluginLoadError(f"no plugin at {file}; build one with `wasmforge build`") from None
@@ -106,7 +93,8 @@ def load(
         raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
     except OSError as error:
         raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
-    return Plugin.from_bytes(data, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr)
+    return Plugin.from_bytes(data, name=file.name, path=file, host_functions=host_functions, stdout=stdout,
+                             stderr=stderr, limits=limits, sha256=sha256)
 
 
 def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature]) -> dict[str, Signature]:
@@ -120,12 +108,19 @@ def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature
         signature = described.get(export.name)
         if signature is None:
             signature = raw_signature(
-                export.name,
-                [_wasm_type_name(t) for t in export.type.params],
-                [_wasm_type_name(t) for t in export.type.results],
+                export.name, [str(t) for t in export.type.params], [str(t) for t in export.type.results]
             )
         signatures[export.name] = signature
     return signatures
+
+
+def check_sha256(data: bytes, expected: str, source: str) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected.strip().lower():
+        raise PluginIntegrityError(
+            f"{source} does not match its pinned sha256: expected {expected.strip().lower()}, got {actual}; "
+            "refusing to load it"
+        )
 
 
 class PluginMemory:
@@ -137,77 +132,16 @@ class PluginMemory:
     @property
     def size(self) -> int:
         """The memory's current size in bytes."""
-        live = self._plugin._live()
-        return live.memory.data_len(live.store)
+        return self._plugin._live().memory_size
 
     def read(self, offset: int, length: int) -> bytes:
-        live = self._plugin._live()
-        return live.read(offset, length, self._plugin.name)
+        return self._plugin._live().read(offset, length, self._plugin.name)
 
     def write(self, offset: int, data: bytes) -> None:
-        live = self._plugin._live()
-        live.write(offset, bytes(data), self._plugin.name)
+        self._plugin._live().write(offset, bytes(data), self._plugin.name)
 
     def __repr__(self) -> str:
         return f"<PluginMemory of {self._plugin.name}: {self.size} bytes>"
-
-
-class _Live:
-    """One store + instance: what a trap throws away."""
-
-    def __init__(self, plugin: "Plugin") -> None:
-        self.store = wasmtime.Store(plugin._engine)
-        self.state = CallState()
-        linker = plugin._imports.link(plugin._engine, self.store, self.state)
-        try:
-            self.instance = linker.instantiate(self.store, plugin._module)
-        except wasmtime.Trap as trap:
-            raise PluginLoadError(f"{plugin.name} trapped while starting: {_first_line(trap)}") from None
-        except wasmtime.WasmtimeError as error:
-            raise PluginLoadError(f"{plugin.name} could not be instantiated: {_first_line(error)}") from None
-        exports = self.instance.exports(self.store)
-        memory = exports.get("memory")
-        self.memory: Optional[wasmtime.Memory] = memory if isinstance(memory, wasmtime.Memory) else None
-        self.funcs: dict[str, wasmtime.Func] = {
-            name: item for name, item in exports.items() if isinstance(item, wasmtime.Func)
-        }
-        # A WASI reactor's constructors first, then wasmforge's panic hook.
-        for setup in ("_initialize", "__wf_init"):
-            function = self.funcs.get(setup)
-            if function is None:
-                continue
-            try:
-                function(self.store)
-            except wasmtime.Trap as trap:
-                raise PluginLoadError(f"{plugin.name} trapped in {setup}: {_first_line(trap)}") from None
-
-    def read(self, offset: int, length: int, plugin: str) -> bytes:
-        if self.memory is None:
-            raise MemoryAccessError(f"{plugin} exports no memory")
-        return _checked_read(self.memory, self.store, offset, length, plugin)
-
-    def write(self, offset: int, data: bytes, plugin: str) -> None:
-        if self.memory is None:
-            raise MemoryAccessError(f"{plugin} exports no memory")
-        size = self.memory.data_len(self.store)
-        if offset < 0 or offset + len(data) > size:
-            raise MemoryAccessError(
-                f"write of {len(data)} bytes at {offset} is outside {plugin}'s memory ({size} bytes)"
-            )
-        if data:
-            self.memory.write(self.store, data, offset)
-
-
-def _checked_read(memory: wasmtime.Memory, store: Any, offset: int, length: int, plugin: str = "plugin") -> bytes:
-    size = memory.data_len(store)
-    if offset < 0 or length < 0 or offset + length > size:
-        raise MemoryAccessError(f"read of {length} bytes at {offset} is outside {plugin}'s memory ({size} bytes)")
-    return bytes(memory.read(store, offset, offset + length)) if length else b""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error.message if isinstance(error, wasmtime.Trap) else error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Plugin:
@@ -217,19 +151,23 @@ class Plugin:
         self,
         module: wasmtime.Module,
         *,
+        engine: wasmtime.Engine,
         name: str,
         metadata: Sequence[bytes] = (),
         path: Optional[Path] = None,
         host_functions: HostFunctionsArg = None,
         stdout: OutputSink = None,
         stderr: OutputSink = None,
+        limits: Limits = Limits(),
     ) -> None:
         self.name = name
         self.path = path
+        self.limits = limits
         self._module = module
-        self._engine = shared_engine()
+        self._engine = engine
         self._lock = threading.RLock()
         self._closed = False
+        self._cancels = 0
         described = parse_metadata(metadata, name)
         #: The wire contract version the plugin was built for; None for plain wasm.
         self.wire_version = described.version
@@ -238,7 +176,7 @@ class Plugin:
             module, name, described.imports, normalize_host_functions(host_functions), stdout, stderr
         )
         self._functions: dict[str, PluginFunction] = {}
-        self._current: Optional[_Live] = _Live(self)
+        self._current: Optional[LiveInstance] = LiveInstance(self)
         self.memory = PluginMemory(self)
 
     @classmethod
@@ -251,13 +189,31 @@ class Plugin:
         host_functions: HostFunctionsArg = None,
         stdout: OutputSink = None,
         stderr: OutputSink = None,
+        limits: Optional[Limits] = None,
+        sha256: Optional[str] = None,
     ) -> "Plugin":
         """Loads a plugin from the bytes of a .wasm module (options as for :func:`load`)."""
+        limits = limits or Limits()
+        if limits.max_module_size is not None and len(data) > limits.max_module_size:
+            raise PluginLoadError(
+                f"{name} is {describe_bytes(len(data))}, over the {describe_bytes(limits.max_module_size)} limit "
+                "for plugin files; pass max_module_size= to load a larger one"
+            )
+        if sha256 is not None:
+            check_sha256(data, sha256, name)
         # Walking the sections first turns a truncated file into "truncated", not a parser offset.
         metadata = _wasmfile.custom_sections(data, METADATA_SECTION, name)
-        module = compile_module(data, name)
-        return cls(module, name=name, metadata=metadata, path=path, host_functions=host_functions,
-                   stdout=stdout, stderr=stderr)
+        engine = wasmtime.Engine(limits.engine_config())
+        module = compile_module(data, name, engine)
+        return cls(module, engine=engine, name=name, metadata=metadata, path=path, host_functions=host_functions,
+                   stdout=stdout, stderr=stderr, limits=limits)
+
+    # ---- the public surface ----
+
+    @property
+    def exports(self) -> Mapping[str, Signature]:
+        """Every callable export: name -> signature."""
+        return dict(self._signatures)
 
     @property
     def imports(self) -> Mapping[str, Signature]:
@@ -268,18 +224,11 @@ class Plugin:
     def uses_wasi(self) -> bool:
         return self._imports.wasi
 
-    # ---- the public surface ----
-
-    @property
-    def exports(self) -> Mapping[str, Signature]:
-        """Every callable export: name -> signature."""
-        return dict(self._signatures)
-
     def call(self, name: str, *args: Any) -> Any:
         """Calls export ``name`` with Python values and returns a Python value."""
         return self.function(name)(*args)
 
-    def function(self, name: str) -> "PluginFunction":
+    def function(self, name: str) -> PluginFunction:
         """The callable for export ``name``, built once."""
         function = self._functions.get(name)
         if function is None:
@@ -295,10 +244,20 @@ class Plugin:
         func_type = next((e.type for e in self._module.exports if e.name == name), None)
         if not isinstance(func_type, wasmtime.FuncType):
             raise UnknownFunctionError(self._unknown(name))
-        signature = raw_signature(
-            name, [_wasm_type_name(t) for t in func_type.params], [_wasm_type_name(t) for t in func_type.results]
-        )
+        signature = raw_signature(name, [str(t) for t in func_type.params], [str(t) for t in func_type.results])
         return PluginFunction(self, signature)(*numbers)
+
+    def cancel(self) -> None:
+        """Interrupts the calls running in this plugin now, from any thread: they raise PluginCancelled.
+
+        Needs ``cancellable=True`` or a ``timeout`` at load. Calls made later run normally.
+        """
+        if not self.limits.uses_epochs:
+            raise UsageError(f"{self.name} was not loaded to be cancellable; pass cancellable=True or timeout=")
+        self._cancels += 1
+        # Running calls trap once the epoch passes their deadline, at most deadline_ticks away.
+        for _ in range(self.limits.deadline_ticks):
+            self._engine.increment_epoch()
 
     def close(self) -> None:
         """Frees the instance; later calls raise. Safe to call twice."""
@@ -313,7 +272,7 @@ class Plugin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> "PluginFunction":
+    def __getattr__(self, name: str) -> PluginFunction:
         if name.startswith("_"):
             raise AttributeError(name)
         return self.function(name)
@@ -334,152 +293,13 @@ class Plugin:
         known = ", ".join(sorted(self._signatures)) or "none"
         return f"{self.name} has no function {name!r}; its functions: {known}"
 
-    def _live(self) -> _Live:
+    def _live(self) -> LiveInstance:
         if self._closed:
             raise UsageError(f"plugin {self.name} is closed")
         if self._current is None:
-            self._current = _Live(self)
+            self._current = LiveInstance(self)
         return self._current
 
     def _discard_instance(self) -> None:
         """After a trap the instance's state is unknown: the next call starts afresh."""
         self._current = None
-
-
-class PluginFunction:
-    """One export, ready to call: its conversions are worked out once, here."""
-
-    def __init__(self, plugin: Plugin, signature: Signature) -> None:
-        self.plugin = plugin
-        self.signature = signature
-        self.__name__ = signature.name
-        self._arity = len(signature.params)
-        if signature.abi in ("native", "raw"):
-            self._to_wasm = [number_to_wasm(signature, i) for i in range(self._arity)]
-            result_type = signature.returns if signature.abi == "native" else ""
-            self._from_wasm = number_from_wasm(result_type)
-            self._invoke: Callable[[_Live, tuple[Any, ...]], Any] = self._invoke_native
-        else:
-            self._invoke = self._invoke_buffer
-
-    def __call__(self, *args: Any) -> Any:
-        if len(args) != self._arity:
-            raise ArgumentError(f"{self.signature.describe_arity()}, got {len(args)}")
-        plugin = self.plugin
-        with plugin._lock:
-            live = plugin._live()
-            live.state.reset()
-            try:
-                result = self._invoke(live, args)
-                live.state.drain_output()
-                return result
-            except wasmtime.Trap as trap:
-                live.state.drain_output()
-                plugin._discard_instance()
-                raise self._trap_error(trap, live) from None
-            except wasmtime.WasmtimeError as error:
-                live.state.drain_output()
-                plugin._discard_instance()
-                raise PluginTrap(
-                    f"{self._where()} failed: {_first_line(error)}",
-                    plugin=plugin.name, function=self.signature.name,
-                ) from None
-            except BaseException as error:
-                live.state.drain_output()
-                # A host function's exception unwinds through wasm (wasmtime-py re-raises it
-                # after the trap): report it with where it happened, on a fresh instance next time.
-                host_error = live.state.host_error
-                if host_error is None or error is not host_error and error is not host_error.__cause__:
-                    raise
-                plugin._discard_instance()
-                raise HostFunctionError(
-                    f"{self._where()} failed: {host_error}", plugin=plugin.name, function=self.signature.name
-                ) from host_error.__cause__
-
-    def __repr__(self) -> str:
-        return f"<plugin function {self.signature} of {self.plugin.name}>"
-
-    def _where(self) -> str:
-        return f"{self.signature.name}() in {self.plugin.name}"
-
-    def _func(self, live: _Live, name: str) -> wasmtime.Func:
-        func = live.funcs.get(name)
-        if func is None:
-            raise PluginProtocolError(
-                f"{self.plugin.name} does not export {name}, which wasmforge plugins must",
-                plugin=self.plugin.name, function=self.signature.name,
-            )
-        return func
-
-    def _invoke_native(self, live: _Live, args: tuple[Any, ...]) -> Any:
-        values = [convert(value) for convert, value in zip(self._to_wasm, args)]
-        result = self._func(live, self.signature.name)(live.store, *values)
-        return self._from_wasm(result) if self._from_wasm is not None and result is not None else result
-
-    def _invoke_buffer(self, live: _Live, args: tuple[Any, ...]) -> Any:
-        signature = self.signature
-        payload = encode_input(signature, args)
-        pointer = 0
-        if payload:
-            pointer = self._func(live, "__wf_alloc")(live.store, len(payload))
-            if pointer == 0:
-                raise PluginMemoryLimit(
-                    f"{self._where()}: the plugin could not allocate {len(payload)} bytes for the arguments",
-                    plugin=self.plugin.name, function=signature.name,
-                )
-            live.write(pointer, payload, self.plugin.name)
-        descriptor = self._func(live, signature.name)(live.store, pointer, len(payload))
-        status, out_ptr, out_len = self._read_descriptor(live, descriptor)
-        try:
-            data = live.read(out_ptr, out_len, self.plugin.name)
-        except MemoryAccessError as error:
-            raise PluginProtocolError(
-                f"{self._where()} returned a result outside its memory: {error}",
-                plugin=self.plugin.name, function=signature.name,
-            ) from None
-        if status == STATUS_OK:
-            return decode_output(signature, data, self.plugin.name)
-        message = data.decode("utf-8", errors="replace")
-        if status == STATUS_ERROR:
-            raise PluginError(message, plugin=self.plugin.name, function=signature.name)
-        if status == STATUS_BAD_INPUT:
-            raise ArgumentError(f"{signature}: {message}")
-        raise PluginProtocolError(
-            f"{self._where()} returned unknown status {status}",
-            plugin=self.plugin.name, function=signature.name,
-        )
-
-    def _read_descriptor(self, live: _Live, address: Any) -> tuple[int, int, int]:
-        if not isinstance(address, int):
-            raise PluginProtocolError(
-                f"{self._where()} returned {address!r}, not the address of a result descriptor",
-                plugin=self.plugin.name, function=self.signature.name,
-            )
-        try:
-            raw = live.read(address & 0xFFFFFFFF, _DESCRIPTOR.size, self.plugin.name)
-        except MemoryAccessError as error:
-            raise PluginProtocolError(
-                f"{self._where()} returned a result descriptor outside its memory: {error}",
-                plugin=self.plugin.name, function=self.signature.name,
-            ) from None
-        status, pointer, length = _DESCRIPTOR.unpack(raw)
-        return status, pointer, length
-
-    def _trap_error(self, trap: wasmtime.Trap, live: _Live) -> PluginCallError:
-        plugin, function = self.plugin.name, self.signature.name
-        report = live.state.panic_report
-        if report is not None:
-            message = str(report.get("message", ""))
-            file, line, column = report.get("file"), report.get("line"), report.get("column")
-            where = f" at {file}:{line}:{column}" if file else ""
-            return PluginPanic(
-                f"{self._where()} panicked{where}: {message}",
-                plugin=plugin, function=function, panic_message=message,
-                file=file, line=line, column=column,
-            )
-        code = trap.trap_code
-        code_name = code.name.lower() if code is not None else None
-        return PluginTrap(
-            f"{self._where()} trapped: {_first_line(trap)}",
-            plugin=plugin, function=function, trap_code=code_name,
-        )

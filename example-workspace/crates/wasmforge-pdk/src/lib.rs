@@ -188,7 +188,7 @@ pub mod native {
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::__private::{Outcome, STATUS_OK};
-    use std::alloc::{alloc, dealloc, Layout};
+    use std::alloc::{alloc, dealloc, GlobalAlloc, Layout};
     use std::cell::UnsafeCell;
 
     /// A global for a single-threaded guest: wasm32-unknown-unknown has no threads.
@@ -255,7 +255,48 @@ mod wasm {
         /// Hands the host a JSON panic report just before the `unreachable` trap.
         #[link_name = "panic"]
         fn host_panic(ptr: *const u8, len: usize);
+        /// Tells the host an allocation failed, before Rust aborts with a bare trap.
+        #[link_name = "out_of_memory"]
+        fn host_out_of_memory(size: usize);
     }
+
+    /// std's allocator, but an allocation that fails is reported to the host
+    /// first, so Python raises PluginMemoryLimit instead of an anonymous trap.
+    /// (A plugin that wants another global allocator removes this one.)
+    struct ReportingAllocator;
+
+    unsafe impl std::alloc::GlobalAlloc for ReportingAllocator {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let ptr = std::alloc::System.alloc(layout);
+            if ptr.is_null() {
+                host_out_of_memory(layout.size());
+            }
+            ptr
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let ptr = std::alloc::System.alloc_zeroed(layout);
+            if ptr.is_null() {
+                host_out_of_memory(layout.size());
+            }
+            ptr
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            std::alloc::System.dealloc(ptr, layout)
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let new = std::alloc::System.realloc(ptr, layout, new_size);
+            if new.is_null() {
+                host_out_of_memory(new_size);
+            }
+            new
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: ReportingAllocator = ReportingAllocator;
 
     /// Called once by the host after instantiation: routes panics to the host
     /// so Python sees the message and file:line instead of a bare trap.

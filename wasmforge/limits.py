@@ -1,0 +1,151 @@
+"""Sandbox limits: a time limit per call, a memory cap, a fuel budget.
+
+Time limits use wasmtime's epoch interruption: one daemon thread advances the
+epoch of each plugin that has timed calls running, every ``TICK`` seconds,
+and a call traps once its deadline passes. The same mechanism cancels calls
+from another thread. Epoch checks and fuel are compiled into the plugin's
+code, so each plugin gets its own engine configured for exactly the limits it
+uses: a plugin without a time limit or fuel runs code with neither.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import wasmtime
+
+from .errors import ConfigError
+
+#: How often the epoch advances: the granularity of time limits.
+TICK = 0.01
+DEFAULT_MEMORY_LIMIT = 1 << 30  # 1 GiB of linear memory
+DEFAULT_MAX_MODULE_SIZE = 64 << 20  # refuse .wasm files over 64 MiB
+#: Table elements a plugin may have (each is a function reference).
+DEFAULT_TABLE_ELEMENTS = 1_000_000
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+SizeLike = Union[int, str, None]
+
+
+def parse_size(value: SizeLike, what: str = "size") -> Optional[int]:
+    """Bytes from 1048576, "64MiB", "64 MB" or "1g"; None stays None."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and value <= 0:
+            raise ConfigError(f"{what} must be positive, got {value}")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            unit = (match.group(2) or "").lower()[:1]
+            size = int(float(match.group(1)) * _UNITS[unit])
+            if size > 0:
+                return size
+    raise ConfigError(f"{what} {value!r} is not a size; use bytes or e.g. '64MiB', '1GiB'")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one plugin may use. ``None`` turns a limit off."""
+
+    #: Seconds a single call may run.
+    timeout: Optional[float] = None
+    #: Bytes of linear memory.
+    memory: Optional[int] = DEFAULT_MEMORY_LIMIT
+    #: Fuel per call: roughly the number of wasm instructions.
+    fuel: Optional[int] = None
+    #: Allow :meth:`Plugin.cancel` (implied by ``timeout``).
+    cancellable: bool = False
+    #: Refuse module files larger than this many bytes.
+    max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.fuel is not None and not (isinstance(self.fuel, int) and self.fuel > 0):
+            raise ConfigError(f"fuel must be a positive integer, got {self.fuel!r}")
+        object.__setattr__(self, "memory", parse_size(self.memory, "memory limit"))
+        object.__setattr__(self, "max_module_size", parse_size(self.max_module_size, "max_module_size"))
+
+    @property
+    def uses_epochs(self) -> bool:
+        return self.timeout is not None or self.cancellable
+
+    @property
+    def deadline_ticks(self) -> int:
+        """Epoch ticks a call may run: the timeout, rounded up, plus the tick in progress."""
+        return math.ceil(self.timeout / TICK) + 1 if self.timeout is not None else 1
+
+    def engine_config(self) -> wasmtime.Config:
+        config = wasmtime.Config()
+        config.epoch_interruption = self.uses_epochs
+        config.consume_fuel = self.fuel is not None
+        return config
+
+    def describe_memory(self) -> str:
+        return describe_bytes(self.memory) if self.memory is not None else "unlimited"
+
+
+def describe_bytes(size: Optional[int]) -> str:
+    if size is None:
+        return "unknown"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+class EpochTicker:
+    """Advances the epoch of every engine with timed calls running, every TICK seconds.
+
+    Idle (no timed call anywhere) it waits on a condition and costs nothing.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._active: "weakref.WeakKeyDictionary[wasmtime.Engine, int]" = weakref.WeakKeyDictionary()
+        self._thread: Optional[threading.Thread] = None
+
+    def enter(self, engine: wasmtime.Engine) -> None:
+        with self._condition:
+            self._active[engine] = self._active.get(engine, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wasmforge-epoch", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def leave(self, engine: wasmtime.Engine) -> None:
+        with self._condition:
+            count = self._active.get(engine, 1) - 1
+            if count <= 0:
+                self._active.pop(engine, None)
+            else:
+                self._active[engine] = count
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._active:
+                    self._condition.wait()
+            # A plain sleep, not a wait on the condition: a call starting must not
+            # bring the next tick forward, or deadlines would come early.
+            time.sleep(TICK)
+            with self._condition:
+                engines = list(self._active.keys())
+            for engine in engines:
+                engine.increment_epoch()
+
+
+TICKER = EpochTicker()
+
+
+def timed_out_or_cancelled(trap_code: Any) -> bool:
+    return trap_code == wasmtime.TrapCode.INTERRUPT
