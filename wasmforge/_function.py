@@ -117,6 +117,9 @@ class PluginFunction:
 
     def _invoke_buffer(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
         signature, plugin = self.signature, self.plugin.name
+        if live.memory is None:
+            raise PluginProtocolError(f"{self._where}: {plugin} exports no memory, which buffer calls need",
+                                      plugin=plugin, function=signature.name)
         payload = encode_input(signature, args)
         pointer = 0
         if payload:

@@ -51,6 +51,9 @@ class LiveInstance:
         try:
             self.instance = linker.instantiate(self.store, plugin._module)
         except wasmtime.Trap as trap:
+            if trap.trap_code == wasmtime.TrapCode.INTERRUPT:
+                raise PluginLoadError(f"{plugin.name} did not finish starting within its time limit "
+                                      f"of {limits.timeout:g} s") from None
             raise PluginLoadError(f"{plugin.name} trapped while starting: {first_line(trap)}") from None
         except wasmtime.WasmtimeError as error:
             raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ._imports import HostFunctionsArg, OutputSink
 from .errors import ArgumentError, PluginLoadError, UnknownFunctionError
 from .host import PathLike, Plugin, load
 
@@ -66,36 +65,27 @@ class PluginChain:
         return f"<PluginChain {' -> '.join(p.name for p in self.plugins)}>"
 
 
-def load_dir(
-    directory: PathLike,
-    *,
-    pattern: str = "*.wasm",
-    host_functions: HostFunctionsArg = None,
-    stdout: OutputSink = None,
-    stderr: OutputSink = None,
-) -> PluginChain:
-    """Every plugin in ``directory`` matching ``pattern``, in file-name order, as a chain."""
+def load_dir(directory: PathLike, *, pattern: str = "*.wasm", **options: Any) -> PluginChain:
+    """Every plugin in ``directory`` matching ``pattern``, in file-name order, as a chain.
+
+    ``options`` are :func:`wasmforge.load`'s (host_functions, timeout, memory_limit, ...),
+    applied to every plugin.
+    """
     folder = Path(directory)
     if not folder.is_dir():
         raise PluginLoadError(f"{folder} is not a directory of plugins")
     paths = sorted(p for p in folder.glob(pattern) if p.is_file())
     if not paths:
         raise PluginLoadError(f"no plugins ({pattern}) in {folder}")
-    return load_paths(paths, host_functions=host_functions, stdout=stdout, stderr=stderr)
+    return load_paths(paths, **options)
 
 
-def load_paths(
-    paths: Sequence[PathLike],
-    *,
-    host_functions: HostFunctionsArg = None,
-    stdout: OutputSink = None,
-    stderr: OutputSink = None,
-) -> PluginChain:
+def load_paths(paths: Sequence[PathLike], **options: Any) -> PluginChain:
     """The plugins at ``paths``, in the given order, as a chain; closes what it loaded if one fails."""
     plugins: list[Plugin] = []
     try:
         for path in paths:
-            plugins.append(load(path, host_functions=host_functions, stdout=stdout, stderr=stderr))
+            plugins.append(load(path, **options))
     except BaseException:
         for plugin in plugins:
             plugin.close()

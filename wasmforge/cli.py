@@ -157,6 +157,27 @@ def _plugin_paths(args: argparse.Namespace, out: Output) -> list[Path]:
     return [artifact.path for artifact in result.artifacts]
 
 
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Sandbox options for `load`: wasmforge.toml's [limits], overridden by flags."""
+    from .config import find_workspace, load_settings
+    from .errors import WorkspaceNotFound
+
+    try:
+        limits = load_settings(find_workspace(args.cwd)).limits()
+        timeout, memory, fuel = limits.timeout, limits.memory, limits.fuel
+    except WorkspaceNotFound:
+        timeout, memory, fuel = None, None, None
+    options: dict[str, Any] = {
+        "timeout": args.timeout if args.timeout is not None else timeout,
+        "fuel": args.fuel if args.fuel is not None else fuel,
+    }
+    if args.memory_limit is not None or memory is not None:
+        options["memory_limit"] = args.memory_limit if args.memory_limit is not None else memory
+    if getattr(args, "sha256", None):
+        options["sha256"] = args.sha256
+    return options
+
+
 def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
     """Of several plugins, the one that exports ``function``."""
     from .errors import UnknownFunctionError, UsageError
@@ -182,7 +203,7 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
     from .host import load
 
     path = _plugin_exporting(_plugin_paths(args, out), None if args.list else args.function)
-    with load(path) as plugin:
+    with load(path, **_load_options(args)) as plugin:
         if args.list:
             signatures = list(plugin.exports.values())
             if args.json:
@@ -207,10 +228,11 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     from .chain import load_dir, load_paths
     from .errors import UsageError
 
+    options = _load_options(args)
     if args.dir:
-        chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir)
+        chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir, **options)
     else:
-        chain = load_paths(sorted(_plugin_paths(args, out), key=lambda p: p.name))
+        chain = load_paths(sorted(_plugin_paths(args, out), key=lambda p: p.name), **options)
     with chain:
         if args.input is not None:
             raw = args.input.encode("utf-8")
@@ -409,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("-p", "--package", action="append", metavar="CRATE", help="the plugin crate, in a workspace with several")
     call.add_argument("--release", action="store_true", help="use the release build")
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    call.add_argument("--sha256", metavar="HEX", help="refuse the plugin unless its sha256 is HEX")
+    _limit_flags(call)
 
     inspect = command("inspect", cmd_inspect, "show a plugin's typed exports, host functions, imports and memory")
     inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
@@ -421,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--input", metavar="TEXT", help="use TEXT instead of reading stdin")
     chain.add_argument("--release", action="store_true", help="use release builds")
     chain.add_argument("--json", action="store_true", help="print one JSON object")
+    _limit_flags(chain)
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
@@ -435,6 +460,43 @@ def _describe_error(error: WasmforgeError) -> str:
     if isinstance(error, PluginError) and error.function:
         return f"{error.function}() returned an error: {error}"
     return str(error)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _size(text: str) -> int:
+    from .errors import ConfigError
+    from .limits import parse_size
+
+    try:
+        return parse_size(text, "memory limit") or 0
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _limit_flags(parser: argparse.ArgumentParser) -> None:
+    """The sandbox flags; they override [limits] in wasmforge.toml."""
+    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="time limit per call")
+    parser.add_argument("--memory-limit", type=_size, metavar="SIZE", help="linear memory cap, e.g. 64MiB (default 1GiB)")
+    parser.add_argument("--fuel", type=_positive_int, metavar="N", help="fuel budget per call (about N instructions)")
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
