@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     )
     from ._imports import HostFunctions
     from .chain import PluginChain, load_dir
-    from .host import Plugin, PluginFunction, PluginMemory, load
+    from ._function import PluginFunction
+    from .host import Plugin, PluginMemory, load
     from .scaffold import new_workspace
     from .limits import Limits
     from .toolchain import Toolchain, find_toolchain
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "load": "host",
     "Plugin": "host",
-    "PluginFunction": "host",
+    "PluginFunction": "_function",
     "PluginMemory": "host",
     "HostFunctions": "_imports",
     "PluginChain": "chain",

@@ -335,7 +335,7 @@ def _sink_writer(stream: str, sink: OutputSink) -> Callable[[bytes], None]:
 
     def write(data: bytes) -> None:
         try:
-            target = sink if sink is not None else getattr(sys, stream)
+            target: Any = sink if sink is not None else getattr(sys, stream)
             if callable(target) and not hasattr(target, "write"):
                 target(bytes(data))
             elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)):

@@ -232,7 +232,8 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     if args.dir:
         chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir, **options)
     else:
-        chain = load_paths(sorted(_plugin_paths(args, out), key=lambda p: p.name), **options)
+        paths: list[Path] = sorted(_plugin_paths(args, out), key=lambda path: path.name)
+        chain = load_paths(paths, **options)
     with chain:
         if args.input is not None:
             raw = args.input.encode("utf-8")

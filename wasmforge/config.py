@@ -51,13 +51,10 @@ class Settings:
 
     def limits(self) -> "Limits":
         """The sandbox limits for plugins loaded with these settings."""
-        from .limits import DEFAULT_MEMORY_LIMIT, Limits
+        from .limits import DEFAULT_MEMORY_LIMIT, Limits, parse_size
 
-        return Limits(
-            timeout=self.timeout,
-            memory=self.memory_limit if self.memory_limit is not None else DEFAULT_MEMORY_LIMIT,
-            fuel=self.fuel,
-        )
+        memory = parse_size(self.memory_limit, "memory") if self.memory_limit is not None else DEFAULT_MEMORY_LIMIT
+        return Limits(timeout=self.timeout, memory=memory, fuel=self.fuel)
 
 
 #: (table, key) -> (attribute, type(s), allowed values or None). The schema of wasmforge.toml.

@@ -22,7 +22,7 @@ from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_f
 from ._live import LiveInstance
 from .abi import METADATA_SECTION, Signature, parse_metadata, raw_signature
 from .errors import PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
-from .limits import DEFAULT_MAX_MODULE_SIZE, DEFAULT_MEMORY_LIMIT, Limits, SizeLike, describe_bytes
+from .limits import DEFAULT_MAX_MODULE_SIZE, DEFAULT_MEMORY_LIMIT, Limits, SizeLike, describe_bytes, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def load(
     - ``sha256``: refuse the file unless its hash is this hex digest.
     - ``max_module_size``: refuse files larger than this.
     """
-    limits = Limits(timeout=timeout, memory=memory_limit, fuel=fuel, cancellable=cancellable,
-                    max_module_size=max_module_size)
+    limits = Limits(timeout=timeout, memory=parse_size(memory_limit, "memory_limit"), fuel=fuel,
+                    cancellable=cancellable, max_module_size=parse_size(max_module_size, "max_module_size"))
     file = Path(path)
     try:
         size = file.stat().st_size

@@ -71,8 +71,10 @@ class Limits:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.fuel is not None and not (isinstance(self.fuel, int) and self.fuel > 0):
             raise ConfigError(f"fuel must be a positive integer, got {self.fuel!r}")
-        object.__setattr__(self, "memory", parse_size(self.memory, "memory limit"))
-        object.__setattr__(self, "max_module_size", parse_size(self.max_module_size, "max_module_size"))
+        for name in ("memory", "max_module_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ConfigError(f"{name} must be a positive number of bytes, got {value!r}; see parse_size()")
 
     @property
     def uses_epochs(self) -> bool:
@@ -146,6 +148,3 @@ class EpochTicker:
 
 TICKER = EpochTicker()
 
-
-def timed_out_or_cancelled(trap_code: Any) -> bool:
-    return trap_code == wasmtime.TrapCode.INTERRUPT
