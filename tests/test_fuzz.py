@@ -21,7 +21,7 @@ from wasmforge.cli import parse_cli_argument
 
 EXAMPLES = int(os.environ.get("WASMFORGE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
-LIMITS = wasmforge.Limits(timeout=0.5, memory="64MiB", fuel=None)
+LIMITS = wasmforge.Limits(timeout=0.5, memory=64 << 20)
 
 
 def record(name: str, abi: str, input_: str, output: str, params: list, returns: str) -> dict:
