@@ -77,7 +77,15 @@ class Output:
 
 
 def cmd_new(args: argparse.Namespace, out: Output) -> int:
-    from .scaffold import new_workspace
+    from .errors import UsageError
+    from .scaffold import available_templates, describe_template, new_workspace, next_steps
+
+    if args.list_templates:
+        for name in available_templates():
+            out.result(f"{name:<10} {describe_template(name)}")
+        return EXIT_OK
+    if args.name is None:
+        raise UsageError("name the workspace, e.g. `wasmforge new my-plugin`, or see --list-templates")
 
     destination = Path(args.path) if args.path else None
     scaffold = new_workspace(
@@ -90,7 +98,10 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK
     out.success(f"created workspace {scaffold.name!r} in {scaffold.destination} ({len(scaffold.files)} files)")
     shown = os.path.relpath(scaffold.destination, args.cwd)
-    out.info(f"next:\n  cd {shown}\n  wasmforge build\n  wasmforge call add 1 2")
+    if shown.startswith(".."):
+        shown = str(scaffold.destination)
+    steps = "".join(f"\n  {step}" for step in next_steps(args.template))
+    out.info(f"next:\n  cd {shown}{steps}")
     return EXIT_OK
 
 
@@ -228,6 +239,10 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     from .chain import load_dir, load_paths
     from .errors import UsageError
 
+    if args.extra and not (args.mdbook and args.extra[0] == "supports"):
+        raise UsageError(f"unexpected argument(s) {' '.join(args.extra)}; chain reads its input from stdin")
+    if args.mdbook and args.extra:
+        return EXIT_OK  # mdBook asks `supports RENDERER`: the chain works on any renderer's book
     options = _load_options(args)
     if args.dir:
         chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir, **options)
@@ -243,13 +258,28 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
             raw = sys.stdin.buffer.read()
         chain.check(args.function)
         first = chain.plugins[0].exports[args.function]
-        value = _stdin_value(first, raw)
+        value = _mdbook_book(raw) if args.mdbook else _stdin_value(first, raw)
         result = chain.call(args.function, value)
-        if args.json:
+        if args.mdbook:
+            out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+        elif args.json:
             out.result(json.dumps({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
+
+
+def _mdbook_book(raw: bytes) -> Any:
+    """The book from mdBook's preprocessor input, `[context, book]`."""
+    from .errors import UsageError
+
+    try:
+        payload = json.loads(raw)
+    except ValueError as error:
+        raise UsageError(f"--mdbook expects mdBook's [context, book] JSON on stdin: {error}") from None
+    if not (isinstance(payload, list) and len(payload) == 2):
+        raise UsageError("--mdbook expects mdBook's [context, book] JSON array on stdin")
+    return payload[1]
 
 
 def _stdin_value(signature: "Signature", raw: bytes) -> Any:
@@ -336,7 +366,7 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
     elif value is None:
         pass
     else:
-        out.result(json.dumps(value))
+        out.result(json.dumps(value, ensure_ascii=False))
 
 
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
@@ -411,11 +441,13 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     new = command("new", cmd_new, "create a plugin workspace (plugin, macro and runner crates)")
-    new.add_argument("name", metavar="NAME", help="workspace and crate name prefix, e.g. my-plugin")
+    new.add_argument("name", nargs="?", metavar="NAME", help="workspace and crate name prefix, e.g. my-plugin")
+    new.add_argument("--list-templates", action="store_true", help="list the templates and what each makes")
     new.add_argument("--path", metavar="DIR", help="create the workspace in DIR instead of ./NAME")
     new.add_argument("--dry-run", action="store_true", help="list the files that would be written, write nothing")
     new.add_argument("--offline", action="store_true", help="take crates from Debian's registry (writes .cargo/config.toml)")
-    new.add_argument("--template", default="default", help="template name or directory (default: default)")
+    new.add_argument("--template", default="default", metavar="NAME|DIR",
+                     help="a template from --list-templates, or your own template directory (default: default)")
 
     build = command("build", cmd_build, "compile the workspace's plugin crate(s) to .wasm")
     build.add_argument("--release", action="store_true", help="optimised build")
@@ -445,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--dir", metavar="DIR", help="chain every .wasm in DIR in file-name order (default: the workspace's plugins, by crate name)")
     chain.add_argument("--input", metavar="TEXT", help="use TEXT instead of reading stdin")
     chain.add_argument("--release", action="store_true", help="use release builds")
+    chain.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
     chain.add_argument("--json", action="store_true", help="print one JSON object")
+    chain.add_argument("--mdbook", action="store_true",
+                       help="speak mdBook's preprocessor protocol: answer `supports`, read [context, book], write the book")
     _limit_flags(chain)
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
@@ -511,6 +546,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Output()
     try:
         args, extras = parser.parse_known_args(argv)
+        if extras and getattr(args, "command", None) == "chain":
+            # argparse gives trailing words after an option to no positional; chain checks them itself.
+            args.extra, extras = [*args.extra, *extras], []
         if extras:
             prog = f"wasmforge {args.command}" if getattr(args, "command", None) else "wasmforge"
             raise _ArgumentsRejected(prog, f"unrecognized arguments: {' '.join(extras)}")

@@ -6,17 +6,27 @@ with two placeholders, in file contents and in paths:
 - ``{{name}}``: the name given to `wasmforge new` (``my-tool``);
 - ``{{crate}}``: the same as a Rust identifier (``my_tool``).
 
+An optional ``template.toml`` in it (not copied) gives a one-line
+``description`` and ``include``: shared parts from wasmforge's own templates
+directory (names starting with ``_``, such as ``_guest``: the guest support
+crate and the ``#[plugin_fn]`` macro) copied along with it.
+
 Nothing is ever overwritten: the destination must be absent or empty, every
 output path must stay inside it, and each file is created exclusively.
 """
 
 from __future__ import annotations
 
-import keyword
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
 
 from .errors import ScaffoldError
 from .toolchain import offline_config_toml
@@ -61,8 +71,51 @@ def templates_root() -> Path:
     raise ScaffoldError(f"wasmforge's templates are missing (looked in {here / 'templates'}); reinstall wasmforge")
 
 
+TEMPLATE_CONFIG = "template.toml"
+
+
 def available_templates() -> list[str]:
     return sorted(p.name for p in templates_root().iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def describe_template(template: str) -> str:
+    """The template's one-line description, from its template.toml."""
+    return str(_template_config(_template_dir(template)).get("description", ""))
+
+
+def _template_config(source: Path) -> dict[str, Any]:
+    path = source / TEMPLATE_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ScaffoldError(f"{path} is not valid TOML: {error}") from None
+    unknown = set(config) - {"description", "include", "next"}
+    if unknown:
+        raise ScaffoldError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: description, include, next")
+    return config
+
+
+def next_steps(template: str) -> list[str]:
+    """Commands to suggest after `new`, from the template's template.toml."""
+    steps = _template_config(_template_dir(template)).get("next", ["wasmforge build"])
+    return [str(step) for step in steps] if isinstance(steps, list) else []
+
+
+def _template_sources(source: Path) -> list[Path]:
+    """The template's directory and the shared parts it includes, parts first."""
+    include = _template_config(source).get("include", [])
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+        raise ScaffoldError(f"{source / TEMPLATE_CONFIG}: include must be a list of names like [\"_guest\"]")
+    parts = []
+    for name in include:
+        part = templates_root() / name
+        if not name.startswith("_") or not part.is_dir():
+            known = ", ".join(sorted(p.name for p in templates_root().iterdir() if p.name.startswith("_")))
+            raise ScaffoldError(f"{source / TEMPLATE_CONFIG} includes {name!r}, which is not a shared part ({known})")
+        parts.append(part)
+    return [*parts, source]
 
 
 def check_name(name: str) -> str:
@@ -88,18 +141,23 @@ def render(text: str, name: str) -> str:
 def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False) -> list[PlannedFile]:
     """Every file the workspace gets, rendered, without touching the disk."""
     check_name(name)
-    source = _template_dir(template)
     files: list[PlannedFile] = []
-    for path in sorted(source.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        relative = Path(render(path.relative_to(source).as_posix(), name))
-        raw = path.read_bytes()
-        try:
-            content = render(raw.decode("utf-8"), name).encode("utf-8")
-        except UnicodeDecodeError:
-            content = raw  # binary files are copied as they are
-        files.append(PlannedFile(relative, content))
+    seen: set[Path] = set()
+    for source in _template_sources(_template_dir(template)):
+        for path in sorted(source.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path == source / TEMPLATE_CONFIG:
+                continue
+            relative = Path(render(path.relative_to(source).as_posix(), name))
+            if relative in seen:
+                raise ScaffoldError(f"template {template!r} writes {relative} twice (in {source.name} and a part it includes)")
+            seen.add(relative)
+            raw = path.read_bytes()
+            try:
+                content = render(raw.decode("utf-8"), name).encode("utf-8")
+            except UnicodeDecodeError:
+                content = raw  # binary files are copied as they are
+            files.append(PlannedFile(relative, content))
+    files.sort(key=lambda planned: planned.relative.as_posix())
     if offline:
         files.append(PlannedFile(Path(".cargo/config.toml"), offline_config_toml().encode("utf-8")))
     destination = destination.resolve()
