@@ -44,3 +44,17 @@ def assert_one_line_error(result: "subprocess.CompletedProcess[str]", exit_code:
     for fragment in fragments:
         assert fragment in line, f"{fragment!r} not in {line!r}"
     return line
+
+
+def copy_workspace(source: Path, destination: Path) -> Path:
+    """A copy of a workspace whose files are newer than anything built from the original.
+
+    Every workspace shares one cargo target directory, where same-named crates
+    share artifacts; shutil.copytree's preserved mtimes would let cargo treat
+    the copy's sources as already built, and reuse the original's binaries.
+    """
+    import shutil
+
+    shutil.copytree(source, destination, copy_function=shutil.copy,
+                    ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    return destination

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import copy_workspace, assert_one_line_error, run_cli
 from wasmforge.build import build
 from wasmforge.config import load_settings
 from wasmforge.errors import BuildError, UsageError
@@ -67,7 +67,7 @@ def test_build_outside_a_workspace_says_how_to_make_one(tmp_path: Path) -> None:
 
 def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
-    shutil.copytree(demo.root, broken)
+    copy_workspace(demo.root, broken)
     lib = broken / "crates/demo-plugin/src/lib.rs"
     lib.write_text(lib.read_text().replace("one + two", "one + \"two\""))
     result = run_cli("build", cwd=broken)
@@ -86,7 +86,7 @@ def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> 
 
 def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -> None:
     broken = tmp_path / "warn"
-    shutil.copytree(demo.root, broken)
+    copy_workspace(demo.root, broken)
     lib = broken / "crates/demo-plugin/src/lib.rs"
     lib.write_text(lib.read_text() + "\nfn unused_helper() {}\n")
     seen: list[str] = []
@@ -97,7 +97,7 @@ def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -
 
 def test_unknown_setting_in_wasmforge_toml_is_named(demo, tmp_path: Path) -> None:
     ws = tmp_path / "cfg"
-    shutil.copytree(demo.root, ws)
+    copy_workspace(demo.root, ws)
     (ws / "wasmforge.toml").write_text("[build]\nprofle = \"release\"\n")
     result = run_cli("build", cwd=ws)
     assert_one_line_error(result, 2, "unknown setting [build] profle", "[build] profile")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import wasmforge
-from helpers import REPO, assert_one_line_error, run_cli
+from helpers import copy_workspace, REPO, assert_one_line_error, run_cli
 
 CHAPTER = "# Intro :wave:\nHello :crab:\n## Next steps\nmore\n"
 PROCESSED = (
@@ -22,7 +22,7 @@ PROCESSED = (
 def example(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target) -> Path:
     """A copy of example-workspace (building it must not write into the repository), built."""
     root = tmp_path_factory.mktemp("example") / "example-workspace"
-    shutil.copytree(REPO / "example-workspace", root, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    copy_workspace(REPO / "example-workspace", root)
     result = run_cli("build", "--json", cwd=root)
     assert result.returncode == 0, result.stderr
     return root

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PLUGINS
-from helpers import run_cli
+from helpers import copy_workspace, run_cli
 
 SOURCE = (PLUGINS / "unsupported.rs").read_text().splitlines()
 
@@ -21,7 +21,7 @@ def line_of(marker: str) -> int:
 @pytest.fixture(scope="module")
 def diagnostics(demo, tmp_path_factory: pytest.TempPathFactory) -> str:
     workspace = tmp_path_factory.mktemp("unsupported") / "demo"
-    shutil.copytree(demo.root, workspace)
+    copy_workspace(demo.root, workspace)
     shutil.copy(PLUGINS / "unsupported.rs", workspace / "crates/demo-plugin/src/lib.rs")
     result = run_cli("build", cwd=workspace)
     assert result.returncode == 1

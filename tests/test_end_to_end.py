@@ -88,7 +88,8 @@ def test_python_api_on_the_cli_built_plugin(fresh: Path) -> None:
         (["call"], 2, ["name the function to call"]),
         (["call", "--plugin", "missing.wasm", "add"], 1, ["no plugin at"]),
         (["frobnicate"], 2, ["invalid choice: 'frobnicate'"]),
-        (["new"], 2, ["the following arguments are required: NAME", "wasmforge new --help"]),
+        (["new"], 2, ["name the workspace, e.g. `wasmforge new my-plugin`, or see --list-templates"]),
+        (["new", "--bogus"], 2, ["unrecognized arguments: --bogus", "wasmforge new --help"]),
         (["-C", "/nonexistent/dir", "build"], 2, ["no such directory"]),
     ],
 )

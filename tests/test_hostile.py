@@ -14,7 +14,7 @@ import wasmtime
 
 import wasmforge
 from conftest import scaffold_with_plugin
-from helpers import assert_one_line_error, run_cli
+from helpers import copy_workspace, assert_one_line_error, run_cli
 from wasmforge import (
     PluginCancelled,
     PluginFuelExhausted,
@@ -264,7 +264,7 @@ def test_limits_from_wasmforge_toml(hostile, tmp_path) -> None:
     import shutil
 
     workspace = tmp_path / "limited"
-    shutil.copytree(hostile.root, workspace)
+    copy_workspace(hostile.root, workspace)
     config = workspace / "wasmforge.toml"
     config.write_text(config.read_text() + '\n[limits]\ntimeout = 0.2\nmemory = "32MiB"\n')
     assert_one_line_error(run_cli("call", "spin", "true", cwd=workspace), 1, "exceeded its time limit of 0.2 s")

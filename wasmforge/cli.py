@@ -369,6 +369,24 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
         out.result(json.dumps(value, ensure_ascii=False))
 
 
+def cmd_test(args: argparse.Namespace, out: Output) -> int:
+    from .errors import EXIT_FAILED
+    from .testing import run_cargo_tests, run_pytest
+
+    settings = _settings(args, profile="release" if args.release else None)
+    echo = (lambda line: None) if out.quiet else out.raw_stderr
+    results = []
+    if not args.python_only:
+        out.info("== cargo test (native) ==")
+        results.append(run_cargo_tests(settings, echo))
+    if not args.rust_only:
+        out.info("== pytest ==")
+        results.append(run_pytest(settings, echo, args.pytest_args))
+    for result in results:
+        out.result(result.summary())
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
     from .doctor import diagnose
     from .errors import EXIT_FAILED
@@ -420,6 +438,7 @@ _EXAMPLES = {
     "doctor": "example: wasmforge doctor --json",
     "inspect": "example: wasmforge inspect target/wasm32-unknown-unknown/debug/my_plugin_plugin.wasm",
     "chain": "example: wasmforge chain preprocess < chapter.md > out.md",
+    "test": "example: wasmforge test -- -k stats",
 }
 
 
@@ -482,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--mdbook", action="store_true",
                        help="speak mdBook's preprocessor protocol: answer `supports`, read [context, book], write the book")
     _limit_flags(chain)
+
+    test = command("test", cmd_test, "run the plugin crates' cargo tests natively, then pytest in the workspace")
+    test.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS", help="passed to pytest (after --)")
+    test.add_argument("--release", action="store_true", help="test release builds")
+    only = test.add_mutually_exclusive_group()
+    only.add_argument("--rust-only", action="store_true", help="only cargo test")
+    only.add_argument("--python-only", action="store_true", help="only pytest")
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")

@@ -92,6 +92,10 @@ class Toolchain:
         """The environment cargo runs with: pinned to this pair's rustc."""
         env = dict(os.environ if base is None else base)
         env["RUSTC"] = str(self.rustc)
+        # Doc tests run rustdoc, which must match rustc just as cargo must.
+        rustdoc = self.rustc.with_name("rustdoc")
+        if rustdoc.exists():
+            env["RUSTDOC"] = str(rustdoc)
         # A RUSTC_WRAPPER such as sccache may call another rustc; keep the pair intact.
         env.pop("RUSTC_WRAPPER", None)
         return env

@@ -1,7 +1,9 @@
 //! The second plugin of example-workspace: with example-plugin it makes a
 //! chain, like the blog series' mdBook preprocessors (Part 4):
 //!
-//!     wasmforge chain preprocess < chapter.md
+//! ```text
+//! wasmforge chain preprocess < chapter.md
+//! ```
 //!
 //! example-plugin expands shortcodes, then this plugin prepends a table of
 //! contents built from the Markdown headings.

@@ -1,7 +1,10 @@
 //! The {{name}} plugin. Every `#[plugin_fn]` function is callable from Python:
 //!
-//!     wasmforge build
-//!     wasmforge call add 1 2          # prints 3
+//! ```text
+//! wasmforge build
+//! wasmforge call add 1 2          # prints 3
+//! wasmforge test                  # the tests below, then tests/ from Python
+//! ```
 //!
 //! Write ordinary Rust: numbers, bool, &str/String, &[u8]/Vec<u8>, Option,
 //! Vec and serde types in and out, `Result<T, E>` for errors Python can catch.

@@ -1,0 +1,102 @@
+"""`wasmforge test`: the plugin crates' own `cargo test`, natively, then pytest in the workspace."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .config import Settings
+from .errors import EXIT_ENVIRONMENT, WasmforgeError
+from .toolchain import Toolchain, find_toolchain, offline_config_args
+
+LineSink = Callable[[str], None]
+_CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
+_PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+
+
+class TestEnvironmentError(WasmforgeError):
+    """pytest is missing where `wasmforge test` would run it."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What one test runner reported."""
+
+    name: str
+    ok: bool
+    passed: int = 0
+    failed: int = 0
+    ran: bool = True
+    note: str = ""
+
+    def summary(self) -> str:
+        if not self.ran:
+            return f"{self.name}: {self.note}"
+        state = "ok" if self.ok else "FAILED"
+        extra = f", {self.note}" if self.note else ""
+        return f"{self.name}: {state}, {self.passed} passed, {self.failed} failed{extra}"
+
+
+def run_cargo_tests(settings: Settings, on_line: LineSink, toolchain: Optional[Toolchain] = None) -> SuiteResult:
+    """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
+    toolchain = toolchain or find_toolchain(settings.target)
+    argv = [str(toolchain.cargo), "test", "--color=never"]
+    for crate in settings.plugin_crates:
+        argv += ["-p", crate]
+    if settings.profile == "release":
+        argv.append("--release")
+    if settings.offline or toolchain.is_debian:
+        argv += offline_config_args()
+    code, output = _stream(argv, settings.root, on_line, env=toolchain.cargo_env())
+    counts = [tuple(map(int, m.groups())) for m in _CARGO_RESULT.finditer(output)]
+    passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return SuiteResult("cargo test", ok=code == 0, passed=passed, failed=failed,
+                       note="" if code == 0 or counts else "it did not compile; see above")
+
+
+def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
+    """pytest in the workspace, with this interpreter (which has wasmforge's fixtures)."""
+    tests = settings.root / "tests"
+    if not (tests.is_dir() and any(tests.rglob("test_*.py"))) and not extra_args:
+        return SuiteResult("pytest", ok=True, ran=False, note="no tests/test_*.py in the workspace; skipped")
+    if importlib.util.find_spec("pytest") is None:
+        raise TestEnvironmentError(
+            f"pytest is not installed for {sys.executable}; install it with `{sys.executable} -m pip install pytest`"
+        )
+    # wasmforge's fixtures arrive through its pytest11 entry point.
+    argv = [sys.executable, "-m", "pytest", *extra_args]
+    if settings.profile == "release":
+        argv += ["--wasmforge-profile", "release"]
+    code, output = _stream(argv, settings.root, on_line)
+    counts: dict[str, int] = {}
+    for number, kind in _PYTEST_COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else ""):
+        counts[kind.rstrip("s") if kind.startswith("error") else kind] = int(number)
+    failed = counts.get("failed", 0) + counts.get("error", 0)
+    # pytest exits 5 when it collected nothing: not a failure of the plugin.
+    return SuiteResult("pytest", ok=code in (0, 5), passed=counts.get("passed", 0), failed=failed,
+                       note="no tests collected" if code == 5 else "")
+
+
+def _stream(argv: list[str], cwd: Path, on_line: LineSink, env: Optional[dict[str, str]] = None) -> tuple[int, str]:
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise TestEnvironmentError(f"could not run {argv[0]}: {error.strerror}") from None
+    collected: list[str] = []
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            collected.append(line)
+            on_line(line)
+    except BaseException:
+        process.kill()
+        raise
+    return process.wait(), "".join(collected)
