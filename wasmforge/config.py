@@ -70,9 +70,9 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
 }
 
 
-def find_workspace(start: Path) -> Path:
+def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
     """The nearest directory at or above ``start`` holding wasmforge.toml."""
-    start = start.resolve()
+    start = Path(start).resolve()
     for directory in (start, *start.parents):
         if (directory / CONFIG_FILE).is_file():
             return directory

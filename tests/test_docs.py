@@ -1,0 +1,149 @@
+"""Every code example in README.md and docs/ runs, so none can go stale.
+
+Each fenced block is run in document order, sh and python alike, in one
+directory per document that holds a built example-workspace (as a checkout
+does after the README's first command), unless the line before it says how
+else to check it:
+
+- ``<!-- doc-test: skip (reason) -->``: not run; the reason says why (and what tests it instead);
+- ``<!-- doc-test: plugin -->``: Rust code, compiled as a plugin crate's lib.rs;
+- ``<!-- doc-test: wasmforge.toml -->``: TOML, loaded as a workspace's settings.
+
+A ```python or ```sh block with no marker runs; a ```rust or ```toml block
+with no marker fails this test, so no example escapes checking by accident.
+Other languages (text, json: output shapes) are documentation, not examples.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from helpers import REPO, copy_workspace
+
+CHECKED = ("python", "sh", "rust", "toml")
+_FENCE = re.compile(r"(?:<!-- doc-test: (?P<marker>[^>]*?) -->\n)?```(?P<lang>[\w.-]*)\n(?P<body>.*?)```", re.S)
+
+
+@dataclass(frozen=True)
+class Block:
+    document: str
+    line: int
+    lang: str
+    body: str
+    marker: Optional[str]
+
+    def __str__(self) -> str:
+        return f"{self.document}:{self.line} ({self.lang})"
+
+
+def blocks(document: str) -> list[Block]:
+    text = (REPO / document).read_text()
+    found = []
+    for match in _FENCE.finditer(text):
+        line = text.count("\n", 0, match.start("lang")) + 1
+        found.append(Block(document, line, match.group("lang"), match.group("body"), match.group("marker")))
+    return found
+
+
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_example_is_checked(document: str) -> None:
+    for block in blocks(document):
+        if block.lang in ("rust", "toml") and block.marker is None:
+            pytest.fail(f"{block}: mark it <!-- doc-test: plugin|wasmforge.toml|skip (reason) -->")
+        if block.marker is not None and not (
+            block.marker in ("plugin", "wasmforge.toml") or re.fullmatch(r"skip \(.+\)", block.marker)
+        ):
+            pytest.fail(f"{block}: unknown doc-test marker {block.marker!r}")
+
+
+@pytest.fixture(scope="module")
+def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `wasmforge` command on PATH that runs this checkout, as `pip install` would give."""
+    folder = tmp_path_factory.mktemp("bin")
+    command = folder / "wasmforge"
+    command.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m wasmforge \"$@\"\n")
+    command.chmod(command.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def example_copy(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
+    """example-workspace, built, with target/ where its docs expect it."""
+    root = copy_workspace(REPO / "example-workspace", tmp_path_factory.mktemp("docs") / "example-workspace")
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+
+    build(load_settings(root))
+    (root / "target").symlink_to(shared_cargo_target)
+    return root
+
+
+def where_to_run(folder: Path, example: Path) -> Path:
+    """Examples run as if in a checkout: next to a built example-workspace."""
+    folder.mkdir()
+    (folder / "example-workspace").symlink_to(example)
+    return folder
+
+
+def script_for(document: str, runnable: list[Block], folder: Path) -> str:
+    """One bash script: the blocks in order, python ones through the interpreter."""
+    parts = ["set -euo pipefail"]
+    for index, block in enumerate(runnable):
+        parts.append(f"echo '>>> {block}' >&2")
+        if block.lang == "python":
+            source = folder / f"block{index}.py"
+            source.write_text(block.body)
+            parts.append(f"{sys.executable} {source}")
+        else:
+            parts.append(block.body)
+    return "\n".join(parts) + "\n"
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_examples_run(document: str, tmp_path: Path, bin_dir: Path, request: pytest.FixtureRequest) -> None:
+    runnable = [b for b in blocks(document) if b.marker is None and b.lang in ("python", "sh")]
+    checks = [b for b in blocks(document) if b.marker in ("plugin", "wasmforge.toml")]
+    if not runnable and not checks:
+        pytest.skip(f"{document} has no runnable examples")
+    for block in checks:
+        check_block(block, request, tmp_path)
+    if not runnable:
+        return
+    cwd = where_to_run(tmp_path / "run", request.getfixturevalue("example_copy"))
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(["bash", "-c", script_for(document, runnable, scripts)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=1100)
+    assert result.returncode == 0, f"{document}'s examples failed:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
+
+
+def check_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    if block.marker == "wasmforge.toml":
+        from wasmforge.config import load_settings
+
+        root = tmp_path / f"toml{block.line}"
+        copy_workspace(REPO / "example-workspace", root)
+        (root / "wasmforge.toml").write_text(block.body)
+        load_settings(root)
+        return
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+
+    demo = request.getfixturevalue("demo")
+    root = copy_workspace(demo.root, tmp_path / f"plugin{block.line}")
+    (root / "crates/demo-plugin/src/lib.rs").write_text(block.body)
+    build(load_settings(root))
