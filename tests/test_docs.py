@@ -142,8 +142,12 @@ def check_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) ->
         return
     from wasmforge.build import build
     from wasmforge.config import load_settings
+    from wasmforge.scaffold import new_workspace
 
-    demo = request.getfixturevalue("demo")
-    root = copy_workspace(demo.root, tmp_path / f"plugin{block.line}")
-    (root / "crates/demo-plugin/src/lib.rs").write_text(block.body)
+    # A name of its own: same-named crates share artifacts in the shared target dir,
+    # and this build must not replace another fixture's .wasm.
+    name = f"doc{block.line}-{re.sub(r'[^a-z0-9]+', '-', block.document.lower()).strip('-')}"
+    root = tmp_path / name
+    new_workspace(name, root)
+    (root / f"crates/{name}-plugin/src/lib.rs").write_text(block.body)
     build(load_settings(root))
