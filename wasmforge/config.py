@@ -38,6 +38,9 @@ class Settings:
     #: Force Debian's registry even when the toolchain is not Debian's.
     offline: bool = False
     debounce_ms: int = 50
+    #: Watch by polling file metadata instead of native file events (inotify and the like).
+    poll: bool = False
+    poll_interval_ms: int = 300
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -50,6 +53,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type, Optional[tuple[Any, ...]]]] = {
     ("build", "target"): ("target", str, WASM_TARGETS),
     ("build", "offline"): ("offline", bool, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
+    ("watch", "poll"): ("poll", bool, None),
+    ("watch", "poll_interval_ms"): ("poll_interval_ms", int, None),
 }
 
 
@@ -88,6 +93,8 @@ def load_settings(
         raise ConfigError(f"unknown profile {settings.profile!r}; use one of: {', '.join(PROFILES)}")
     if settings.debounce_ms < 0:
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
+    if settings.poll_interval_ms < 10:
+        raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
     return settings
 
 
