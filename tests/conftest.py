@@ -30,6 +30,19 @@ def shared_cargo_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         os.environ["CARGO_TARGET_DIR"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compiled modules go to a cache of the session's own, never the user's ~/.cache/wasmforge."""
+    directory = tmp_path_factory.mktemp("module-cache") / "wasmforge"
+    previous = os.environ.get("WASMFORGE_CACHE_DIR")
+    os.environ["WASMFORGE_CACHE_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("WASMFORGE_CACHE_DIR", None)
+    else:
+        os.environ["WASMFORGE_CACHE_DIR"] = previous
+
+
 @dataclass(frozen=True)
 class BuiltWorkspace:
     root: Path

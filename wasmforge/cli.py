@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
@@ -213,6 +214,41 @@ def _print_value(out: Output, value: Any) -> None:
         out.result(json.dumps(value))
 
 
+def cmd_watch(args: argparse.Namespace, out: Output) -> int:
+    """Serves the plugin and rebuilds and reloads it on every save until Ctrl-C."""
+    from ._watch_output import CliCall, WatchPrinter
+    from .hot import HotPlugin
+
+    settings = _settings(
+        args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None
+    )
+    check = CliCall.parse(args.call) if args.call is not None else None
+    printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
+    hot: Optional[HotPlugin] = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        hot = HotPlugin.from_workspace(
+            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
+        )
+        hot.wait_closed()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        printer.closing.set()
+        if hot is not None:
+            hot.close()  # kills a running cargo and waits for it
+        out.info("stopped watching")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if hot is not None:
+            hot.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops `watch` the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
     from .doctor import diagnose
     from .errors import EXIT_FAILED
@@ -248,6 +284,12 @@ def _human_size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
+def _milliseconds(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of milliseconds, got {text!r}")
+    return int(text)
+
+
 def _shown_path(path: Path, cwd: Path) -> str:
     try:
         return str(path.relative_to(cwd))
@@ -262,6 +304,7 @@ _EXAMPLES = {
     "build": "example: wasmforge build --release --json",
     "call": "examples: wasmforge call add 1 2 | wasmforge call length hello | wasmforge call --plugin x.wasm --list",
     "doctor": "example: wasmforge doctor --json",
+    "watch": "examples: wasmforge watch --call 'add 1 2' | wasmforge watch --json --release",
 }
 
 
@@ -303,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--list", action="store_true", help="list the plugin's functions and signatures")
     call.add_argument("--release", action="store_true", help="use the release build")
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    watch = command("watch", cmd_watch, "rebuild the plugin on every save and hot-reload it, checked first")
+    watch.add_argument("--release", action="store_true", help="build and serve the release profile")
+    watch.add_argument("--call", metavar="'FUNC ARGS...'", help="call this on each new version before it goes live; print the result")
+    watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
+    watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
+    watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
+    watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")

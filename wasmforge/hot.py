@@ -276,6 +276,14 @@ class HotPlugin:
         with self._swapped:
             return self._swapped.wait_for(lambda: self.version >= version or self._closed, timeout) and not self._closed
 
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until the reload loop has ended (see :meth:`close`); False after ``timeout`` seconds."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def close(self) -> None:
         """Stops watching (killing a running cargo) and frees the plugin once no call uses it."""
         if self._shutdown is not None:
