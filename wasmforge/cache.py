@@ -38,7 +38,7 @@ import wasmtime
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"WFCWASM1"
+MODULE_TRAILER = b"WFCWASM1"
 _MAC_SIZE = hashlib.sha256().digest_size
 _KEY_FILE = "key"
 _ENTRIES = "modules"
@@ -120,13 +120,13 @@ class ModuleCache:
 
     @staticmethod
     def _verified_payload(blob: bytes, path: Path, key: bytes) -> Optional[memoryview]:
-        """The compiled module in ``blob`` if its trailer (HMAC, then MAGIC) checks out."""
-        trailer = _MAC_SIZE + len(MAGIC)
-        if len(blob) <= trailer or not blob.endswith(MAGIC):
+        """The compiled module in ``blob`` if its trailer (HMAC, then MODULE_TRAILER) checks out."""
+        trailer = _MAC_SIZE + len(MODULE_TRAILER)
+        if len(blob) <= trailer or not blob.endswith(MODULE_TRAILER):
             return None
         payload = memoryview(blob)[:-trailer]
         expected = _mac(key, path.name, payload)
-        return payload if hmac.compare_digest(expected, blob[-trailer:-len(MAGIC)]) else None
+        return payload if hmac.compare_digest(expected, blob[-trailer:-len(MODULE_TRAILER)]) else None
 
     def _reject(self, path: Path, why: str) -> None:
         self.stats.rejected += 1
@@ -138,7 +138,7 @@ class ModuleCache:
     def _store(self, module: wasmtime.Module, path: Path, key: bytes) -> None:
         try:
             payload = bytes(module.serialize())
-            _write_atomically(path, payload + _mac(key, path.name, payload) + MAGIC)
+            _write_atomically(path, payload + _mac(key, path.name, payload) + MODULE_TRAILER)
             self.stats.stored += 1
             self._prune(keep=path)
         except (OSError, wasmtime.WasmtimeError) as error:
@@ -232,7 +232,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _mac(key: bytes, name: str, payload: "bytes | memoryview") -> bytes:
-    digest = hmac.new(key, MAGIC + name.encode("ascii") + b"\0", hashlib.sha256)
+    digest = hmac.new(key, MODULE_TRAILER + name.encode("ascii") + b"\0", hashlib.sha256)
     digest.update(payload)
     return digest.digest()
 

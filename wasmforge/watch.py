@@ -166,7 +166,7 @@ class Watcher:
         self.poll_interval = poll_interval
         self.mode = "polling" if poll else "native"
         self._observer: Any = None
-        self._scheduled: set[tuple[str, bool]] = set()
+        self._scheduled: set[tuple[Path, bool]] = set()
 
     def __repr__(self) -> str:
         return f"<Watcher {self.mode} over {self.sources!r}>"
@@ -191,6 +191,11 @@ class Watcher:
             except OSError as error:
                 log.warning("cannot watch %s: %s", directory, error)
 
+    @property
+    def watched_dirs(self) -> list[tuple[Path, bool]]:
+        """(directory, recursive) for everything scheduled with the observer."""
+        return sorted(self._scheduled)
+
     def stop(self) -> None:
         self._shutdown()
 
@@ -206,19 +211,35 @@ class Watcher:
         self._observer = observer
         self._scheduled.clear()
         for directory in self.sources.dirs:
-            self._schedule(directory, recursive=True)
+            self._schedule_tree(directory)
         for directory in sorted({f.parent for f in self.sources.files}):
             self._schedule(directory, recursive=False)
         observer.start()
 
+    def _schedule_tree(self, directory: Path) -> None:
+        """A source directory: itself, and each of its subdirectories that is not noise, recursively.
+
+        So a crate's target/ (thousands of directories) is never walked or
+        watched: it costs no inotify watches and no polling time.
+        """
+        self._schedule(directory, recursive=False)
+        for child in sorted(directory.iterdir()) if directory.is_dir() else ():
+            self._schedule_subtree(directory, child)
+
+    def _schedule_subtree(self, directory: Path, child: Path) -> None:
+        if child.is_dir() and not self.sources.noise(Path(child.name), child):
+            self._schedule(child, recursive=True)
+
     def _schedule(self, directory: Path, recursive: bool) -> None:
-        key = (str(directory), recursive)
-        if key in self._scheduled or not directory.is_dir():
+        if self._covered(directory, recursive) or not directory.is_dir():
             return
-        if not recursive and any(d == directory or d in directory.parents for d in self.sources.dirs):
-            return  # already watched recursively
         self._observer.schedule(_Forward(self), str(directory), recursive=recursive, event_filter=_EVENT_FILTER)
-        self._scheduled.add(key)
+        self._scheduled.add((directory, recursive))
+
+    def _covered(self, directory: Path, recursive: bool) -> bool:
+        if (directory, recursive) in self._scheduled or (directory, True) in self._scheduled:
+            return True
+        return any((parent, True) in self._scheduled for parent in directory.parents)
 
     def _shutdown(self) -> None:
         observer, self._observer = self._observer, None
@@ -232,6 +253,9 @@ class Watcher:
             return
         source = Path(os.fsdecode(event.src_path))
         destination = Path(os.fsdecode(event.dest_path)) if event.event_type == "moved" else None
+        arrived = destination or source
+        if event.is_directory and event.event_type in ("created", "moved") and arrived.parent in self.sources.dirs:
+            self._schedule_subtree(arrived.parent, arrived)  # a new top-level directory in a crate
         for path in (destination, source):
             if path is not None and self.sources(path):
                 self.sink(Change(path, event.event_type))
