@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         WorkspaceNotFound,
     )
     from .host import Plugin, PluginFunction, PluginMemory, load
+    from .hot import CheckCall, HotPlugin
     from .scaffold import new_workspace
     from .toolchain import Toolchain, find_toolchain
 
@@ -47,6 +48,8 @@ _LAZY = {
     "Plugin": "host",
     "PluginFunction": "host",
     "PluginMemory": "host",
+    "HotPlugin": "hot",
+    "CheckCall": "hot",
     "Signature": "abi",
     "Param": "abi",
     "build": "build",

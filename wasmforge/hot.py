@@ -368,6 +368,7 @@ class HotPlugin:
             old = self._current
             number = (old.number if old else 0) + 1
             self._current = _Version(candidate.plugin, number, candidate.digest, candidate.size)
+            self._last_failure = None
             self._swapped.notify_all()
         if old is not None:
             self._retire(old)
@@ -413,7 +414,7 @@ class HotPlugin:
             self._diagnostics = event.diagnostics
         elif isinstance(event, KeptOldVersion):
             self._last_failure = event
-        elif isinstance(event, (Reloaded, Unchanged)):
+        elif isinstance(event, Unchanged):
             self._last_failure = None
         for callback, wanted in ((self.on_event, Event), (self.on_reload, Reloaded), (self.on_failure, KeptOldVersion)):
             if callback is not None and isinstance(event, wanted):
