@@ -223,6 +223,11 @@ def test_watch_outside_a_workspace_is_a_usage_error(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("watch", cwd=tmp_path), 2, "not inside a wasmforge workspace")
 
 
+def test_watch_without_a_toolchain_exits_3_at_once(workspace: Path) -> None:
+    result = run_cli("watch", cwd=workspace, env={"WASMFORGE_CARGO": "/nonexistent/cargo"}, timeout=120)
+    assert_one_line_error(result, 3, "cargo not found at /nonexistent/cargo")
+
+
 # ---- the library: HotPlugin.from_workspace ----
 
 

@@ -88,9 +88,10 @@ class WatchPrinter:
         self.out.info(f"watching {where} ({how}); Ctrl-C stops")
 
     def _on_change(self, event: Changed) -> None:
-        first = self._shown(event.paths[0])
+        # A save through a temporary file (sed -i, some editors) lists the temporary first: name the saved file.
+        main = next((p for p in reversed(event.paths) if p.exists()), event.paths[-1])
         more = f" (+{len(event.paths) - 1} more)" if len(event.paths) > 1 else ""
-        self._subject = f"{first}{more}"
+        self._subject = f"{self._shown(main)}{more}"
 
     def _on_build_started(self, event: BuildStarted) -> None:
         if event.reason == "start":

@@ -107,11 +107,13 @@ class ModuleCache:
                 blob = file.read()
                 payload = self._verified_payload(blob, path, key)
                 if payload is None:
-                    return self._reject(path, "its HMAC does not match (corrupt or not written by wasmforge)")
+                    self._reject(path, "its HMAC does not match (corrupt or not written by wasmforge)")
+                    return None
                 try:
                     module = _deserialize(engine, payload, file.fileno())
                 except wasmtime.WasmtimeError as error:
-                    return self._reject(path, f"this engine cannot load it ({_first_line(error)})")
+                    self._reject(path, f"this engine cannot load it ({_first_line(error)})")
+                    return None
         except OSError as error:
             log.debug("cache entry %s unreadable: %s", path, error)
             return None
@@ -131,7 +133,6 @@ class ModuleCache:
     def _reject(self, path: Path, why: str) -> None:
         self.stats.rejected += 1
         log.info("not using cached module %s: %s; compiling it again", path.name, why)
-        return None
 
     # ---- writing ----
 

@@ -41,6 +41,7 @@ from .events import (
 )
 from .host import Plugin, PathLike
 from .reload import Built, ReloadLoop
+from .toolchain import find_toolchain
 from .watch import ChangeQueue, Watcher, dep_info_files, plugin_sources
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class HotPlugin:
         self._last_failure: Optional[KeptOldVersion] = None
         self._loop: Optional[ReloadLoop] = None
         self._thread: Optional[threading.Thread] = None
-        self._shutdown: Optional[weakref.finalize] = None
+        self._shutdown: "Optional[weakref.finalize[Any, Any]]" = None
 
     # ---- making one that reloads itself ----
 
@@ -447,9 +448,11 @@ class _CargoBuilder:
         self.profile = settings.profile
         self.sources = sources
         self.watcher: Optional[Watcher] = None
+        # Found once, up front: a machine without a toolchain fails here (ToolchainError), not on every save.
+        self.toolchain = find_toolchain(settings.target)
 
     def __call__(self, stop: threading.Event) -> Built:
-        result = build(self.settings, [self.crate], stop=stop)
+        result = build(self.settings, [self.crate], toolchain=self.toolchain, stop=stop)
         artifact = result.artifacts[0]
         noise: Noise = self.sources.noise
         read = [

@@ -137,6 +137,14 @@ class ReloadLoop:
         self.build_first = build_first
         self.trace: list[Step] = []
         self.cycles = 0
+        # The cycle under way (reset on entering WAIT).
+        self._changes: list[Change] = []
+        self._quiet_until = 0.0
+        self._artifact_path: Path = artifact or Path()
+        self._candidate: Any = None
+        self._load_seconds = 0.0
+        self._call: Optional[CallResult] = None
+        self._reloaded: Optional[Reloaded] = None
         self._cycle_done = threading.Condition()
         self._steps: dict[Step, Callable[[], Step]] = {
             Step.WAIT: self._wait,
@@ -147,7 +155,6 @@ class ReloadLoop:
             Step.SWAP: self._swap,
             Step.REPORT: self._report,
         }
-        self._reset_cycle()
 
     def run(self) -> None:
         """The loop itself; returns when stopped."""
@@ -261,13 +268,13 @@ class ReloadLoop:
         return Step.WAIT
 
     def _reset_cycle(self) -> None:
-        self._changes: list[Change] = []
+        self._changes = []
         self._quiet_until = 0.0
-        self._artifact_path: Path = self.artifact or Path()
-        self._candidate: Any = None
+        self._artifact_path = self.artifact or Path()
+        self._candidate = None
         self._load_seconds = 0.0
-        self._call: Optional[CallResult] = None
-        self._reloaded: Optional[Reloaded] = None
+        self._call = None
+        self._reloaded = None
 
     def _finish_cycle(self) -> None:
         """Called on entering WAIT: the cycle before it, if any, is over."""
