@@ -13,6 +13,7 @@ import wasmforge
 from wasmforge import CheckCall, HotPlugin, PluginLoadError, UnknownFunctionError
 from wasmforge.events import Event, KeptOldVersion, Reloaded, Unchanged
 from wat_plugins import answer_module, write_answer
+from watching import call_through_reloads
 
 TIMEOUT = 10.0
 
@@ -106,27 +107,8 @@ def test_many_threads_many_reloads_no_failed_call(tmp_path: Path) -> None:
     versions = [write_answer(tmp_path / f"v{i}.wasm", i) for i in (1, 2)]
     hot = HotPlugin(name="answer")
     hot.reload_from(versions[0])
-    results: list[list[int]] = [[], []]
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def caller(into: list[int]) -> None:
-        while not done.is_set():
-            try:
-                into.append(hot.answer())
-            except BaseException as error:  # noqa: BLE001 - any failure is what this test looks for
-                errors.append(error)
-
-    threads = [threading.Thread(target=caller, args=(r,)) for r in results]
-    for thread in threads:
-        thread.start()
-    for i in range(50):
-        hot.reload_from(versions[(i + 1) % 2])
-    done.set()
-    for thread in threads:
-        thread.join(timeout=TIMEOUT)
-    assert errors == [] and hot.version == 51
-    assert set(results[0]) | set(results[1]) == {1, 2} and all(results)
+    results = call_through_reloads(hot, hot.answer, versions, reloads=50)
+    assert set(results) == {1, 2} and hot.version == 51
     hot.close()
 
 

@@ -13,7 +13,9 @@ import pytest
 
 import wasmforge
 from helpers import assert_one_line_error, run_cli
-from watching import TIMEOUT, WatchProcess, add_plugin_source, build_processes_in, kinds, wait_until
+from watching import (
+    TIMEOUT, WatchProcess, add_plugin_source, build_processes_in, call_through_reloads, kinds, wait_until,
+)
 
 pytestmark = pytest.mark.cargo
 
@@ -264,29 +266,8 @@ def test_two_threads_calling_through_fifty_reloads_never_fail(workspace: Path, l
         versions.append(Path(shutil.copy(artifact.path, tmp_path / f"add-{offset}.wasm")))
     hot = wasmforge.HotPlugin(name="add")
     hot.reload_from(versions[0])
-    results: list[list[int]] = [[], []]
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def caller(into: list[int]) -> None:
-        while not done.is_set():
-            try:
-                into.append(hot.add(1, 2))
-            except BaseException as error:  # noqa: BLE001 - any failure is what this test looks for
-                errors.append(error)
-
-    threads = [threading.Thread(target=caller, args=(r,)) for r in results]
-    for thread in threads:
-        thread.start()
-    try:
-        for i in range(50):
-            hot.reload_from(versions[(i + 1) % 2])
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(timeout=TIMEOUT)
-    assert errors == [] and hot.version == 51
-    assert set(results[0]) | set(results[1]) == {3, 1003} and all(results)
+    results = call_through_reloads(hot, lambda: hot.add(1, 2), versions, reloads=50)
+    assert set(results) == {3, 1003} and hot.version == 51
     hot.close()
 
 

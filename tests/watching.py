@@ -139,3 +139,32 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
         if value or time.monotonic() >= deadline:
             return value
         pause.wait(interval)
+
+
+def call_through_reloads(hot: Any, call: Callable[[], Any], versions: list[Path], reloads: int) -> list[Any]:
+    """Two threads call ``call()`` without pause while ``hot`` is reloaded ``reloads`` times, alternating
+    between ``versions``. Returns every result; any failed call fails the test."""
+    results: list[list[Any]] = [[], []]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def caller(into: list[Any]) -> None:
+        while not done.is_set():
+            try:
+                into.append(call())
+            except BaseException as error:  # noqa: BLE001 - any failure is what the caller looks for
+                errors.append(error)
+
+    threads = [threading.Thread(target=caller, args=(r,)) for r in results]
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(reloads):
+            hot.reload_from(versions[(i + 1) % len(versions)])
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT)
+    assert errors == [], errors[:3]
+    assert all(results), "a thread made no call"
+    return results[0] + results[1]

@@ -50,6 +50,8 @@ class Changed(Event):
 
 @dataclass(frozen=True)
 class BuildStarted(Event):
+    """cargo started building ``crate``."""
+
     kind: ClassVar[str] = "build_started"
     crate: str
     profile: str
