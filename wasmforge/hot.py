@@ -223,7 +223,7 @@ class HotPlugin:
             self.close()
             if failure is not None and isinstance(failure.exception, WasmforgeError):
                 raise failure.exception
-            raise PluginLoadError(f"{self.name} did not load: {failure.error if failure else 'stopped'}")
+            raise PluginLoadError(f"{self.name} did not go live: {failure.error if failure else 'stopped'}")
 
     # ---- calling ----
 

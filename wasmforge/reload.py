@@ -245,7 +245,7 @@ class ReloadLoop:
         if self._call is not None and not self._call.ok:
             self.emit(self._call)
             self._candidate.discard()
-            return self._fail("check", self._call.error or "the check call failed", None)
+            return self._fail("check", self._call.error or "the check call failed", self._call.exception)
         return Step.SWAP
 
     def _swap(self) -> Step:
