@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import os
 import platform
 import statistics
@@ -68,6 +67,44 @@ def _leb128(value: int) -> bytes:
             return bytes(out)
 
 
+SMALL_CARGO_TOML = """[package]
+name = "small"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[profile.release]
+opt-level = "s"
+"""
+
+SMALL_LIB_RS = """#![no_std]
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[no_mangle]
+pub extern "C" fn add(one: i32, two: i32) -> i32 {
+    one + two
+}
+"""
+
+
+def build_small_plugin(root: Path) -> bytes:
+    """A Rust plugin with no std and no serde: what Cranelift compiles when there is little code."""
+    from wasmforge.build import build
+    from wasmforge.config import Settings
+
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "Cargo.toml").write_text(SMALL_CARGO_TOML)
+    (root / "src" / "lib.rs").write_text(SMALL_LIB_RS)
+    (artifact,) = build(Settings(root=root, plugin_crates=("small",), profile="release")).artifacts
+    return artifact.path.read_bytes()
+
+
 def reload_latency(hot, directory: Path, variants: list[bytes], rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
     """Milliseconds from each artifact written to it serving, cycling through ``variants``."""
     timings = []
@@ -92,14 +129,15 @@ def cached_breakdown(data: bytes, rounds: int) -> dict[str, float]:
     modules = cache.default_cache()
     assert modules is not None
     host.compile_module(data, "warm-up")
+    other = data[:-1] + bytes([data[-1] ^ 1])  # same size, differs at the very end: a full compare
     parts: dict[str, list[float]] = {
-        "sha256 of the wasm (the unchanged-bytes check)": [],
+        "compare with the serving version's bytes (the unchanged check)": [],
         "cache: key, read, HMAC check, deserialize": [],
         "instantiate (new store + instance)": [],
     }
     for _ in range(rounds):
         t0 = time.perf_counter()
-        hashlib.sha256(data).digest()
+        assert data != other
         t1 = time.perf_counter()
         module = modules.load_or_compile(engine, data, lambda: wasmtime.Module(engine, data))
         t2 = time.perf_counter()
@@ -224,6 +262,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for profile in ("debug", "release"):
         (artifact,) = build(load_settings(root, {"profile": profile})).artifacts
         artifacts[f"template plugin, {profile}"] = artifact.path.read_bytes()
+    artifacts["small Rust plugin (no_std add)"] = build_small_plugin(scratch / "small")
     artifacts["tiny module (WAT add)"] = wasmtime.wat2wasm(
         '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
     )
@@ -311,7 +350,47 @@ def render(info: dict[str, str], reload_rows: list, breakdown: dict[str, float],
             f"| {profile} | {_ms(column('total'))} [{min(column('total')):.0f}-{max(column('total')):.0f}] "
             f"| {_ms(column('to change event (debounce)'))} | {_ms(column('build (cargo)'))} | {_ms(column('reload'))} |"
         )
+    lines += ["", "## What the numbers say", "", *findings(reload_rows, save_rows)]
     return "\n".join(lines) + "\n"
+
+
+def findings(reload_rows: list, save_rows: dict) -> list[str]:
+    """The conclusions, worded from this run's numbers."""
+    fresh = {label: statistics.median(f) for label, _, f, _ in reload_rows}
+    cached = {label: statistics.median(c) for label, _, _, c in reload_rows}
+    sizes = {label: size for label, size, _, _ in reload_rows}
+    slowest_cached = max(cached, key=cached.__getitem__)
+    met_fresh = [label for label in fresh if fresh[label] <= TARGETS_MS["fresh"]]
+    missed_fresh = [label for label in fresh if fresh[label] > TARGETS_MS["fresh"]]
+    out = [
+        f"- From the cache every module here serves within {cached[slowest_cached]:.2f} ms (slowest: {slowest_cached}); "
+        f"the {TARGETS_MS['cached']:g} ms target is {'met' if cached[slowest_cached] <= TARGETS_MS['cached'] else 'missed'}. "
+        "Any version seen before (an undo, a revert, restarting `watch`, `wasmforge call` after `build`) loads this way.",
+    ]
+    if met_fresh:
+        out.append(
+            "- Compiled fresh, the 30 ms target is met by: "
+            + ", ".join(f"{label} ({sizes[label] / 1024:.1f} KiB, {fresh[label]:.1f} ms)" for label in met_fresh) + "."
+        )
+    if missed_fresh:
+        out.append(
+            "- It is missed by: "
+            + ", ".join(f"{label} ({sizes[label] / 1024:.1f} KiB, {fresh[label]:.0f} ms)" for label in missed_fresh)
+            + ". Nearly all of that time is Cranelift compiling the module (the bench's fresh and cached rows"
+            " differ only in that step), and it grows with the amount of code: the template plugin carries"
+            " std's formatting and serde_json for the wire format and the panic hook. wasmforge does not"
+            " change the engine's compiler settings to go faster (they are shared with every other load and"
+            " would change the code the plugin runs); it never compiles the same bytes twice instead."
+        )
+    for profile, rows in save_rows.items():
+        total = statistics.median([r["total"] for r in rows])
+        build_ms = statistics.median([r["build (cargo)"] for r in rows])
+        reload_ms = statistics.median([r["reload"] for r in rows])
+        out.append(
+            f"- Save to new result ({profile}): {total:.0f} ms, of which cargo {build_ms:.0f} ms, the reload"
+            f" (mostly the fresh compile) {reload_ms:.0f} ms, and the 50 ms debounce."
+        )
+    return out
 
 
 def _verdict(value: float, target: float) -> str:
