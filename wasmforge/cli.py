@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
@@ -225,7 +226,8 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
     check = CliCall.parse(args.call) if args.call is not None else None
     printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
     hot: Optional[HotPlugin] = None
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         hot = HotPlugin.from_workspace(
             settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
@@ -239,7 +241,8 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
         out.info("stopped watching")
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if hot is not None:
             hot.close()
 

@@ -175,7 +175,10 @@ class Watcher:
         """Starts watching; falls back to polling when native events are unavailable."""
         if self.mode == "native":
             try:
-                self._start(self._native_observer())
+                observer = self._native_observer()
+                if isinstance(observer, PollingObserver):  # watchdog has nothing native on this platform
+                    self.mode = "polling"
+                self._start(observer)
                 return
             except OSError as error:
                 log.warning("native file events unavailable (%s); polling every %.2f s", error, self.poll_interval)
