@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
-from ._filters import Noise, SourceSet
+from ._filters import SourceSet
 from .abi import Signature
-from .build import build
 from .config import Settings, find_workspace, load_settings
 from .errors import ConfigError, PluginLoadError, UnknownFunctionError, WasmforgeError
 from .events import (
@@ -39,9 +38,8 @@ from .events import (
     Watching,
 )
 from .host import Plugin, PathLike
-from .reload import Built, ReloadLoop
-from .toolchain import find_toolchain
-from .watch import ChangeQueue, Watcher, dep_info_files, plugin_sources
+from .reload import ReloadLoop
+from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +157,7 @@ class HotPlugin:
             raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")
         hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure)
         sources = plugin_sources(settings, crate)
-        builder = _CargoBuilder(settings, crate, sources)
+        builder = CargoBuilder(settings, crate, sources)
         hot._start(sources, settings, builder=builder)
         if wait:
             hot._raise_unless_serving()
@@ -191,7 +189,7 @@ class HotPlugin:
         return hot
 
     def _start(
-        self, sources: SourceSet, settings: Settings, *, builder: Optional["_CargoBuilder"] = None,
+        self, sources: SourceSet, settings: Settings, *, builder: Optional["CargoBuilder"] = None,
         artifact: Optional[Path] = None,
     ) -> None:
         changes = ChangeQueue()
@@ -438,32 +436,6 @@ class _HotFunction:
 
     def __repr__(self) -> str:
         return f"<hot function {self.__name__} of {self.hot!r}>"
-
-
-class _CargoBuilder:
-    """The loop's BUILD step for a workspace: cargo, then the files its dep-info names join the watched set."""
-
-    def __init__(self, settings: Settings, crate: str, sources: SourceSet) -> None:
-        self.settings = settings
-        self.crate = crate
-        self.profile = settings.profile
-        self.sources = sources
-        self.watcher: Optional[Watcher] = None
-        # Found once, up front: a machine without a toolchain fails here (ToolchainError), not on every save.
-        self.toolchain = find_toolchain(settings.target)
-
-    def __call__(self, stop: threading.Event) -> Built:
-        result = build(self.settings, [self.crate], toolchain=self.toolchain, stop=stop)
-        artifact = result.artifacts[0]
-        noise: Noise = self.sources.noise
-        read = [
-            f for f in dep_info_files(artifact.path, self.settings.root)
-            if not noise(f.relative_to(self.settings.root), f)
-        ]
-        added = self.sources.add_files(read)
-        if added and self.watcher is not None:
-            self.watcher.watch_more(added)
-        return Built(path=artifact.path, diagnostics=result.diagnostics, warnings=result.warnings)
 
 
 def _stop_loop(stop: threading.Event, changes: ChangeQueue, watcher: Watcher, thread: threading.Thread) -> None:

@@ -18,9 +18,10 @@ import logging
 import os
 import queue
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from watchdog import events
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -28,7 +29,12 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from ._filters import Noise, SourceSet
+from .build import build
 from .config import Settings, workspace_crates
+from .toolchain import find_toolchain
+
+if TYPE_CHECKING:
+    from .reload import Built
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,6 +149,34 @@ def dep_info_files(artifact: Path, within: Path) -> list[Path]:
             if path.is_absolute() and within in path.parents:
                 files.append(path)
     return files
+
+
+class CargoBuilder:
+    """The reload loop's BUILD step for a workspace: cargo, then the files its dep-info names join the watched set."""
+
+    def __init__(self, settings: Settings, crate: str, sources: SourceSet) -> None:
+        self.settings = settings
+        self.crate = crate
+        self.profile = settings.profile
+        self.sources = sources
+        self.watcher: Optional[Watcher] = None
+        # Found once, up front: a machine without a toolchain fails here (ToolchainError), not on every save.
+        self.toolchain = find_toolchain(settings.target)
+
+    def __call__(self, stop: threading.Event) -> "Built":
+        from .reload import Built
+
+        result = build(self.settings, [self.crate], toolchain=self.toolchain, stop=stop)
+        artifact = result.artifacts[0]
+        noise = self.sources.noise
+        read = [
+            f for f in dep_info_files(artifact.path, self.settings.root)
+            if not noise(f.relative_to(self.settings.root), f)
+        ]
+        added = self.sources.add_files(read)
+        if added and self.watcher is not None:
+            self.watcher.watch_more(added)
+        return Built(path=artifact.path, diagnostics=result.diagnostics, warnings=result.warnings)
 
 
 # ---- the observer -----------------------------------------------------------------------
