@@ -123,6 +123,19 @@ def test_engines_with_other_settings_use_other_entries(tmp_path: Path, engine: w
     assert len(compiled) == 2
 
 
+def test_fingerprints_do_not_keep_engines_alive() -> None:
+    """An engine per plugin (each with its own limits) must not pile up in the fingerprint memo."""
+    import gc
+    import weakref
+
+    engine = wasmtime.Engine()
+    engine_fingerprint(engine)
+    gone = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert gone() is None
+
+
 def test_a_sealed_entry_this_engine_cannot_load_is_recompiled(tmp_path: Path, engine: wasmtime.Engine) -> None:
     """A mismatched entry (say, from another wasmtime) under the right name, sealed by us: wasmtime refuses it."""
     config = wasmtime.Config()

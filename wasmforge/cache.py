@@ -30,6 +30,7 @@ import secrets
 import stat
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -275,7 +276,8 @@ def _wasmtime_version() -> str:
         return "unknown"
 
 
-_fingerprints: "dict[int, tuple[wasmtime.Engine, bytes]]" = {}
+#: Engines come and go (one per plugin, when each has its own limits): weak keys let them.
+_fingerprints: "weakref.WeakKeyDictionary[wasmtime.Engine, bytes]" = weakref.WeakKeyDictionary()
 _fingerprints_lock = threading.Lock()
 
 
@@ -286,12 +288,11 @@ def engine_fingerprint(engine: wasmtime.Engine) -> bytes:
     of a serialized module, so an empty module serialized by ``engine`` says it all.
     """
     with _fingerprints_lock:
-        known = _fingerprints.get(id(engine))
-        if known is not None and known[0] is engine:
-            return known[1]
-        empty = wasmtime.Module(engine, b"\0asm\x01\0\0\0").serialize()
-        fingerprint = hashlib.sha256(_wasmtime_version().encode() + b"\0" + bytes(empty)).digest()
-        _fingerprints[id(engine)] = (engine, fingerprint)
+        fingerprint = _fingerprints.get(engine)
+        if fingerprint is None:
+            empty = wasmtime.Module(engine, b"\0asm\x01\0\0\0").serialize()
+            fingerprint = hashlib.sha256(_wasmtime_version().encode() + b"\0" + bytes(empty)).digest()
+            _fingerprints[engine] = fingerprint
         return fingerprint
 
 
