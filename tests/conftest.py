@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -17,17 +18,34 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """Sets ``name`` for the duration, then puts back what was there."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cargo_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One CARGO_TARGET_DIR for the session (WASMFORGE_TEST_TARGET_DIR keeps it between runs)."""
     target = Path(os.environ.get("WASMFORGE_TEST_TARGET_DIR") or tmp_path_factory.mktemp("cargo-target"))
-    previous = os.environ.get("CARGO_TARGET_DIR")
-    os.environ["CARGO_TARGET_DIR"] = str(target)
-    yield target
-    if previous is None:
-        os.environ.pop("CARGO_TARGET_DIR", None)
-    else:
-        os.environ["CARGO_TARGET_DIR"] = previous
+    with environment_variable("CARGO_TARGET_DIR", str(target)):
+        yield target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compiled modules go to a cache of the session's own, never the user's ~/.cache/wasmforge."""
+    directory = tmp_path_factory.mktemp("module-cache") / "wasmforge"
+    with environment_variable("WASMFORGE_CACHE_DIR", str(directory)):
+        yield directory
 
 
 @dataclass(frozen=True)

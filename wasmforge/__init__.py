@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .chain import PluginChain, load_dir
     from ._function import PluginFunction
     from .host import Plugin, PluginMemory, load
+    from .hot import CheckCall, HotPlugin
     from .scaffold import new_workspace
     from .limits import Limits
     from .toolchain import Toolchain, find_toolchain
@@ -60,6 +61,8 @@ _LAZY = {
     "HostFunctions": "_imports",
     "PluginChain": "chain",
     "load_dir": "chain",
+    "HotPlugin": "hot",
+    "CheckCall": "hot",
     "Signature": "abi",
     "Param": "abi",
     "build": "build",

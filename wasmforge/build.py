@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -107,6 +109,8 @@ def build(
             encoding="utf-8",
             errors="replace",
             bufsize=1,
+            # With a stop event, cargo gets a process group of its own, so stopping kills its rustc too.
+            start_new_session=stop is not None,
         )
     except OSError as error:
         raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None
@@ -182,11 +186,19 @@ def _kill_when_set(process: "subprocess.Popen[str]", stop: threading.Event) -> t
         while not done.is_set():
             if stop.wait(0.05):
                 if process.poll() is None:
-                    process.kill()
+                    _kill_group(process)
                 return
 
     threading.Thread(target=watch, name="cargo-stop", daemon=True).start()
     return done
+
+
+def _kill_group(process: "subprocess.Popen[str]") -> None:
+    """Kills cargo and everything it started (it leads its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (AttributeError, OSError):  # no process groups here, or already gone
+        process.kill()
 
 
 def _artifact_from_message(line: str, wanted: dict[Path, str]) -> Optional[Artifact]:

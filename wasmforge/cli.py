@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
@@ -387,6 +389,43 @@ def cmd_test(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+def cmd_watch(args: argparse.Namespace, out: Output) -> int:
+    """Serves the plugin and rebuilds and reloads it on every save until Ctrl-C."""
+    from ._watch_output import CliCall, WatchPrinter
+    from .hot import HotPlugin
+
+    settings = _settings(
+        args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None
+    )
+    check = CliCall.parse(args.call) if args.call is not None else None
+    printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
+    hot: Optional[HotPlugin] = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        hot = HotPlugin.from_workspace(
+            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
+        )
+        hot.wait_closed()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        printer.closing.set()
+        if hot is not None:
+            hot.close()  # kills a running cargo and waits for it
+        out.info("stopped watching")
+        return EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        if hot is not None:
+            hot.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops `watch` the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
     from .doctor import diagnose
     from .errors import EXIT_FAILED
@@ -422,6 +461,12 @@ def _human_size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
+def _milliseconds(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of milliseconds, got {text!r}")
+    return int(text)
+
+
 def _shown_path(path: Path, cwd: Path) -> str:
     try:
         return str(path.relative_to(cwd))
@@ -439,6 +484,7 @@ _EXAMPLES = {
     "inspect": "example: wasmforge inspect target/wasm32-unknown-unknown/debug/my_plugin_plugin.wasm",
     "chain": "example: wasmforge chain preprocess < chapter.md > out.md",
     "test": "example: wasmforge test -- -k stats",
+    "watch": "examples: wasmforge watch --call 'add 1 2' | wasmforge watch --json --release",
 }
 
 
@@ -508,6 +554,14 @@ def build_parser() -> argparse.ArgumentParser:
     only = test.add_mutually_exclusive_group()
     only.add_argument("--rust-only", action="store_true", help="only cargo test")
     only.add_argument("--python-only", action="store_true", help="only pytest")
+
+    watch = command("watch", cmd_watch, "rebuild the plugin on every save and hot-reload it, checked first")
+    watch.add_argument("--release", action="store_true", help="build and serve the release profile")
+    watch.add_argument("--call", metavar="'FUNC ARGS...'", help="call this on each new version before it goes live; print the result")
+    watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
+    watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
+    watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
+    watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")

@@ -45,6 +45,9 @@ class Settings:
     timeout: Optional[float] = None
     memory_limit: Optional[Union[int, str]] = None
     fuel: Optional[int] = None
+    #: Watch by polling file metadata instead of native file events (inotify and the like).
+    poll: bool = False
+    poll_interval_ms: int = 300
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -67,6 +70,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("limits", "timeout"): ("timeout", (int, float), None),
     ("limits", "memory"): ("memory_limit", (int, str), None),
     ("limits", "fuel"): ("fuel", int, None),
+    ("watch", "poll"): ("poll", bool, None),
+    ("watch", "poll_interval_ms"): ("poll_interval_ms", int, None),
 }
 
 
@@ -106,6 +111,8 @@ def load_settings(
     _check_limits(settings, path)
     if settings.debounce_ms < 0:
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
+    if settings.poll_interval_ms < 10:
+        raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
     return settings
 
 

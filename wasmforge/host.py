@@ -39,11 +39,21 @@ def default_engine() -> wasmtime.Engine:
     return _default_engine
 
 
-def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None) -> wasmtime.Module:
-    """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module."""
+def compile_module(
+    data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *, cache: bool = True
+) -> wasmtime.Module:
+    """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module.
+
+    With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py).
+    """
     _wasmfile.check_header(data, source)
+    engine = engine or default_engine()
+    if cache:
+        from .cache import compile_cached
+
+        return compile_cached(engine, data, lambda: compile_module(data, source, engine, cache=False))
     try:
-        return wasmtime.Module(engine or default_engine(), data)
+        return wasmtime.Module(engine, data)
     except wasmtime.WasmtimeError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid module"
         raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None

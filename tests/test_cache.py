@@ -1,0 +1,224 @@
+"""The compiled-module cache: hits, and never trusting a file wasmforge did not write."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import wasmtime
+
+import wasmforge
+from wasmforge import cache
+from wasmforge.cache import MODULE_TRAILER, ModuleCache, engine_fingerprint
+from wat_plugins import answer_module
+
+
+@pytest.fixture
+def engine() -> wasmtime.Engine:
+    return wasmtime.Engine()
+
+
+def compiler(engine: wasmtime.Engine, data: bytes, counter: list) -> Callable[[], wasmtime.Module]:
+    def compile() -> wasmtime.Module:
+        counter.append(1)
+        return wasmtime.Module(engine, data)
+
+    return compile
+
+
+def answer(engine: wasmtime.Engine, module: wasmtime.Module) -> int:
+    store = wasmtime.Store(engine)
+    instance = wasmtime.Instance(store, module, [])
+    return instance.exports(store)["answer"](store)  # type: ignore[operator, no-any-return]
+
+
+def test_second_load_comes_from_the_cache(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    modules = ModuleCache(tmp_path / "c")
+    data, compiled = answer_module(7), []
+    first = modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    second = modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert len(compiled) == 1 and answer(engine, first) == answer(engine, second) == 7
+    assert (modules.stats.hits, modules.stats.misses, modules.stats.stored) == (1, 1, 1)
+
+
+def test_directory_is_private_and_entries_are_hmac_sealed(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    modules = ModuleCache(tmp_path / "c")
+    data = answer_module(1)
+    modules.load_or_compile(engine, data, compiler(engine, data, []))
+    assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "c" / "key").stat().st_mode) == 0o600
+    entry = modules.entry_path(engine, data)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert entry.read_bytes().endswith(MODULE_TRAILER)
+    assert not [p for p in entry.parent.iterdir() if p.name.startswith(".tmp")]  # written via tmp + rename
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda blob: blob[: len(blob) // 2], id="truncated"),
+        pytest.param(lambda blob: blob[:100] + bytes([blob[100] ^ 1]) + blob[101:], id="one-bit-flipped"),
+        pytest.param(lambda blob: b"", id="empty"),
+        pytest.param(lambda blob: blob[:-40] + b"\0" * 32 + blob[-8:], id="hmac-zeroed"),
+    ],
+)
+def test_a_corrupt_entry_is_recompiled_and_replaced(
+    tmp_path: Path, engine: wasmtime.Engine, damage: Callable[[bytes], bytes]
+) -> None:
+    modules = ModuleCache(tmp_path / "c")
+    data, compiled = answer_module(3), []
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    entry = modules.entry_path(engine, data)
+    entry.write_bytes(damage(entry.read_bytes()))
+    module = modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert answer(engine, module) == 3 and len(compiled) == 2
+    assert modules.stats.rejected == 1
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert len(compiled) == 2 and modules.stats.hits == 1  # the replacement is trusted
+
+
+def test_a_planted_module_is_never_loaded(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    """Someone swaps in a genuine compiled module, of other code, with a made-up or copied seal."""
+    modules = ModuleCache(tmp_path / "c")
+    good, evil = answer_module(1), answer_module(666)
+    modules.load_or_compile(engine, evil, compiler(engine, evil, []))
+    evil_entry = modules.entry_path(engine, evil).read_bytes()
+    planted = modules.entry_path(engine, good)
+    for forgery in (evil_entry, bytes(wasmtime.Module(engine, evil).serialize()) + b"\0" * 32 + MODULE_TRAILER):
+        planted.write_bytes(forgery)
+        compiled: list = []
+        module = modules.load_or_compile(engine, good, compiler(engine, good, compiled))
+        assert answer(engine, module) == 1 and compiled == [1]
+    assert modules.stats.rejected == 2
+
+
+def test_an_entry_sealed_with_another_key_is_rejected(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    data = answer_module(5)
+    elsewhere = ModuleCache(tmp_path / "other")
+    elsewhere.load_or_compile(engine, data, compiler(engine, data, []))
+    modules = ModuleCache(tmp_path / "c")
+    modules.load_or_compile(engine, answer_module(0), compiler(engine, answer_module(0), []))  # makes its key
+    target = modules.entry_path(engine, data)
+    target.write_bytes(elsewhere.entry_path(engine, data).read_bytes())
+    compiled: list = []
+    assert answer(engine, modules.load_or_compile(engine, data, compiler(engine, data, compiled))) == 5
+    assert compiled == [1] and modules.stats.rejected == 1
+
+
+def test_engines_with_other_settings_use_other_entries(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    fuel_engine = wasmtime.Engine(config)
+    assert engine_fingerprint(engine) == engine_fingerprint(wasmtime.Engine())
+    assert engine_fingerprint(engine) != engine_fingerprint(fuel_engine)
+    modules = ModuleCache(tmp_path / "c")
+    data = answer_module(2)
+    assert modules.entry_path(engine, data) != modules.entry_path(fuel_engine, data)
+    compiled: list = []
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    modules.load_or_compile(fuel_engine, data, compiler(fuel_engine, data, compiled))
+    assert len(compiled) == 2
+
+
+def test_fingerprints_do_not_keep_engines_alive() -> None:
+    """An engine per plugin (each with its own limits) must not pile up in the fingerprint memo."""
+    import gc
+    import weakref
+
+    engine = wasmtime.Engine()
+    engine_fingerprint(engine)
+    gone = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_sealed_entry_this_engine_cannot_load_is_recompiled(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    """A mismatched entry (say, from another wasmtime) under the right name, sealed by us: wasmtime refuses it."""
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    fuel_engine = wasmtime.Engine(config)
+    modules = ModuleCache(tmp_path / "c")
+    data = answer_module(4)
+    modules.load_or_compile(fuel_engine, data, compiler(fuel_engine, data, []))
+    os.replace(modules.entry_path(fuel_engine, data), modules.entry_path(engine, data))
+    # Re-seal it under its new name, as if wasmforge itself had written it there.
+    entry = modules.entry_path(engine, data)
+    payload = entry.read_bytes()[: -len(MODULE_TRAILER) - 32]
+    key = (tmp_path / "c" / "key").read_bytes()
+    entry.write_bytes(payload + cache._mac(key, entry.name, payload) + MODULE_TRAILER)
+    compiled: list = []
+    assert answer(engine, modules.load_or_compile(engine, data, compiler(engine, data, compiled))) == 4
+    assert compiled == [1] and modules.stats.rejected == 1
+
+
+def test_a_directory_others_can_write_is_not_used(tmp_path: Path, engine: wasmtime.Engine, caplog) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    modules = ModuleCache(shared)
+    data, compiled = answer_module(1), []
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert len(compiled) == 2 and not (shared / "key").exists()
+    assert "is writable by other users; `chmod go-w" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
+def test_a_directory_of_another_user_is_not_used(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    modules = ModuleCache(theirs)
+    compiled: list = []
+    data = answer_module(1)
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert compiled == [1] and not (theirs / "key").exists()
+
+
+def test_least_recently_used_entries_go_past_the_limit(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    modules = ModuleCache(tmp_path / "c")
+    sizes = []
+    for value in range(3):
+        data = answer_module(value)
+        modules.load_or_compile(engine, data, compiler(engine, data, []))
+        sizes.append(modules.entry_path(engine, data).stat().st_size)
+        os.utime(modules.entry_path(engine, data), (1000 + value, 1000 + value))
+    modules.limit = sizes[1] + sizes[2] + sizes[0] // 2
+    data = answer_module(3)
+    modules.load_or_compile(engine, data, compiler(engine, data, []))
+    kept = sorted(p.name for p in (tmp_path / "c" / "modules").glob("*.cwasm"))
+    expected = sorted(modules.entry_path(engine, answer_module(v)).name for v in (2, 3))
+    assert kept == expected
+
+
+def test_environment_chooses_or_disables_the_cache(tmp_path: Path) -> None:
+    assert cache.cache_directory({"WASMFORGE_CACHE_DIR": str(tmp_path)}) == tmp_path
+    assert cache.cache_directory({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "wasmforge"
+    assert cache.cache_directory({"HOME": "/h"}) == Path.home() / ".cache" / "wasmforge"
+    assert cache.cache_directory({"WASMFORGE_CACHE": "off", "WASMFORGE_CACHE_DIR": str(tmp_path)}) is None
+
+
+def test_load_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(11))
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 11
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 11
+    stats = cache.default_cache().stats  # type: ignore[union-attr]
+    assert (stats.misses, stats.hits) == (1, 1)
+
+
+def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(1))
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 1
+    assert not (tmp_path / "c").exists()

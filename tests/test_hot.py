@@ -1,0 +1,157 @@
+"""HotPlugin's promises, on tiny WAT plugins: check then swap, in-flight calls, callbacks, watching a .wasm."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import wasmforge
+from wasmforge import CheckCall, HotPlugin, PluginLoadError, UnknownFunctionError
+from wasmforge.events import Event, KeptOldVersion, Reloaded, Unchanged
+from wat_plugins import answer_module, write_answer
+from watching import call_through_reloads
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def hot(tmp_path: Path) -> Iterator[HotPlugin]:
+    plugin = HotPlugin(name="answer")
+    plugin.reload_from(write_answer(tmp_path / "v1.wasm", 1))
+    yield plugin
+    plugin.close()
+
+
+def test_calls_go_to_the_version_serving(hot: HotPlugin, tmp_path: Path) -> None:
+    assert (hot.answer(), hot.call("answer"), hot.version) == (1, 1, 1)
+    answer = hot.answer  # a function taken before a reload calls the new version after it
+    hot.reload_from(write_answer(tmp_path / "v2.wasm", 2))
+    assert (answer(), hot.version) == (2, 2)
+    assert list(hot.exports) == ["answer"]
+    assert repr(hot) == "<HotPlugin answer: v2>"
+
+
+def test_a_call_in_flight_finishes_on_the_old_version(hot: HotPlugin, tmp_path: Path) -> None:
+    with hot.pinned() as old:
+        hot.reload_from(write_answer(tmp_path / "v2.wasm", 2))
+        assert hot.answer() == 2
+        assert old.call_raw("answer") == 1  # still open while pinned
+    assert repr(old).endswith("closed>")  # and closed once nothing uses it
+
+
+def test_identical_bytes_are_not_reloaded(hot: HotPlugin, tmp_path: Path) -> None:
+    assert hot.reload_from(write_answer(tmp_path / "same.wasm", 1)) is None
+    assert hot.version == 1
+
+
+def test_an_invalid_module_or_failed_check_keeps_the_old_version(tmp_path: Path) -> None:
+    failures: list[KeptOldVersion] = []
+
+    def at_most_10(plugin: wasmforge.Plugin) -> int:
+        value = plugin.call_raw("answer")
+        if value > 10:
+            raise ValueError(f"{value} is more than 10")
+        return value
+
+    hot = HotPlugin(name="answer", check=at_most_10, on_failure=failures.append)
+    hot.reload_from(write_answer(tmp_path / "v1.wasm", 1))
+    (tmp_path / "bad.wasm").write_bytes(b"\0asm\x01\0\0\0\x07\x05")
+    with pytest.raises(PluginLoadError, match="bad.wasm is"):
+        hot.reload_from(tmp_path / "bad.wasm")
+    with pytest.raises(ValueError, match="11 is more than 10"):
+        hot.reload_from(write_answer(tmp_path / "v2.wasm", 11))
+    assert hot.call("answer") == 1 and hot.version == 1
+    hot.close()
+
+
+def test_callbacks_see_each_event_and_a_failing_callback_changes_nothing(tmp_path: Path) -> None:
+    seen: list[Event] = []
+    reloads: list[Reloaded] = []
+
+    def broken_callback(event: Event) -> None:
+        raise RuntimeError("callback bug")
+
+    hot = HotPlugin(name="answer", on_event=seen.append, on_reload=reloads.append, on_failure=broken_callback)
+    hot.reload_from(write_answer(tmp_path / "v1.wasm", 1))
+    hot.reload_from(write_answer(tmp_path / "same.wasm", 1))
+    assert [type(e) for e in seen] == [Reloaded, Unchanged] and [r.version for r in reloads] == [1]
+    hot.close()
+
+
+def test_no_version_yet_and_unknown_functions_are_named(tmp_path: Path) -> None:
+    empty = HotPlugin(name="answer")
+    with pytest.raises(PluginLoadError, match="answer has no version serving yet: its first build has not finished"):
+        empty.answer
+    empty.reload_from(write_answer(tmp_path / "v1.wasm", 1))
+    with pytest.raises(UnknownFunctionError, match="has no function 'nope'; its functions: answer"):
+        empty.nope
+    empty.close()
+    with pytest.raises(PluginLoadError, match="answer is closed"):
+        empty.call("answer")
+
+
+def test_wait_for_version_times_out_and_wakes(hot: HotPlugin, tmp_path: Path) -> None:
+    assert not hot.wait_for_version(2, timeout=0.01)
+    reloader = threading.Thread(target=hot.reload_from, args=(write_answer(tmp_path / "v2.wasm", 2),))
+    reloader.start()
+    assert hot.wait_for_version(2, timeout=TIMEOUT)
+    reloader.join()
+
+
+def test_many_threads_many_reloads_no_failed_call(tmp_path: Path) -> None:
+    """Two threads call without pause while the plugin is swapped 50 times: every call answers, old or new."""
+    versions = [write_answer(tmp_path / f"v{i}.wasm", i) for i in (1, 2)]
+    hot = HotPlugin(name="answer")
+    hot.reload_from(versions[0])
+    results = call_through_reloads(hot, hot.answer, versions, reloads=50)
+    assert set(results) == {1, 2} and hot.version == 51
+    hot.close()
+
+
+# ---- watching a .wasm file ----
+
+
+def test_from_file_reloads_a_file_replaced_or_rewritten(tmp_path: Path) -> None:
+    wasm = write_answer(tmp_path / "plugin.wasm", 1)
+    with HotPlugin.from_file(wasm, check=CheckCall("answer")) as hot:
+        assert hot.answer() == 1
+        staged = write_answer(tmp_path / ".plugin.wasm.tmp", 2)
+        os.replace(staged, wasm)  # an atomic write, as cargo and editors do
+        assert hot.wait_for_version(2, timeout=TIMEOUT) and hot.answer() == 2
+        write_answer(wasm, 3)  # an in-place write
+        assert hot.wait_for_version(3, timeout=TIMEOUT) and hot.answer() == 3
+
+
+def test_from_file_keeps_serving_through_a_bad_write(tmp_path: Path) -> None:
+    wasm = write_answer(tmp_path / "plugin.wasm", 1)
+    failed = threading.Event()
+    with HotPlugin.from_file(wasm, on_failure=lambda event: failed.set()) as hot:
+        wasm.write_text("not wasm")
+        assert failed.wait(TIMEOUT)
+        assert hot.answer() == 1 and hot.last_failure is not None and hot.last_failure.stage == "load"
+        write_answer(wasm, 2)
+        assert hot.wait_for_version(2, timeout=TIMEOUT) and hot.answer() == 2 and hot.last_failure is None
+
+
+def test_from_file_refuses_a_file_that_is_not_a_plugin(tmp_path: Path) -> None:
+    (tmp_path / "plugin.wasm").write_text("(module)")
+    with pytest.raises(PluginLoadError, match="holds WebAssembly text"):
+        HotPlugin.from_file(tmp_path / "plugin.wasm")
+
+
+def test_close_stops_the_reload_thread(tmp_path: Path) -> None:
+    hot = HotPlugin.from_file(write_answer(tmp_path / "plugin.wasm", 1))
+    assert not hot.wait_closed(timeout=0.01)
+    hot.close()
+    assert hot.wait_closed(timeout=TIMEOUT)
+    assert [t for t in threading.enumerate() if t.name.startswith("wasmforge-reload")] == []
+
+
+def test_exported_from_the_package() -> None:
+    assert wasmforge.HotPlugin is HotPlugin and "HotPlugin" in wasmforge.__all__
+    assert "CheckCall" in dir(wasmforge)
+    assert answer_module(1)[:4] == b"\0asm"

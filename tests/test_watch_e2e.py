@@ -1,0 +1,283 @@
+"""`wasmforge watch` and HotPlugin.from_workspace with real files, real watchdog, real cargo and real wasmtime."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import wasmforge
+from helpers import assert_one_line_error, run_cli
+from watching import (
+    TIMEOUT, WatchProcess, add_plugin_source, build_processes_in, call_through_reloads, kinds, wait_until,
+)
+
+pytestmark = pytest.mark.cargo
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
+    """`wasmforge new watched`, with the add plugin, built once (its dependencies compile here, once)."""
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+    from wasmforge.scaffold import new_workspace
+
+    root = tmp_path_factory.mktemp("watch") / "watched"
+    new_workspace("watched", root)
+    (root / "crates" / "watched-plugin" / "src" / "lib.rs").write_text(add_plugin_source(0))
+    build(load_settings(root))
+    return root
+
+
+@pytest.fixture
+def lib_rs(workspace: Path) -> Iterator[Path]:
+    """The plugin's lib.rs, answering add(1, 2) = 3 when the test starts."""
+    path = workspace / "crates" / "watched-plugin" / "src" / "lib.rs"
+    path.write_text(add_plugin_source(0))
+    yield path
+    path.write_text(add_plugin_source(0))
+
+
+@pytest.fixture
+def watch(workspace: Path, lib_rs: Path) -> Iterator[WatchProcess]:
+    """`wasmforge watch --json --call 'add 1 2'`, past its first build (add(1, 2) = 3)."""
+    process = WatchProcess(workspace, "--json", "--call", "add 1 2")
+    try:
+        process.until_result(3)
+        yield process
+    finally:
+        process.close()
+
+
+def save(path: Path, text: str) -> None:
+    """An editor's in-place save."""
+    path.write_text(text)
+
+
+def test_one_save_is_one_build_one_reload_and_the_new_answer(watch: WatchProcess, lib_rs: Path) -> None:
+    first = watch.seen
+    assert kinds(first)[:4] == ["watching", "build_started", "build_finished", "reloaded"]
+    assert first[0]["mode"] == "native" and first[1]["reason"] == "start" and first[3]["version"] == 1
+    save(lib_rs, add_plugin_source(1))
+    events = watch.until_result(4)
+    assert kinds(events) == ["change", "build_started", "build_finished", "reloaded", "call_result"]
+    change, started, finished, reloaded, result = events
+    assert change["paths"] == [str(lib_rs)]
+    assert started == {"event": "build_started", "crate": "watched-plugin", "profile": "debug", "reason": "change"}
+    assert finished["ok"] is True and finished["seconds"] > 0 and finished["artifact"].endswith("watched_plugin.wasm")
+    assert finished["size"] == Path(finished["artifact"]).stat().st_size
+    assert reloaded["version"] == 2 and reloaded["size"] == finished["size"] and reloaded["seconds"] > 0
+    assert reloaded["size_change"] == reloaded["size"] - first[3]["size"]
+    assert reloaded["exports"] == {"added": [], "removed": [], "changed": []}
+    assert result == {"event": "call_result", "function": "add", "args": ["1", "2"], "ok": True, "value": 4,
+                      "error": None, "seconds": result["seconds"]}
+    assert watch.interrupt() == 130
+
+
+def test_thirty_saves_in_a_second_are_at_most_two_builds_and_the_last_one_runs(
+    watch: WatchProcess, lib_rs: Path
+) -> None:
+    pace = threading.Event()  # never set: its wait() paces the saves
+    for offset in range(1, 31):
+        save(lib_rs, add_plugin_source(offset))
+        pace.wait(0.025)
+    events = watch.until_result(33)
+    assert kinds(events).count("build_started") <= 2, kinds(events)
+    assert [e["value"] for e in events if e["event"] == "call_result"][-1] == 33
+    assert watch.interrupt() == 130
+    later = [line for line in _rest(watch) if '"build_started"' in line]
+    assert later == []  # nothing was left to build
+
+
+def test_a_broken_edit_keeps_the_old_version_then_the_fix_goes_live(watch: WatchProcess, lib_rs: Path) -> None:
+    save(lib_rs, add_plugin_source(1).replace("one + two", "one + two +"))
+    events = watch.until(lambda e: e["event"] == "kept_old_version")
+    finished = next(e for e in events if e["event"] == "build_finished")
+    assert finished["ok"] is False and "error" in finished["diagnostics"] and "lib.rs" in finished["diagnostics"]
+    assert finished["error"].startswith("build failed: error")
+    assert events[-1] == {"event": "kept_old_version", "stage": "build", "error": finished["error"], "version": 1}
+    save(lib_rs, add_plugin_source(7))
+    events = watch.until_result(10)
+    assert [e["version"] for e in events if e["event"] == "reloaded"] == [2]
+    assert watch.interrupt() == 130
+
+
+def test_an_atomic_rename_save_is_built(watch: WatchProcess, lib_rs: Path) -> None:
+    staged = lib_rs.with_name(".lib.rs.tmp-1234")
+    staged.write_text(add_plugin_source(2))
+    os.replace(staged, lib_rs)  # what vim (backupcopy=no), VS Code and JetBrains do
+    events = watch.until_result(5)
+    assert kinds(events).count("build_started") == 1
+    assert watch.interrupt() == 130
+
+
+def test_build_output_and_editor_files_never_start_a_build(watch: WatchProcess, workspace: Path, lib_rs: Path) -> None:
+    (workspace / "target" / "stray").mkdir(parents=True, exist_ok=True)
+    (workspace / "target" / "stray" / "x.rs").write_text("fn f() {}")
+    (lib_rs.parent.parent / "target").mkdir(exist_ok=True)
+    (lib_rs.parent.parent / "target" / "y.rs").write_text("fn f() {}")
+    for name in (".lib.rs.swp", "lib.rs~", "4913", ".#lib.rs"):
+        (lib_rs.parent / name).write_text("noise")
+    for name in (".lib.rs.swp", "lib.rs~", "4913", ".#lib.rs"):
+        (lib_rs.parent / name).unlink()
+    # Events arrive in order: had any of the above counted, a change would come before this save's.
+    save(lib_rs, add_plugin_source(3))
+    events = watch.until_result(6)
+    assert events[0] == {"event": "change", "paths": [str(lib_rs)], "kinds": ["modified"]}
+    assert kinds(events).count("build_started") == 1
+    assert watch.interrupt() == 130
+
+
+def test_a_file_pulled_in_with_include_str_is_watched(workspace: Path, lib_rs: Path) -> None:
+    words = workspace / "words.txt"
+    words.write_text("four")
+    lib_rs.write_text(
+        "use wasmforge_pdk::plugin_fn;\n\n#[plugin_fn]\npub fn words() -> u32 {\n"
+        '    include_str!("../../../words.txt").len() as u32\n}\n'
+    )
+    process = WatchProcess(workspace, "--json", "--call", "words")
+    try:
+        process.until_result(4)
+        words.write_text("seventeen letters")
+        events = process.until_result(17)
+        assert events[0]["event"] == "change" and events[0]["paths"] == [str(words)]
+        assert process.interrupt() == 130
+    finally:
+        process.close()
+        words.unlink()
+
+
+def test_text_output_is_one_line_per_cycle(workspace: Path, lib_rs: Path) -> None:
+    process = WatchProcess(workspace, "--call", "add 1 2", "--poll", "--debounce", "20")
+    try:
+        first = process.next_line()
+        assert re.fullmatch(
+            r"\[\d\d:\d\d:\d\d\] watched-plugin \(debug\): built in \d+\.\d\d s, [\d.]+ KiB, "
+            r"loaded in [\d.]+ ms as v1, add 1 2 -> 3", first
+        ), first
+        assert "(polling); Ctrl-C stops" in "".join(process.stderr)
+        save(lib_rs, add_plugin_source(1).replace("one + two", "one + two +"))
+        broken = process.next_line()
+        assert re.fullmatch(
+            r"\[\d\d:\d\d:\d\d\] crates/watched-plugin/src/lib\.rs: build failed in \d+\.\d\d s: "
+            r"error: .+ at crates/watched-plugin/src/lib\.rs:\d+:\d+, still serving v1", broken
+        ), broken
+        save(lib_rs, add_plugin_source(1))
+        fixed = process.next_line()
+        assert re.fullmatch(
+            r"\[\d\d:\d\d:\d\d\] crates/watched-plugin/src/lib\.rs: built in \d+\.\d\d s, [\d.]+ KiB \([+-][\d.]+ K?i?B\), "
+            r"reloaded in [\d.]+ ms as v2, add 1 2 -> 4", fixed
+        ), fixed
+        assert process.interrupt() == 130
+        assert "error[" in "".join(process.stderr) or "error:" in "".join(process.stderr)  # cargo's own report
+        assert "".join(process.stderr).rstrip().endswith("stopped watching")
+    finally:
+        process.close()
+
+
+def test_ctrl_c_during_a_build_leaves_no_cargo_behind(watch: WatchProcess, workspace: Path) -> None:
+    macro = workspace / "crates" / "watched-macro" / "src" / "lib.rs"
+    source = macro.read_text()
+    try:
+        macro.write_text(source + "\n// touched\n")  # the macro, the pdk and the plugin all rebuild: seconds
+        watch.until(lambda e: e["event"] == "build_started")
+        compiling = wait_until(lambda: [p for p in build_processes_in(workspace) if p.endswith("rustc")], timeout=60)
+        assert compiling, "rustc never started"
+        assert watch.interrupt(timeout=30) == 130
+        assert build_processes_in(workspace) == []  # cargo and its rustc: the whole process group
+    finally:
+        macro.write_text(source)
+
+
+def test_check_call_failure_keeps_the_old_version(workspace: Path, lib_rs: Path) -> None:
+    process = WatchProcess(workspace, "--json", "--call", "add 1 2")
+    try:
+        process.until_result(3)
+        save(lib_rs, "use wasmforge_pdk::plugin_fn;\n\n#[plugin_fn]\npub fn sub(one: i32, two: i32) -> i32 {\n    one - two\n}\n")
+        events = process.until(lambda e: e["event"] == "kept_old_version")
+        assert kinds(events)[-2:] == ["call_result", "kept_old_version"]
+        assert events[-2]["ok"] is False and "has no function 'add'; its functions: sub" in events[-2]["error"]
+        assert events[-1]["stage"] == "check" and events[-1]["version"] == 1
+        assert process.interrupt() == 130
+    finally:
+        process.close()
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--debounce", "soon"], ["argument --debounce: expected a whole number of milliseconds, got 'soon'"]),
+        (["--call", ""], ["--call needs a function name"]),
+        (["--call", "greet 'unclosed"], ["--call \"greet 'unclosed\"", "No closing quotation"]),
+        (["-p", "nope"], ["'nope' is not a plugin crate"]),
+    ],
+)
+def test_bad_watch_arguments_are_one_line_and_exit_2(workspace: Path, args: list, fragments: list) -> None:
+    assert_one_line_error(run_cli("watch", *args, cwd=workspace, timeout=120), 2, *fragments)
+
+
+def test_watch_outside_a_workspace_is_a_usage_error(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("watch", cwd=tmp_path), 2, "not inside a wasmforge workspace")
+
+
+def test_watch_without_a_toolchain_exits_3_at_once(workspace: Path) -> None:
+    result = run_cli("watch", cwd=workspace, env={"WASMFORGE_CARGO": "/nonexistent/cargo"}, timeout=120)
+    assert_one_line_error(result, 3, "cargo not found at /nonexistent/cargo")
+
+
+# ---- the library: HotPlugin.from_workspace ----
+
+
+def test_hot_plugin_keeps_answering_through_a_broken_build(workspace: Path, lib_rs: Path) -> None:
+    failed = threading.Event()
+    with wasmforge.HotPlugin.from_workspace(workspace, on_failure=lambda e: failed.set()) as hot:
+        assert hot.add(1, 2) == 3 and hot.version == 1
+        save(lib_rs, add_plugin_source(1).replace("i32 {", "i32 { let"))
+        assert failed.wait(TIMEOUT)
+        assert hot.add(1, 2) == 3  # the last good version answers
+        assert hot.last_failure is not None and hot.last_failure.stage == "build"
+        assert "error" in hot.diagnostics
+        save(lib_rs, add_plugin_source(40))
+        assert hot.wait_for_version(2, timeout=TIMEOUT)
+        assert hot.add(1, 2) == 43 and hot.last_failure is None
+
+
+def test_hot_plugin_raises_when_the_first_build_fails(workspace: Path, lib_rs: Path) -> None:
+    save(lib_rs, "this is not rust")
+    with pytest.raises(wasmforge.BuildError, match="build failed: error"):
+        wasmforge.HotPlugin.from_workspace(workspace)
+
+
+def test_two_threads_calling_through_fifty_reloads_never_fail(workspace: Path, lib_rs: Path, tmp_path: Path) -> None:
+    """Real plugins, real swaps: every call answers, from the old version or the new one."""
+    from wasmforge.build import build
+    from wasmforge.config import load_settings
+
+    settings = load_settings(workspace)
+    versions = []
+    for offset in (0, 1000):
+        save(lib_rs, add_plugin_source(offset))
+        (artifact,) = build(settings).artifacts
+        versions.append(Path(shutil.copy(artifact.path, tmp_path / f"add-{offset}.wasm")))
+    hot = wasmforge.HotPlugin(name="add")
+    hot.reload_from(versions[0])
+    results = call_through_reloads(hot, lambda: hot.add(1, 2), versions, reloads=50)
+    assert set(results) == {3, 1003} and hot.version == 51
+    hot.close()
+
+
+def _rest(process: WatchProcess) -> list[str]:
+    lines = []
+    while True:
+        try:
+            line = process.lines.get(timeout=TIMEOUT)
+        except Exception:
+            return lines
+        if line is None:
+            return lines
+        lines.append(line)

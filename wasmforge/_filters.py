@@ -1,0 +1,102 @@
+"""Which changed paths matter to a plugin build: small callable filters.
+
+:class:`Noise` says what no build reads (build output, version control,
+virtual environments, editors' swap, backup and temporary files).
+:class:`SourceSet` says what a build does read: everything under the crates'
+directories that is not noise, plus single files named one by one (a root
+Cargo.toml, a file pulled in with ``include_str!`` from elsewhere, a .wasm).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+#: Directory names whose contents no build reads, wherever they appear below a watched directory.
+NOISE_DIRS = ("target", ".git", ".hg", ".svn", ".jj", ".venv", "venv", "__pycache__", "node_modules", ".idea", ".vscode")
+#: Editors' swap, backup and temporary files (vim, emacs, JetBrains, kate, gedit) and files cargo writes.
+NOISE_FILES = (
+    "*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", "4913", "*___jb_*", "*.kate-swp",
+    ".goutputstream-*", ".DS_Store", "Cargo.lock",
+)
+
+
+class Noise:
+    """True for a path no build reads: under a noise directory, matching a noise pattern, or under ``extra_dirs``."""
+
+    def __init__(
+        self,
+        dirs: Sequence[str] = NOISE_DIRS,
+        files: Sequence[str] = NOISE_FILES,
+        extra_dirs: Iterable[Path] = (),
+    ) -> None:
+        self.dirs = frozenset(dirs)
+        self.files = tuple(files)
+        self.extra_dirs = tuple(Path(d) for d in extra_dirs)
+
+    def __call__(self, relative: Path, absolute: Optional[Path] = None) -> bool:
+        """``relative`` is the path below the watched directory; ``absolute`` is checked against ``extra_dirs``."""
+        if any(part in self.dirs for part in relative.parts[:-1]) or relative.name in self.dirs:
+            return True
+        if any(fnmatch.fnmatchcase(relative.name, pattern) for pattern in self.files):
+            return True
+        return absolute is not None and any(_is_within(absolute, d) for d in self.extra_dirs)
+
+    def __repr__(self) -> str:
+        extra = f", extra_dirs={[str(d) for d in self.extra_dirs]}" if self.extra_dirs else ""
+        return f"Noise(dirs={sorted(self.dirs)}, files={list(self.files)}{extra})"
+
+
+class SourceSet:
+    """True for a path the build reads: a listed file, or anything under a listed directory that is not noise.
+
+    Files can be added while watching (:meth:`add_files`), from cargo's dep-info.
+    """
+
+    def __init__(self, dirs: Iterable[Path] = (), files: Iterable[Path] = (), noise: Optional[Noise] = None) -> None:
+        self.dirs = tuple(sorted({_absolute(d) for d in dirs}))
+        self._files = {_absolute(f) for f in files}
+        self.noise = noise or Noise()
+        self._lock = threading.Lock()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        with self._lock:
+            return tuple(sorted(self._files))
+
+    def add_files(self, paths: Iterable[Path]) -> list[Path]:
+        """Adds files not already covered; returns those that are new."""
+        added = []
+        with self._lock:
+            for path in map(_absolute, paths):
+                if path not in self._files and not self._under_dir(path):
+                    self._files.add(path)
+                    added.append(path)
+        return added
+
+    def __call__(self, path: Path) -> bool:
+        path = _absolute(path)
+        with self._lock:
+            if path in self._files:
+                return True
+        for directory in self.dirs:
+            if _is_within(path, directory):
+                return not self.noise(path.relative_to(directory), path)
+        return False
+
+    def _under_dir(self, path: Path) -> bool:
+        return any(_is_within(path, d) for d in self.dirs)
+
+    def __repr__(self) -> str:
+        return f"SourceSet(dirs={[str(d) for d in self.dirs]}, files={[str(f) for f in self.files]}, noise={self.noise!r})"
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _is_within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents

@@ -1,0 +1,177 @@
+"""What the reload loop reports, as plain dataclasses.
+
+A :class:`~wasmforge.HotPlugin` hands each of these to its ``on_event``
+callback; ``wasmforge watch`` prints them as one line per cycle, or with
+``--json`` as one JSON object per line (:meth:`Event.to_json`, shapes in
+docs/CLI.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Optional
+
+from .abi import Signature
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``kind`` names it in JSON."""
+
+    kind: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        values = {
+            f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.metadata.get("json", True)
+        }
+        return {"event": self.kind, **values}
+
+
+@dataclass(frozen=True)
+class Watching(Event):
+    """The watcher started: how (native events or polling) and over what."""
+
+    kind: ClassVar[str] = "watching"
+    mode: str
+    dirs: tuple[Path, ...]
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Changed(Event):
+    """The files that changed since the last cycle, once the debounce window closed."""
+
+    kind: ClassVar[str] = "change"
+    paths: tuple[Path, ...]
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildStarted(Event):
+    """cargo started building ``crate``."""
+
+    kind: ClassVar[str] = "build_started"
+    crate: str
+    profile: str
+    #: "start" for the first build, "change" for the others.
+    reason: str
+
+
+@dataclass(frozen=True)
+class BuildFinished(Event):
+    """A build ended. ``diagnostics`` is everything cargo printed; ``error`` the one-line summary when it failed."""
+
+    kind: ClassVar[str] = "build_finished"
+    ok: bool
+    seconds: float
+    diagnostics: str
+    warnings: int = 0
+    error: Optional[str] = None
+    artifact: Optional[Path] = None
+    size: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ExportsDiff:
+    """How the exports of a new version differ from the previous one's, by name and signature."""
+
+    added: tuple[Signature, ...] = ()
+    removed: tuple[Signature, ...] = ()
+    changed: tuple[tuple[Signature, Signature], ...] = ()
+
+    @classmethod
+    def between(cls, old: Mapping[str, Signature], new: Mapping[str, Signature]) -> "ExportsDiff":
+        return cls(
+            added=tuple(new[n] for n in new if n not in old),
+            removed=tuple(old[n] for n in old if n not in new),
+            changed=tuple((old[n], new[n]) for n in new if n in old and old[n] != new[n]),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> str:
+        """"+mul(a: i32, b: i32) -> i32, -add(...), ~greet(...) -> ... (was ...)"; empty when nothing changed."""
+        parts = [f"+{s}" for s in self.added] + [f"-{s}" for s in self.removed]
+        parts += [f"~{new} (was {old})" for old, new in self.changed]
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": [str(s) for s in self.added],
+            "removed": [str(s) for s in self.removed],
+            "changed": [{"old": str(old), "new": str(new)} for old, new in self.changed],
+        }
+
+
+@dataclass(frozen=True)
+class Reloaded(Event):
+    """A new version is serving. ``seconds`` runs from reading the artifact to the swap (the check excluded)."""
+
+    kind: ClassVar[str] = "reloaded"
+    version: int
+    path: Optional[Path]
+    size: int
+    #: Bytes more (or fewer) than the previous version; None for the first.
+    size_change: Optional[int]
+    seconds: float
+    exports: ExportsDiff = field(default_factory=ExportsDiff)
+
+
+@dataclass(frozen=True)
+class Unchanged(Event):
+    """The new artifact has the same bytes as the version serving: nothing was reloaded."""
+
+    kind: ClassVar[str] = "unchanged"
+    version: int
+    size: int
+
+
+@dataclass(frozen=True)
+class CallResult(Event):
+    """The check call's outcome, run on the new version before it went live."""
+
+    kind: ClassVar[str] = "call_result"
+    function: str
+    args: tuple[Any, ...]
+    ok: bool
+    value: Any = None
+    error: Optional[str] = None
+    seconds: float = 0.0
+    #: The error itself, for library callers; not in JSON.
+    exception: Optional[BaseException] = field(default=None, compare=False, repr=False, metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class KeptOldVersion(Event):
+    """A cycle failed; the last good version (``version``; 0 when there is none yet) keeps serving.
+
+    ``stage`` says where: "build", "load" (not a valid module, or it would not
+    instantiate) or "check" (the check call failed).
+    """
+
+    kind: ClassVar[str] = "kept_old_version"
+    stage: str
+    error: str
+    version: int
+    #: The error itself, for library callers; not in JSON.
+    exception: Optional[BaseException] = field(default=None, compare=False, repr=False, metadata={"json": False})
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready form: paths as strings, bytes as base64, diffs as dicts."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, ExportsDiff):
+        return value.to_json()
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, (bytes, bytearray)):
+        import base64
+
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    return value

@@ -1,0 +1,447 @@
+"""HotPlugin: a plugin an application keeps calling while it is rebuilt and replaced.
+
+    hot = wasmforge.HotPlugin.from_workspace("path/to/workspace", check=wasmforge.CheckCall("add", 1, 2))
+    hot.add(1, 2)          # always the version serving now
+    ...
+    hot.close()
+
+A new version goes live only after it loaded, instantiated and passed the
+check call (check, then swap). The swap is one assignment: calls already
+running finish on the old version, which is closed once the last of them
+returns; later calls see the new one. A failed build, an invalid module or a
+failed check leaves the last good version serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+
+from ._filters import SourceSet
+from .abi import Signature
+from .config import Settings, find_workspace, load_settings
+from .errors import ConfigError, PluginLoadError, UnknownFunctionError, WasmforgeError
+from .events import (
+    BuildFinished,
+    CallResult,
+    Event,
+    ExportsDiff,
+    KeptOldVersion,
+    Reloaded,
+    Unchanged,
+    Watching,
+)
+from .host import Plugin, PathLike
+from .reload import ReloadLoop
+from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[Any], None]
+
+
+class CheckCall:
+    """A check: calls ``function(*args)`` on each new version before it goes live; the result is reported."""
+
+    def __init__(self, function: str, *args: Any) -> None:
+        self.function = function
+        self.args = args
+
+    def arguments_for(self, plugin: Plugin) -> Sequence[Any]:
+        """The Python values to pass; a subclass may convert ``args`` by the new version's signature."""
+        return self.args
+
+    def __call__(self, plugin: Plugin) -> Any:
+        return plugin.call(self.function, *self.arguments_for(plugin))
+
+    def __repr__(self) -> str:
+        return f"CheckCall({self.function!r}{''.join(', ' + repr(a) for a in self.args)})"
+
+
+Check = Union[CheckCall, Callable[[Plugin], Any]]
+
+
+@dataclass
+class _Version:
+    plugin: Plugin
+    number: int
+    #: The module's bytes, to tell an identical rebuild (a memcmp is cheaper than hashing).
+    data: Optional[bytes]
+    users: int = 0
+    retired: bool = False
+
+
+@dataclass
+class Candidate:
+    """A loaded version that is not serving yet (or, when ``unchanged``, the same bytes as the one that is)."""
+
+    path: Optional[Path]
+    data: bytes
+    plugin: Optional[Plugin] = None
+    exports: ExportsDiff = ExportsDiff()
+    unchanged: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def discard(self) -> None:
+        if self.plugin is not None:
+            self.plugin.close()
+
+
+class HotPlugin:
+    """The current version of a plugin, replaced safely while it is called from any number of threads.
+
+    Callbacks run on the reload thread: ``on_event`` gets every event
+    (wasmforge.events), ``on_reload`` each :class:`~wasmforge.events.Reloaded`,
+    ``on_failure`` each :class:`~wasmforge.events.KeptOldVersion`.
+    """
+
+    def __init__(
+        self,
+        plugin: Optional[Plugin] = None,
+        *,
+        name: Optional[str] = None,
+        check: Optional[Check] = None,
+        on_event: Optional[Callback] = None,
+        on_reload: Optional[Callback] = None,
+        on_failure: Optional[Callback] = None,
+    ) -> None:
+        self.name = name or (plugin.name if plugin is not None else "plugin")
+        self.check = check
+        self.on_event = on_event
+        self.on_reload = on_reload
+        self.on_failure = on_failure
+        self._lock = threading.Lock()
+        self._swapped = threading.Condition(self._lock)
+        self._current: Optional[_Version] = _Version(plugin, 1, None) if plugin is not None else None
+        self._closed = False
+        self._diagnostics = ""
+        self._last_failure: Optional[KeptOldVersion] = None
+        self._loop: Optional[ReloadLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._shutdown: "Optional[weakref.finalize[Any, Any]]" = None
+
+    # ---- making one that reloads itself ----
+
+    @classmethod
+    def from_workspace(
+        cls,
+        root: PathLike,
+        *,
+        settings: Optional[Settings] = None,
+        crate: Optional[str] = None,
+        check: Optional[Check] = None,
+        on_event: Optional[Callback] = None,
+        on_reload: Optional[Callback] = None,
+        on_failure: Optional[Callback] = None,
+        wait: bool = True,
+    ) -> "HotPlugin":
+        """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
+
+        Watching follows ``settings`` (``debounce_ms``, ``poll``, ``poll_interval_ms``,
+        ``profile``); by default they are read from the workspace's wasmforge.toml.
+        With ``wait`` (the default) the first build happens before this returns,
+        and its failure is raised; without, it happens on the reload thread.
+        """
+        settings = settings or load_settings(find_workspace(Path(root)))
+        crate = crate or settings.plugin_crates[0]
+        if crate not in settings.plugin_crates:
+            raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")
+        hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure)
+        sources = plugin_sources(settings, crate)
+        builder = CargoBuilder(settings, crate, sources)
+        hot._start(sources, settings, builder=builder)
+        if wait:
+            hot._raise_unless_serving()
+        return hot
+
+    @classmethod
+    def from_file(
+        cls,
+        path: PathLike,
+        *,
+        check: Optional[Check] = None,
+        on_event: Optional[Callback] = None,
+        on_reload: Optional[Callback] = None,
+        on_failure: Optional[Callback] = None,
+        debounce_ms: int = 50,
+        poll: bool = False,
+        poll_interval_ms: int = 300,
+    ) -> "HotPlugin":
+        """Serves the .wasm at ``path`` and reloads it whenever the file is written or replaced.
+
+        Raises like :func:`wasmforge.load` when the file is not a plugin now.
+        """
+        file = Path(path).absolute()
+        hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure)
+        settings = Settings(
+            root=file.parent, plugin_crates=(), debounce_ms=debounce_ms, poll=poll, poll_interval_ms=poll_interval_ms
+        )
+        hot._start(SourceSet(files=[file]), settings, artifact=file)
+        return hot
+
+    def _start(
+        self, sources: SourceSet, settings: Settings, *, builder: Optional["CargoBuilder"] = None,
+        artifact: Optional[Path] = None,
+    ) -> None:
+        changes = ChangeQueue()
+        watcher = Watcher(sources, changes.put, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
+        watcher.start()  # before the first build or load, so no save in between is missed
+        if builder is not None:
+            builder.watcher = watcher
+        stop = threading.Event()
+        self._dispatch(Watching(mode=watcher.mode, dirs=sources.dirs, files=sources.files))
+        self._loop = ReloadLoop(
+            self, changes, self._dispatch, builder=builder, artifact=artifact,
+            debounce=settings.debounce_ms / 1000, stop=stop, build_first=builder is not None,
+        )
+        if artifact is not None:
+            try:
+                self.reload_from(artifact)
+            except WasmforgeError:
+                watcher.stop()
+                raise
+        self._thread = threading.Thread(target=self._loop.run, name=f"wasmforge-reload-{self.name}", daemon=True)
+        self._thread.start()
+        self._shutdown = weakref.finalize(self, _stop_loop, stop, changes, watcher, self._thread)
+
+    def _raise_unless_serving(self) -> None:
+        assert self._loop is not None
+        self._loop.wait_for_cycles(1)
+        if self.version == 0:
+            failure = self._last_failure
+            self.close()
+            if failure is not None and isinstance(failure.exception, WasmforgeError):
+                raise failure.exception
+            raise PluginLoadError(f"{self.name} did not go live: {failure.error if failure else 'stopped'}")
+
+    # ---- calling ----
+
+    @property
+    def version(self) -> int:
+        """1 for the first version that served, 2 after the first reload...; 0 while none has."""
+        current = self._current
+        return current.number if current is not None else 0
+
+    @property
+    def exports(self) -> Mapping[str, Signature]:
+        """The exports of the version serving now."""
+        with self.pinned() as plugin:
+            return plugin.exports
+
+    @property
+    def diagnostics(self) -> str:
+        """What cargo printed during the last build (warnings, or the errors of a failed one)."""
+        return self._diagnostics
+
+    @property
+    def last_failure(self) -> Optional[KeptOldVersion]:
+        """Why the last cycle kept the old version; None when it succeeded."""
+        return self._last_failure
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Calls export ``name`` on the version serving now."""
+        version = self._acquire()
+        try:
+            return version.plugin.call(name, *args)
+        finally:
+            self._release(version)
+
+    @contextmanager
+    def pinned(self) -> Iterator[Plugin]:
+        """The Plugin serving now, kept open until the block ends even if a new version takes over."""
+        version = self._acquire()
+        try:
+            yield version.plugin
+        finally:
+            self._release(version)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        with self.pinned() as plugin:
+            if name not in plugin.exports:
+                raise UnknownFunctionError(plugin._unknown(name))
+        return _HotFunction(self, name)
+
+    def wait_for_version(self, version: int, timeout: Optional[float] = None) -> bool:
+        """Blocks until ``version`` (or a later one) is serving; False after ``timeout`` seconds."""
+        with self._swapped:
+            return self._swapped.wait_for(lambda: self.version >= version or self._closed, timeout) and not self._closed
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until the reload loop has ended (see :meth:`close`); False after ``timeout`` seconds."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def close(self) -> None:
+        """Stops watching (killing a running cargo) and frees the plugin once no call uses it."""
+        if self._shutdown is not None:
+            self._shutdown()
+        with self._lock:
+            self._closed = True
+            version, self._current = self._current, None
+            self._swapped.notify_all()
+        if version is not None:
+            self._retire(version)
+
+    def __enter__(self) -> "HotPlugin":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"v{self.version}"
+        return f"<HotPlugin {self.name}: {state}>"
+
+    # ---- check, then swap (the reload loop's VALIDATE, CHECK and SWAP steps) ----
+
+    def reload_from(self, path: PathLike) -> Optional[Reloaded]:
+        """Loads, checks and swaps in the .wasm at ``path``; None when its bytes are the ones serving.
+
+        Raises (and keeps the old version) when it does not load or the check fails.
+        """
+        started = time.perf_counter()
+        candidate = self.load_candidate(Path(path))
+        if candidate.unchanged:
+            self._dispatch(Unchanged(version=self.version, size=candidate.size))
+            return None
+        loaded = time.perf_counter() - started
+        outcome = self.check_candidate(candidate)
+        if outcome is not None and not outcome.ok:
+            candidate.discard()
+            raise outcome.exception or PluginLoadError(outcome.error or "the check call failed")
+        started = time.perf_counter()
+        reloaded = self.swap_in(candidate, loaded + time.perf_counter() - started)
+        self._dispatch(reloaded)
+        if outcome is not None:
+            self._dispatch(outcome)
+        return reloaded
+
+    def load_candidate(self, path: Path) -> Candidate:
+        """Reads and instantiates the new version; PluginLoadError when it is not a valid plugin."""
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise PluginLoadError(f"could not read {path}: {error.strerror or error}") from None
+        current = self._current
+        if current is not None and current.data == data:
+            return Candidate(path=path, data=data, unchanged=True)
+        plugin = Plugin.from_bytes(data, name=path.name, path=path)
+        exports = ExportsDiff.between(current.plugin.exports, plugin.exports) if current else ExportsDiff()
+        return Candidate(path=path, data=data, plugin=plugin, exports=exports)
+
+    def check_candidate(self, candidate: Candidate) -> Optional[CallResult]:
+        """Runs the check on the new version; None without a check."""
+        check = self.check
+        if check is None or candidate.plugin is None:
+            return None
+        function = getattr(check, "function", getattr(check, "__name__", repr(check)))
+        args = tuple(getattr(check, "args", ()))
+        started = time.perf_counter()
+        try:
+            value = check(candidate.plugin)
+        except Exception as error:  # the check is user code: any failure keeps the old version
+            return CallResult(function=function, args=args, ok=False, error=str(error) or type(error).__name__,
+                              seconds=time.perf_counter() - started, exception=error)
+        return CallResult(function=function, args=args, ok=True, value=value, seconds=time.perf_counter() - started)
+
+    def swap_in(self, candidate: Candidate, seconds: float) -> Reloaded:
+        """Makes the candidate the version serving; the old one closes when its last call returns."""
+        assert candidate.plugin is not None
+        with self._lock:
+            if self._closed:
+                candidate.discard()
+                raise PluginLoadError(f"{self.name} is closed")
+            old = self._current
+            number = (old.number if old else 0) + 1
+            self._current = _Version(candidate.plugin, number, candidate.data)
+            self._last_failure = None
+            self._swapped.notify_all()
+        if old is not None:
+            self._retire(old)
+        return Reloaded(
+            version=number, path=candidate.path, size=candidate.size,
+            size_change=candidate.size - len(old.data) if old is not None and old.data is not None else None,
+            seconds=seconds, exports=candidate.exports,
+        )
+
+    # ---- internals ----
+
+    def _acquire(self) -> _Version:
+        with self._lock:
+            version = self._current
+            if version is None:
+                raise self._not_serving()
+            version.users += 1
+            return version
+
+    def _release(self, version: _Version) -> None:
+        with self._lock:
+            version.users -= 1
+            idle = version.retired and version.users == 0
+        if idle:
+            version.plugin.close()
+
+    def _retire(self, version: _Version) -> None:
+        with self._lock:
+            version.retired = True
+            idle = version.users == 0
+        if idle:
+            version.plugin.close()
+
+    def _not_serving(self) -> PluginLoadError:
+        if self._closed:
+            return PluginLoadError(f"{self.name} is closed")
+        failure = self._last_failure
+        why = failure.error if failure is not None else "its first build has not finished"
+        return PluginLoadError(f"{self.name} has no version serving yet: {why}")
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, BuildFinished):
+            self._diagnostics = event.diagnostics
+        elif isinstance(event, KeptOldVersion):
+            self._last_failure = event
+        elif isinstance(event, Unchanged):
+            self._last_failure = None
+        for callback, wanted in ((self.on_event, Event), (self.on_reload, Reloaded), (self.on_failure, KeptOldVersion)):
+            if callback is not None and isinstance(event, wanted):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("%s callback failed on %s", self.name, event.kind)
+
+
+class _HotFunction:
+    """``hot.add``: calls whichever version is serving at the time of each call."""
+
+    def __init__(self, hot: HotPlugin, name: str) -> None:
+        self.hot = hot
+        self.__name__ = name
+
+    def __call__(self, *args: Any) -> Any:
+        return self.hot.call(self.__name__, *args)
+
+    def __repr__(self) -> str:
+        return f"<hot function {self.__name__} of {self.hot!r}>"
+
+
+def _stop_loop(stop: threading.Event, changes: ChangeQueue, watcher: Watcher, thread: threading.Thread) -> None:
+    """Stops a HotPlugin's loop: cargo is killed, the thread ends, the watcher stops."""
+    stop.set()
+    changes.close()
+    if thread is not threading.current_thread():
+        thread.join(timeout=30)
+    watcher.stop()

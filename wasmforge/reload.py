@@ -1,0 +1,292 @@
+"""The reload loop: a small state machine with named steps.
+
+    WAIT -> DEBOUNCE -> BUILD -> VALIDATE -> CHECK -> SWAP -> REPORT -> WAIT
+
+WAIT blocks until a change arrives. DEBOUNCE gathers more changes until the
+source has been quiet for the debounce window, so a burst of saves is one
+build. BUILD runs cargo (skipped when the loop watches a .wasm file itself).
+VALIDATE loads the new artifact (an identical one ends the cycle: nothing to
+reload). CHECK runs the check call on the new version. SWAP makes it the one
+serving. REPORT emits the cycle's events. Any failure emits
+:class:`~wasmforge.events.KeptOldVersion` and returns to WAIT: the last good
+version keeps serving.
+
+Changes that arrive while a cycle runs wait in the source; the next WAIT finds
+them at once, so however many came during a build there is exactly one
+follow-up build, and the last saved state is always the one built last.
+
+Everything the loop touches is passed in (the change source, the clock, the
+builder, the target, the stop event), so tests drive it with a scripted source
+and a fake clock, without sleeping.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol
+
+from .errors import WasmforgeError
+from .events import (
+    BuildFinished,
+    BuildStarted,
+    CallResult,
+    Changed,
+    Event,
+    KeptOldVersion,
+    Reloaded,
+    Unchanged,
+)
+from .watch import Change
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Event], None]
+
+
+class Step(enum.Enum):
+    WAIT = "wait for changes"
+    DEBOUNCE = "debounce"
+    BUILD = "build"
+    VALIDATE = "validate"
+    CHECK = "check"
+    SWAP = "swap"
+    REPORT = "report"
+    STOP = "stop"
+
+
+class ChangeSource(Protocol):
+    """Where changes come from: :class:`~wasmforge.watch.ChangeQueue`, or a script in tests."""
+
+    closed: bool
+
+    def get(self, timeout: Optional[float]) -> Optional[Change]:
+        """The next change; None after ``timeout`` seconds (None: no limit) or once closed."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a successful build hands the loop."""
+
+    path: Path
+    diagnostics: str = ""
+    warnings: int = 0
+
+
+class Builder(Protocol):
+    """Builds the plugin; raises a WasmforgeError (BuildError) when it cannot. Setting ``stop`` cancels."""
+
+    crate: str
+    profile: str
+
+    def __call__(self, stop: threading.Event) -> Built: ...
+
+
+class Candidate(Protocol):
+    """A loaded, not yet serving, version: see :meth:`wasmforge.HotPlugin.load_candidate`."""
+
+    unchanged: bool
+    size: int
+
+    def discard(self) -> None: ...
+
+
+class Target(Protocol):
+    """What the loop reloads: a :class:`~wasmforge.HotPlugin`."""
+
+    @property
+    def version(self) -> int: ...
+
+    def load_candidate(self, path: Path) -> Any: ...
+
+    def check_candidate(self, candidate: Any) -> Optional[CallResult]: ...
+
+    def swap_in(self, candidate: Any, seconds: float) -> Reloaded: ...
+
+
+class ReloadLoop:
+    """Runs cycles until ``stop`` is set or the source closes. ``trace`` records every step taken."""
+
+    def __init__(
+        self,
+        target: Target,
+        source: ChangeSource,
+        emit: Emit,
+        *,
+        builder: Optional[Builder] = None,
+        artifact: Optional[Path] = None,
+        debounce: float = 0.05,
+        stop: Optional[threading.Event] = None,
+        clock: Callable[[], float] = time.perf_counter,
+        build_first: bool = False,
+    ) -> None:
+        if (builder is None) == (artifact is None):
+            raise ValueError("give the loop a builder or an artifact to watch, not both")
+        self.target = target
+        self.source = source
+        self.emit = emit
+        self.builder = builder
+        self.artifact = artifact
+        self.debounce = debounce
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.build_first = build_first
+        self.trace: list[Step] = []
+        self.cycles = 0
+        # The cycle under way (reset on entering WAIT).
+        self._changes: list[Change] = []
+        self._quiet_until = 0.0
+        self._artifact_path: Path = artifact or Path()
+        self._candidate: Any = None
+        self._load_seconds = 0.0
+        self._call: Optional[CallResult] = None
+        self._reloaded: Optional[Reloaded] = None
+        self._cycle_done = threading.Condition()
+        self._steps: dict[Step, Callable[[], Step]] = {
+            Step.WAIT: self._wait,
+            Step.DEBOUNCE: self._debounce,
+            Step.BUILD: self._build,
+            Step.VALIDATE: self._validate,
+            Step.CHECK: self._check,
+            Step.SWAP: self._swap,
+            Step.REPORT: self._report,
+        }
+
+    def run(self) -> None:
+        """The loop itself; returns when stopped."""
+        step = Step.BUILD if self.build_first else Step.WAIT
+        while step is not Step.STOP:
+            if self.stop.is_set():
+                break
+            self.trace.append(step)
+            if step is Step.WAIT:
+                self._finish_cycle()
+            try:
+                step = self._steps[step]()
+            except Exception as error:  # a bug must not end the loop: the old version keeps serving
+                log.exception("reload step %s failed", step.value)
+                self._fail(step.name.lower(), f"internal error in the reload loop: {error!r}", error)
+                step = Step.WAIT
+        self.trace.append(Step.STOP)
+        with self._cycle_done:
+            self._cycle_done.notify_all()
+
+    def wait_for_cycles(self, count: int, timeout: Optional[float] = None) -> bool:
+        """Blocks until ``count`` cycles have ended (or the loop stopped); False on timeout."""
+        with self._cycle_done:
+            return self._cycle_done.wait_for(lambda: self.cycles >= count or self.stop.is_set(), timeout)
+
+    # ---- the steps ----
+
+    def _wait(self) -> Step:
+        change = self.source.get(None)
+        if change is None:
+            return Step.STOP
+        self._changes.append(change)
+        self._quiet_until = self.clock() + self.debounce
+        return Step.DEBOUNCE
+
+    def _debounce(self) -> Step:
+        while True:
+            remaining = self._quiet_until - self.clock()
+            if remaining <= 0:
+                break
+            change = self.source.get(remaining)
+            if change is not None:
+                self._changes.append(change)
+                self._quiet_until = self.clock() + self.debounce
+            elif self.source.closed:
+                return Step.STOP
+        paths = tuple(dict.fromkeys(c.path for c in self._changes))
+        kinds = tuple(next(c.kind for c in reversed(self._changes) if c.path == p) for p in paths)
+        self.emit(Changed(paths=paths, kinds=kinds))
+        return Step.BUILD if self.builder is not None else Step.VALIDATE
+
+    def _build(self) -> Step:
+        assert self.builder is not None
+        reason = "change" if self._changes else "start"
+        self.emit(BuildStarted(crate=self.builder.crate, profile=self.builder.profile, reason=reason))
+        started = self.clock()
+        try:
+            built = self.builder(self.stop)
+        except WasmforgeError as error:
+            if self.stop.is_set():
+                return Step.STOP
+            diagnostics = getattr(error, "diagnostics", "")
+            self.emit(BuildFinished(ok=False, seconds=self.clock() - started, diagnostics=diagnostics, error=str(error)))
+            return self._fail("build", str(error), error)
+        self._artifact_path = built.path
+        size = _size(built.path)
+        self.emit(BuildFinished(
+            ok=True, seconds=self.clock() - started, diagnostics=built.diagnostics, warnings=built.warnings,
+            artifact=built.path, size=size,
+        ))
+        return Step.VALIDATE
+
+    def _validate(self) -> Step:
+        started = self.clock()
+        try:
+            candidate = self.target.load_candidate(self._artifact_path)
+        except WasmforgeError as error:
+            return self._fail("load", str(error), error)
+        if candidate.unchanged:
+            self.emit(Unchanged(version=self.target.version, size=candidate.size))
+            return Step.WAIT
+        self._candidate = candidate
+        self._load_seconds = self.clock() - started
+        return Step.CHECK
+
+    def _check(self) -> Step:
+        self._call = self.target.check_candidate(self._candidate)
+        if self._call is not None and not self._call.ok:
+            self.emit(self._call)
+            self._candidate.discard()
+            return self._fail("check", self._call.error or "the check call failed", self._call.exception)
+        return Step.SWAP
+
+    def _swap(self) -> Step:
+        started = self.clock()
+        candidate, self._candidate = self._candidate, None
+        self._reloaded = self.target.swap_in(candidate, self._load_seconds + (self.clock() - started))
+        return Step.REPORT
+
+    def _report(self) -> Step:
+        if self._reloaded is not None:
+            self.emit(self._reloaded)
+        if self._call is not None:
+            self.emit(self._call)
+        return Step.WAIT
+
+    # ---- helpers ----
+
+    def _fail(self, stage: str, message: str, error: Optional[BaseException]) -> Step:
+        self.emit(KeptOldVersion(stage=stage, error=message, version=self.target.version, exception=error))
+        return Step.WAIT
+
+    def _reset_cycle(self) -> None:
+        self._changes = []
+        self._quiet_until = 0.0
+        self._artifact_path = self.artifact or Path()
+        self._candidate = None
+        self._load_seconds = 0.0
+        self._call = None
+        self._reloaded = None
+
+    def _finish_cycle(self) -> None:
+        """Called on entering WAIT: the cycle before it, if any, is over."""
+        if len(self.trace) > 1:  # the very first WAIT ends no cycle
+            with self._cycle_done:
+                self.cycles += 1
+                self._cycle_done.notify_all()
+        self._reset_cycle()
+
+
+def _size(path: Path) -> Optional[int]:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
