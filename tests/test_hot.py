@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import wasmtime
 
 import wasmforge
 from wasmforge import CheckCall, HotPlugin, PluginLoadError, UnknownFunctionError
@@ -155,3 +156,28 @@ def test_exported_from_the_package() -> None:
     assert wasmforge.HotPlugin is HotPlugin and "HotPlugin" in wasmforge.__all__
     assert "CheckCall" in dir(wasmforge)
     assert answer_module(1)[:4] == b"\0asm"
+
+
+LOOP = wasmtime.wat2wasm('(module (func (export "spin") (loop $l (br $l))) (func (export "answer") (result i32) i32.const 7))')
+GREETER = wasmtime.wat2wasm(
+    '(module (import "env" "base" (func $base (result i32)))'
+    ' (func (export "answer") (result i32) (i32.add (call $base) (i32.const 1))))'
+)
+
+
+def test_load_options_apply_to_every_version(tmp_path: Path) -> None:
+    path = tmp_path / "limited.wasm"
+    path.write_bytes(LOOP)
+    with HotPlugin.from_file(path, timeout=0.1, memory_limit="8MiB") as hot:
+        with pytest.raises(wasmforge.PluginTimeout):
+            hot.spin()
+        with hot.pinned() as plugin:
+            assert plugin.limits.timeout == 0.1 and plugin.limits.memory == 8 << 20
+        path.write_bytes(GREETER)  # a new version also gets the options: here, its host function is missing
+    with HotPlugin.from_file(path, host_functions={"base": lambda: 41}) as hot:
+        assert hot.answer() == 42
+
+
+def test_unknown_load_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="unknown plugin option\\(s\\): colour"):
+        HotPlugin.from_file(write_answer(tmp_path / "a.wasm", 1), colour="blue")

@@ -215,6 +215,8 @@ def test_check_call_failure_keeps_the_old_version(workspace: Path, lib_rs: Path)
         (["--call", ""], ["--call needs a function name"]),
         (["--call", "greet 'unclosed"], ["--call \"greet 'unclosed\"", "No closing quotation"]),
         (["-p", "nope"], ["'nope' is not a plugin crate"]),
+        (["--timeout", "soon"], ["argument --timeout: 'soon' is not a number of seconds"]),
+        (["--memory-limit", "lots"], ["'lots' is not a size"]),
     ],
 )
 def test_bad_watch_arguments_are_one_line_and_exit_2(workspace: Path, args: list, fragments: list) -> None:

@@ -395,7 +395,8 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
     from .hot import HotPlugin
 
     settings = _settings(
-        args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None
+        args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
+        timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel,
     )
     check = CliCall.parse(args.call) if args.call is not None else None
     printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
@@ -562,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
     watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
+    _limit_flags(watch)
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")

@@ -107,6 +107,29 @@ def load(
                              stderr=stderr, limits=limits, sha256=sha256)
 
 
+_LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
+                  "max_module_size": "max_module_size"}
+_PASSED_OPTIONS = ("host_functions", "stdout", "stderr")
+
+
+def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) -> dict[str, Any]:
+    """:func:`load`'s keyword options as :meth:`Plugin.from_bytes` takes them (limits over ``base``).
+
+    For code that loads a plugin many times, such as :class:`~wasmforge.HotPlugin`.
+    """
+    unknown = set(options) - set(_LIMIT_OPTIONS) - set(_PASSED_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown plugin option(s): {', '.join(sorted(unknown))}; "
+                        f"use {', '.join([*_PASSED_OPTIONS, *_LIMIT_OPTIONS])}")
+    base = base or Limits()
+    limits = {field: getattr(base, field) for field in _LIMIT_OPTIONS.values()}
+    for option, field in _LIMIT_OPTIONS.items():
+        if option in options:
+            value = options[option]
+            limits[field] = parse_size(value, option) if field in ("memory", "max_module_size") else value
+    return {**{k: options[k] for k in _PASSED_OPTIONS if k in options}, "limits": Limits(**limits)}
+
+
 def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature]) -> dict[str, Signature]:
     """Every callable export: from the metadata where it has one, else from its wasm type."""
     signatures: dict[str, Signature] = {}

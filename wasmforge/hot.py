@@ -37,7 +37,7 @@ from .events import (
     Unchanged,
     Watching,
 )
-from .host import Plugin, PathLike
+from .host import PathLike, Plugin, plugin_options
 from .reload import ReloadLoop
 from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
 
@@ -113,8 +113,11 @@ class HotPlugin:
         on_event: Optional[Callback] = None,
         on_reload: Optional[Callback] = None,
         on_failure: Optional[Callback] = None,
+        plugin_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.name = name or (plugin.name if plugin is not None else "plugin")
+        #: Plugin.from_bytes options for each new version: host functions, output, limits.
+        self._plugin_options = dict(plugin_options or {})
         self.check = check
         self.on_event = on_event
         self.on_reload = on_reload
@@ -143,19 +146,24 @@ class HotPlugin:
         on_reload: Optional[Callback] = None,
         on_failure: Optional[Callback] = None,
         wait: bool = True,
+        **load_options: Any,
     ) -> "HotPlugin":
         """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
 
         Watching follows ``settings`` (``debounce_ms``, ``poll``, ``poll_interval_ms``,
-        ``profile``); by default they are read from the workspace's wasmforge.toml.
+        ``profile``, ``[limits]``); by default they are read from the workspace's
+        wasmforge.toml. ``load_options`` are :func:`wasmforge.load`'s
+        (``host_functions``, ``timeout``, ``memory_limit``, ...), for every version.
         With ``wait`` (the default) the first build happens before this returns,
         and its failure is raised; without, it happens on the reload thread.
         """
         settings = settings or load_settings(find_workspace(Path(root)))
+        options = plugin_options(load_options, settings.limits())
         crate = crate or settings.plugin_crates[0]
         if crate not in settings.plugin_crates:
             raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")
-        hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure)
+        hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
+                  plugin_options=options)
         sources = plugin_sources(settings, crate)
         builder = CargoBuilder(settings, crate, sources)
         hot._start(sources, settings, builder=builder)
@@ -175,13 +183,16 @@ class HotPlugin:
         debounce_ms: int = 50,
         poll: bool = False,
         poll_interval_ms: int = 300,
+        **load_options: Any,
     ) -> "HotPlugin":
         """Serves the .wasm at ``path`` and reloads it whenever the file is written or replaced.
 
+        ``load_options`` are :func:`wasmforge.load`'s, for every version.
         Raises like :func:`wasmforge.load` when the file is not a plugin now.
         """
         file = Path(path).absolute()
-        hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure)
+        hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
+                  plugin_options=plugin_options(load_options))
         settings = Settings(
             root=file.parent, plugin_crates=(), debounce_ms=debounce_ms, poll=poll, poll_interval_ms=poll_interval_ms
         )
@@ -339,7 +350,7 @@ class HotPlugin:
         current = self._current
         if current is not None and current.data == data:
             return Candidate(path=path, data=data, unchanged=True)
-        plugin = Plugin.from_bytes(data, name=path.name, path=path)
+        plugin = Plugin.from_bytes(data, name=path.name, path=path, **self._plugin_options)
         exports = ExportsDiff.between(current.plugin.exports, plugin.exports) if current else ExportsDiff()
         return Candidate(path=path, data=data, plugin=plugin, exports=exports)
 
