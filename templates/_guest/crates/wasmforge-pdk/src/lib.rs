@@ -188,7 +188,7 @@ pub mod native {
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::__private::{Outcome, STATUS_OK};
-    use std::alloc::{alloc, dealloc, GlobalAlloc, Layout};
+    use std::alloc::{alloc, dealloc, GlobalAlloc, Layout, System};
     use std::cell::UnsafeCell;
 
     /// A global for a single-threaded guest: wasm32-unknown-unknown has no threads.
@@ -265,9 +265,9 @@ mod wasm {
     /// (A plugin that wants another global allocator removes this one.)
     struct ReportingAllocator;
 
-    unsafe impl std::alloc::GlobalAlloc for ReportingAllocator {
+    unsafe impl GlobalAlloc for ReportingAllocator {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let ptr = std::alloc::System.alloc(layout);
+            let ptr = GlobalAlloc::alloc(&System, layout);
             if ptr.is_null() {
                 host_out_of_memory(layout.size());
             }
@@ -275,7 +275,7 @@ mod wasm {
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            let ptr = std::alloc::System.alloc_zeroed(layout);
+            let ptr = GlobalAlloc::alloc_zeroed(&System, layout);
             if ptr.is_null() {
                 host_out_of_memory(layout.size());
             }
@@ -283,11 +283,11 @@ mod wasm {
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            std::alloc::System.dealloc(ptr, layout)
+            GlobalAlloc::dealloc(&System, ptr, layout)
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let new = std::alloc::System.realloc(ptr, layout, new_size);
+            let new = GlobalAlloc::realloc(&System, ptr, layout, new_size);
             if new.is_null() {
                 host_out_of_memory(new_size);
             }
