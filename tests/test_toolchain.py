@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,18 @@ def test_debian_toolchain_builds_from_the_debian_registry(tmp_path: Path) -> Non
     assert has_debian == toolchain.is_debian
     forced = cargo_command(settings.replace(offline=True), toolchain, ["x-plugin"])
     assert 'source.crates-io.replace-with="debian"' in forced and "net.offline=true" in forced
+
+
+def test_an_offline_workspace_builds_with_plain_cargo(tmp_path: Path, shared_cargo_target: Path) -> None:
+    """`new --offline` needs no hand edits: cargo itself, with no --config, builds it from Debian's registry."""
+    toolchain = find_toolchain()
+    if not toolchain.is_debian:
+        pytest.skip("the offline registry is Debian's")
+    assert run_cli("new", "offline-demo", "--offline", cwd=tmp_path).returncode == 0
+    env = {**toolchain.cargo_env(), "CARGO_NET_OFFLINE": "true"}
+    result = subprocess.run(
+        [str(toolchain.cargo), "build", "--target", "wasm32-unknown-unknown", "-p", "offline-demo-plugin"],
+        cwd=tmp_path / "offline-demo", env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (shared_cargo_target / "wasm32-unknown-unknown/debug/offline_demo_plugin.wasm").is_file()
