@@ -104,7 +104,7 @@ class Module:
         linker.define_func("env", "plus_one", wasmtime.FuncType([i32], [i32]), wrap(plus_one or (lambda x: x + 1)))
         linker.define_func("env", "report", wasmtime.FuncType([i32, i32], []), wrap(report), access_caller=True)
         linker.define_func("env", "fail", wasmtime.FuncType([i32], []), wrap(fail))
-        self.instance = linker.instantiate(self.store, wasmtime.Module(self.engine, wasmtime.wat2wasm(WAT)))
+        self.instance = linker.instantiate(self.store, wasmtime.Module(self.engine, bytes(wasmtime.wat2wasm(WAT))))
         memory = self.instance.exports(self.store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         self.memory = memory
@@ -149,7 +149,7 @@ def same_number(a: Any, b: Any) -> bool:
 
 # ---- values -------------------------------------------------------------------------------
 
-EDGES = {
+EDGES: dict[str, list[Any]] = {
     "i32": [0, 1, -1, 2**31 - 1, -(2**31), 2**31, 2**32 - 1, 2**32 + 5, -(2**40) + 3, True],
     "i64": [0, -1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**70 + 9],
     "f32": [0.0, -0.0, 0.1, 1.5, 3.4e38, 1e39, -1e-46, math.inf, -math.inf, math.nan],
@@ -213,7 +213,7 @@ def test_unsupported_and_mismatched_signatures_are_refused() -> None:
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     wat = '(module (func (export "ref") (param externref) (result externref) local.get 0))'
-    instance = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(wat)), [])
+    instance = wasmtime.Instance(store, wasmtime.Module(engine, bytes(wasmtime.wat2wasm(wat))), [])
     func = instance.exports(store)["ref"]
     assert isinstance(func, wasmtime.Func)
     with pytest.raises(UnsupportedSignature, match="values cannot go through the fast path"):
@@ -366,7 +366,7 @@ class Spinner:
         self.entered = threading.Event()
         linker = wasmtime.Linker(engine)
         linker.define_func("env", "entered", wasmtime.FuncType([], []), self.entered.set)
-        self.instance = linker.instantiate(self.store, wasmtime.Module(engine, wasmtime.wat2wasm(SPIN_WAT)))
+        self.instance = linker.instantiate(self.store, wasmtime.Module(engine, bytes(wasmtime.wat2wasm(SPIN_WAT))))
         self.store.set_epoch_deadline(1)
 
     def func(self, name: str) -> wasmtime.Func:
@@ -429,7 +429,7 @@ def test_the_gil_is_released_while_wasm_runs(epoch_engine: wasmtime.Engine) -> N
 
 def test_two_threads_with_their_own_stores_compute_correctly() -> None:
     engine = wasmtime.Engine()
-    module = wasmtime.Module(engine, wasmtime.wat2wasm(SPIN_WAT))
+    module = wasmtime.Module(engine, bytes(wasmtime.wat2wasm(SPIN_WAT)))
     results: dict[int, list[int]] = {}
 
     def worker(tag: int) -> None:
@@ -569,3 +569,14 @@ def test_buffer_abi_of_the_template_plugin_through_the_fast_path(template_instan
     status, data = call("length", b"\xff")
     assert status == 2 and b"UTF-8" in data
     assert FastFunc(store, export("add"))(40, 2) == demo_plugin.add(40, 2) == 42
+
+
+def test_lookup_export_finds_one_export_by_name(module: Module) -> None:
+    from wasmforge._fastcall import lookup_export
+
+    add = lookup_export(module.store, module.instance, "add")
+    assert isinstance(add, wasmtime.Func)
+    assert FastFunc(module.store, add)(2, 3) == 5
+    assert isinstance(lookup_export(module.store, module.instance, "memory"), wasmtime.Memory)
+    assert lookup_export(module.store, module.instance, "nope") is None
+    assert lookup_export(module.store, module.instance, "héllo") is None

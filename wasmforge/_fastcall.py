@@ -42,23 +42,25 @@ from typing import Any, Callable, Optional, Sequence, Union
 import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
+from wasmtime._extern import wrap_extern
 
 __all__ = [
     "FastFunc",
     "FastMemory",
+    "HostFunctionFailed",
     "MemoryBoundsError",
     "UnsupportedSignature",
     "guard_host_function",
+    "lookup_export",
 ]
 
 #: Our own handle on wasmtime's library: CDLL (not PyDLL) releases the GIL around calls.
 _lib = ctypes.CDLL(str(ffi.filename))
 
 _call_unchecked = _lib.wasmtime_func_call_unchecked
-# No argtypes: every argument is passed as a prebuilt ctypes object, which is the
-# cheapest conversion ctypes has. restype c_void_p gives None or a plain int.
+# No argtypes (the default): every argument is passed as a prebuilt ctypes object,
+# which is the cheapest conversion ctypes has. restype c_void_p gives None or an int.
 _call_unchecked.restype = ctypes.c_void_p
-_call_unchecked.argtypes = None
 
 _memory_data = _lib.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
@@ -69,7 +71,7 @@ _memory_data_size.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 
 _RAW_SIZE = ctypes.sizeof(ffi.wasmtime_val_raw_t)  # 16: every slot fits a v128
 #: wasm type -> (ctypes element type, elements per raw slot, Python type the plain path accepts)
-_KINDS = {
+_KINDS: dict[str, tuple[Any, int, type]] = {
     "i32": (ctypes.c_int32, _RAW_SIZE // 4, int),
     "i64": (ctypes.c_int64, _RAW_SIZE // 8, int),
     "f32": (ctypes.c_float, _RAW_SIZE // 4, float),
@@ -85,6 +87,20 @@ class UnsupportedSignature(TypeError):
 
 class MemoryBoundsError(IndexError):
     """A read or write outside the memory's current size."""
+
+
+def lookup_export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Optional[Any]:
+    """One export by name, or None, without wrapping every export.
+
+    ``instance.exports(store)`` wraps all of them (about 8 µs each); a plugin
+    needs a handful, and loading time counts.
+    """
+    encoded = name.encode("utf-8")
+    item = ffi.wasmtime_extern_t()
+    found = ffi.wasmtime_instance_export_get(
+        store._context(), ctypes.byref(instance._instance), encoded, len(encoded), ctypes.byref(item)
+    )
+    return wrap_extern(item) if found else None
 
 
 # ---- host functions: exceptions per thread -----------------------------------------------
@@ -130,7 +146,7 @@ def _raise_failure(error_address: Optional[int], trap_slot: ctypes.c_void_p) -> 
     if error_address:
         failure = wasmtime.WasmtimeError._from_ptr(ctypes.cast(error_address, ctypes.POINTER(ffi.wasmtime_error_t)))
     else:
-        failure = wasmtime.Trap._from_ptr(ctypes.cast(trap_address, ctypes.POINTER(ffi.wasm_trap_t)))
+        failure = wasmtime.Trap._from_ptr(ctypes.cast(trap_address or 0, ctypes.POINTER(ffi.wasm_trap_t)))
     guarded = getattr(_pending, "error", None)
     if guarded is not None:
         _pending.error = None
