@@ -88,11 +88,12 @@ class FastPlugin:
     is alloc, write, call, read the descriptor, read the result, all bounds-checked.
     """
 
-    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module) -> None:
+    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module, *, stable_base: bool = False) -> None:
         self.store, self.instance = _instantiate(engine, module, guarded=True)
         memory = lookup_export(self.store, self.instance, "memory")
         assert isinstance(memory, wasmtime.Memory)
-        self.memory = FastMemory(self.store, memory)
+        # stable_base only for an engine with Config.memory_may_move = False (see FastMemory).
+        self.memory = FastMemory(self.store, memory, stable_base=stable_base)
         self._bind("__wf_init", [], [])()
         self._alloc = self._bind("__wf_alloc", ["i32"], ["i32"])
         self.add = self._bind("add", ["i32", "i32"], ["i32"])
@@ -150,6 +151,13 @@ class RawWasmtime:
         address = self._funcs[name](store, pointer, len(payload))
         status, out_ptr, out_len = _DESCRIPTOR.unpack(memory.read(store, address, address + _DESCRIPTOR.size))
         return bytes(memory.read(store, out_ptr, out_ptr + out_len))
+
+
+def fixed_memory_engine() -> wasmtime.Engine:
+    """An engine whose memories never move, so FastMemory can skip the per-call size check."""
+    config = wasmtime.Config()
+    config.memory_may_move = False
+    return wasmtime.Engine(config)
 
 
 def reading() -> dict[str, Any]:
