@@ -201,7 +201,7 @@ def _shared_module() -> Module:
         ("add", (1, 2, 3)),
     ],
 )
-def test_bad_arguments_raise_what_the_plain_path_raises(module: Module, name: str, args: tuple) -> None:
+def test_bad_arguments_raise_what_the_plain_path_raises(module: Module, name: str, args: tuple[Any, ...]) -> None:
     fast_kind, _ = outcome(lambda: module.fast(name)(*args))
     slow_kind, slow_details = outcome(lambda: module.slow(name)(*args))
     assert fast_kind == slow_kind and fast_kind != "ok"
@@ -240,7 +240,7 @@ def test_unsupported_and_mismatched_signatures_are_refused() -> None:
         ("div", (-(2**31), -1), wasmtime.TrapCode.INTEGER_OVERFLOW),
     ],
 )
-def test_traps_are_the_same_trap_objects(module: Module, name: str, args: tuple, code: wasmtime.TrapCode) -> None:
+def test_traps_are_the_same_trap_objects(module: Module, name: str, args: tuple[Any, ...], code: wasmtime.TrapCode) -> None:
     fast = outcome(lambda: module.fast(name)(*args))
     slow = outcome(lambda: module.slow(name)(*args))
     assert fast == slow
@@ -580,3 +580,15 @@ def test_lookup_export_finds_one_export_by_name(module: Module) -> None:
     assert isinstance(lookup_export(module.store, module.instance, "memory"), wasmtime.Memory)
     assert lookup_export(module.store, module.instance, "nope") is None
     assert lookup_export(module.store, module.instance, "héllo") is None
+
+
+def test_handles_from_another_store_are_refused_not_fatal(module: Module) -> None:
+    """wasmtime aborts the process on a handle used with the wrong store; binding checks first."""
+    other = wasmtime.Store(module.engine)
+    with pytest.raises(ValueError, match="add belongs to another store"):
+        FastFunc(other, module.func("add"), name="add")
+    with pytest.raises(ValueError, match="memory belongs to another store"):
+        FastMemory(other, module.memory)
+    with pytest.raises(TypeError, match="expected a wasmtime.Store"):
+        FastFunc(module.instance, module.func("add"))  # type: ignore[arg-type]
+    assert FastFunc(module.store, module.func("add"))(1, 1) == 2

@@ -37,6 +37,7 @@ import ctypes
 import functools
 import struct
 import threading
+import weakref
 from typing import Any, Callable, Optional, Sequence, Union
 
 import wasmtime
@@ -166,6 +167,28 @@ def _raise_failure(error_address: Optional[int], trap_slot: ctypes.c_void_p) -> 
 # ---- functions ----------------------------------------------------------------------------
 
 
+_store_ids: "weakref.WeakKeyDictionary[wasmtime.Store, int]" = weakref.WeakKeyDictionary()
+
+
+def _check_same_store(store: wasmtime.Store, owner_id: int, what: str) -> None:
+    """Raises if the handle belongs to another store.
+
+    wasmtime panics on a handle used with the wrong store, and a panic in the C
+    API aborts the whole process (plain ``Func.__call__`` included). wasmtime-py
+    does not expose a store's id, so it is read once per store from a tiny
+    global made in it (a few bytes the store frees with itself).
+    """
+    if not isinstance(store, wasmtime.Store):
+        raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
+    store_id = _store_ids.get(store)
+    if store_id is None:
+        probe = wasmtime.Global(store, wasmtime.GlobalType(wasmtime.ValType.i32(), False), 0)
+        store_id = int(probe._global.store_id)
+        _store_ids[store] = store_id
+    if owner_id != store_id:
+        raise ValueError(f"{what} belongs to another store")
+
+
 def _type_name(kind: WasmType) -> str:
     name = str(kind)
     if name not in _KINDS:
@@ -196,10 +219,9 @@ class FastFunc:
         memory: Optional["FastMemory"] = None,
         name: str = "function",
     ) -> None:
-        if not isinstance(store, wasmtime.Store):
-            raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
         if not isinstance(func, wasmtime.Func):
             raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
+        _check_same_store(store, func._func.store_id, name)
         actual = func.type(store)
         actual_params = [str(t) for t in actual.params]
         actual_results = [str(t) for t in actual.results]
@@ -328,6 +350,7 @@ class FastMemory:
     def __init__(self, store: wasmtime.Store, memory: wasmtime.Memory, *, stable_base: bool = False) -> None:
         if not isinstance(memory, wasmtime.Memory):
             raise TypeError(f"expected a wasmtime.Memory, got {type(memory).__name__}")
+        _check_same_store(store, memory._memory._anon_1.store_id, "memory")
         self.store = store
         self.stable_base = stable_base
         self._memory = ffi.wasmtime_memory_t()
