@@ -63,12 +63,11 @@ _call_unchecked = _lib.wasmtime_func_call_unchecked
 # which is the cheapest conversion ctypes has. restype c_void_p gives None or an int.
 _call_unchecked.restype = ctypes.c_void_p
 
+# Also called with prebuilt arguments only (see _by_value).
 _memory_data = _lib.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
-_memory_data.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 _memory_data_size = _lib.wasmtime_memory_data_size
 _memory_data_size.restype = ctypes.c_size_t
-_memory_data_size.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 
 _RAW_SIZE = ctypes.sizeof(ffi.wasmtime_val_raw_t)  # 16: every slot fits a v128
 #: wasm type -> (ctypes element type, elements per raw slot, Python type the plain path accepts)
@@ -355,7 +354,7 @@ class FastMemory:
         self.stable_base = stable_base
         self._memory = ffi.wasmtime_memory_t()
         ctypes.pointer(self._memory)[0] = memory._memory
-        self._context = ctypes.cast(store._context(), ctypes.c_void_p)
+        self._context = _by_value(ctypes.cast(store._context(), ctypes.c_void_p).value or 0)
         self._memory_ref = ctypes.byref(self._memory)
         self.size = 0
         self.view = memoryview(b"")
