@@ -225,6 +225,8 @@ def test_unsupported_and_mismatched_signatures_are_refused() -> None:
         FastFunc(module.store, module.func("add"), ["i32", "i32"], [], name="add")
     typed = FastFunc(module.store, module.func("add"), [wasmtime.ValType.i32()] * 2, ["i32"])
     assert typed(2, 3) == 5
+    raw_handle = FastFunc(module.store, module.func("add")._func)
+    assert raw_handle(2, 4) == 6
 
 
 # ---- traps --------------------------------------------------------------------------------

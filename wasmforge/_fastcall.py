@@ -198,7 +198,8 @@ def _type_name(kind: WasmType) -> str:
 class FastFunc:
     """One wasm function in one store, ready to call fast.
 
-    ``FastFunc(store, func)`` reads the types from ``func``; passing ``params``
+    ``FastFunc(store, func)`` (a ``wasmtime.Func`` or its raw ``wasmtime_func_t``)
+    reads the types from ``func``; passing ``params``
     and ``results`` (``"i32"``... or ValTypes) checks them against the real type
     once. ``call`` is the generated function (positional arguments, no ``*args``):
     keep it, not the FastFunc, where every nanosecond counts. Results follow
@@ -211,13 +212,15 @@ class FastFunc:
     def __init__(
         self,
         store: wasmtime.Store,
-        func: wasmtime.Func,
+        func: Union[wasmtime.Func, "ffi.wasmtime_func_t"],
         params: Optional[Sequence[WasmType]] = None,
         results: Optional[Sequence[WasmType]] = None,
         *,
         memory: Optional["FastMemory"] = None,
         name: str = "function",
     ) -> None:
+        if isinstance(func, ffi.wasmtime_func_t):
+            func = wasmtime.Func._from_raw(func)  # the export's raw handle
         if not isinstance(func, wasmtime.Func):
             raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
         _check_same_store(store, func._func.store_id, name)
