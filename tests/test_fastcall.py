@@ -429,6 +429,26 @@ def test_the_gil_is_released_while_wasm_runs(epoch_engine: wasmtime.Engine) -> N
     assert outcomes[0][0] == "Trap" and outcomes[0][1][0] == wasmtime.TrapCode.INTERRUPT
 
 
+@pytest.mark.timeout(60)
+def test_two_threads_run_cpu_bound_wasm_at_the_same_time(epoch_engine: wasmtime.Engine) -> None:
+    """Both threads are inside a CPU-bound wasm loop at once (each in its own store),
+    which needs the GIL released by both calls; the epoch then stops both."""
+    spinners = [Spinner(epoch_engine), Spinner(epoch_engine)]
+    outcomes: dict[int, tuple[str, Any]] = {}
+    threads = [
+        threading.Thread(target=lambda i=i, s=s: outcomes.__setitem__(i, outcome(FastFunc(s.store, s.func("spin")))))
+        for i, s in enumerate(spinners)
+    ]
+    for thread in threads:
+        thread.start()
+    assert all(spinner.entered.wait(30) for spinner in spinners)
+    assert all(thread.is_alive() for thread in threads) and outcomes == {}
+    epoch_engine.increment_epoch()
+    for thread in threads:
+        thread.join(30)
+    assert [outcomes[i][1][0] for i in (0, 1)] == [wasmtime.TrapCode.INTERRUPT] * 2
+
+
 def test_two_threads_with_their_own_stores_compute_and_trap_correctly() -> None:
     engine = wasmtime.Engine()
     results: dict[int, list[Any]] = {}
