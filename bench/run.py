@@ -196,7 +196,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
             ("Extism echo", "extism", "ext.call('echo', data)"),
         ], {"data": data}, rounds_=max(5, int(rounds * scale)))
         group(f"str echo, {name}", "wasmforge fast path (_fastcall)", [
-            ("wasmforge fast path (_fastcall), encode + decode", "fast", "fast.echo_str(text.encode()).decode()"),
+            ("wasmforge fast path (_fastcall)", "fast", "fast.echo_str(text)"),
             ("wasmforge public API: plugin.echo_str(text)", "wasmforge", "public.echo_str(text)"),
             ("Extism echo, encode + decode", "extism", "ext.call('echo', text).decode()"),
         ], {"text": text}, rounds_=max(5, int(rounds * scale)))

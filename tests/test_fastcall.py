@@ -482,6 +482,10 @@ def test_memory_reads_and_writes_like_memory_read_write(module: Module) -> None:
     assert memory.read(16, 13) == b"exploded on 3"
     assert memory.unpack(struct.Struct("<II"), 100) == struct.unpack("<II", b"hello\0\0\0")
     assert memory.read(0, 0) == b""
+    memory.write(400, "héllo".encode())
+    assert memory.read_text(400, 6) == "héllo" and memory.read_text(0, 0) == ""
+    with pytest.raises(UnicodeDecodeError):
+        memory.read_text(402, 2)  # starts in the middle of "é"
     module.fast("store")(300, 0x01020304)
     assert memory.read(300, 4) == b"\x04\x03\x02\x01"
 
@@ -492,6 +496,7 @@ def test_memory_reads_and_writes_like_memory_read_write(module: Module) -> None:
         lambda m: m.read(65535, 2),
         lambda m: m.read(-1, 1),
         lambda m: m.read(0, -1),
+        lambda m: m.read_text(65535, 2),
         lambda m: m.write(65534, b"abc"),
         lambda m: m.write(-3, b"abc"),
         lambda m: m.unpack(struct.Struct("<III"), 65530),

@@ -393,6 +393,11 @@ class FastMemory:
         view = self._check(offset, length, "read")
         return view[offset : offset + length].tobytes()
 
+    def read_text(self, offset: int, length: int) -> str:
+        """UTF-8 text decoded straight from memory (no intermediate bytes); UnicodeDecodeError if invalid."""
+        view = self._check(offset, length, "read")
+        return str(view[offset : offset + length], "utf-8")
+
     def write(self, offset: int, data: Union[bytes, bytearray, memoryview]) -> None:
         """Copies ``data`` to ``offset``; MemoryBoundsError past the end, nothing written."""
         length = len(data)
