@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything wasmforge needs in this checkout: the Rust toolchain
 # (scripts/install-toolchain.sh) and a virtual environment at .venv with
-# wasmforge installed. `--test` also installs what the test suite needs.
+# wasmforge installed. `--test` also installs what the test suite needs,
+# `--bench` what bench/run.py needs (Extism, to compare against).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
+elif [ "${1:-}" = "--bench" ]; then
+    .venv/bin/python -m pip install -q -e '.[bench]'
 else
     .venv/bin/python -m pip install -q .
 fi

@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""wasmforge's benchmark: one command, side by side in one run.
+
+    python bench/run.py              # builds what it needs, prints the table, writes bench/RESULTS.md
+    python bench/run.py --quick      # fewer rounds, for trying things out (RESULTS.md untouched)
+
+Needs wasmtime (a wasmforge dependency), Extism (`pip install -e '.[bench]'`)
+and a Rust toolchain that `wasmforge doctor` accepts. Every figure is the
+median of many rounds; within a round the implementations of one work item
+run interleaved, in rotating order, so a noisy neighbour hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import timeit
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import wasmtime  # noqa: E402
+
+import subjects  # noqa: E402
+
+KIB, MIB = 1024, 1024 * 1024
+
+
+# ---- timing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    label: str
+    seconds: list[float] = field(default_factory=list)
+    #: "floor", "wasmforge", "fast", "wasmtime", "extism", "json", "python"
+    kind: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median: how noisy this row was."""
+        if len(self.seconds) < 4:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.seconds, n=4)
+        return (q3 - q1) / self.median
+
+
+@dataclass
+class Group:
+    title: str
+    rows: list[Row]
+    #: Row labels whose ratio to the others is printed.
+    reference: str
+
+
+def measure(candidates: Sequence[tuple[str, str, str, dict[str, Any]]], rounds: int, round_seconds: float) -> list[Row]:
+    """Times each ``(label, kind, statement, namespace)``; per-call seconds, one sample per round.
+
+    The statement is timed as written (timeit inlines it in its loop: no extra
+    function call per iteration), with the garbage collector off, as timeit does.
+    """
+    timers = [timeit.Timer(stmt, globals=namespace) for _, _, stmt, namespace in candidates]
+    counts = []
+    for timer in timers:
+        timer.timeit(3)  # warm up: first calls bind, grow memory, fill caches
+        once = max(timer.timeit(1), 1e-7)
+        counts.append(max(1, int(round_seconds / once)))
+    rows = [Row(label, kind=kind) for label, kind, _, _ in candidates]
+    for round_index in range(rounds):
+        order = list(range(len(timers)))
+        shift = round_index % len(order)
+        for index in order[shift:] + order[:shift]:
+            rows[index].seconds.append(timers[index].timeit(counts[index]) / counts[index])
+    return rows
+
+
+def measure_processes(commands: Sequence[tuple[str, list[str]]], runs: int, env: dict[str, str]) -> list[Row]:
+    """Wall time of whole processes, interleaved."""
+    rows = [Row(label, kind="python") for label, _ in commands]
+    for run_index in range(runs):
+        for index, (_, argv) in enumerate(commands):
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            rows[index].seconds.append(time.perf_counter() - started)
+    return rows
+
+
+def threads_speedup(call: Callable[[], Any], other: Callable[[], Any], repeats: int) -> tuple[float, float, float, float]:
+    """One thread running both calls vs two threads running one each, medians:
+    (one thread's wall time, two threads' wall time, speedup, cores busy in the two-thread run).
+
+    "Cores busy" is the threads' CPU time divided by the wall time: above 1.0 the
+    two calls really ran at the same time (the GIL was not held), whatever other
+    load on the machine did to the wall times.
+    """
+    sequential, parallel, busy = [], [], []
+    cpu: dict[int, float] = {}
+
+    def timed(index: int, function: Callable[[], Any]) -> None:
+        started = time.thread_time()
+        function()
+        cpu[index] = time.thread_time() - started
+
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        other()
+        sequential.append(time.perf_counter() - started)
+        threads = [threading.Thread(target=timed, args=(0, call)), threading.Thread(target=timed, args=(1, other))]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        parallel.append(wall)
+        busy.append((cpu[0] + cpu[1]) / wall)
+    one, two = statistics.median(sequential), statistics.median(parallel)
+    return one, two, one / two, statistics.median(busy)
+
+
+# ---- the work items -------------------------------------------------------------------------
+
+
+def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float, log: Callable[[str], None]) -> tuple[list[Group], dict[str, Any]]:
+    import extism
+
+    import wasmforge
+    from wasmforge import _wasmfile
+    from wasmforge.abi import METADATA_SECTION
+    from wasmforge.host import Plugin, shared_engine
+
+    engine = shared_engine()
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    public = wasmforge.load(wasm)
+    fast = subjects.FastPlugin(engine, module)
+    fixed_engine = subjects.fixed_memory_engine()
+    fixed = subjects.FastPlugin(fixed_engine, wasmtime.Module.from_file(fixed_engine, str(wasm)), stable_base=True)
+    raw = subjects.RawWasmtime(engine, module)
+    ext = extism.Plugin(extism_wasm)
+    subjects.check_same_answers(public, fast, raw, ext)
+    subjects.check_same_answers(public, fixed, raw, None)
+    libc = ctypes.CDLL(None)
+    namespace = {
+        "public": public, "fast": fast, "fixed": fixed, "raw": raw, "ext": ext, "labs": libc.labs, "json": json,
+        "reading": subjects.reading(), "encode": subjects.json_encode_arguments,
+    }
+    groups: list[Group] = []
+
+    def group(title: str, reference: str, candidates: list[tuple[str, str, str]], extra: Optional[dict[str, Any]] = None,
+              rounds_: int = rounds, seconds: float = round_seconds) -> None:
+        log(f"  {title}")
+        ns = dict(namespace, **(extra or {}))
+        rows = measure([(label, kind, stmt, ns) for label, kind, stmt in candidates], rounds_, seconds)
+        groups.append(Group(title, rows, reference))
+
+    log("timing (medians of interleaved rounds):")
+    group("scalar add(1, 2)", "wasmforge fast path (_fastcall)", [
+        ("ctypes floor: libc labs(1)", "floor", "labs(1)"),
+        ("wasmforge fast path (_fastcall)", "fast", "fast.add(1, 2)"),
+        ("wasmforge public API: plugin.add(1, 2)", "wasmforge", "public.add(1, 2)"),
+        ("wasmtime-py Func.__call__", "wasmtime", "raw.add(1, 2)"),
+        ("Extism no-op call", "extism", "ext.call('noop', b'')"),
+    ])
+    for size, name in ((KIB, "1 KiB"), (MIB, "1 MiB")):
+        data = os.urandom(size)
+        # ASCII, the common case: Python's codec then only copies. Non-ASCII text adds
+        # the same UTF-8 encoding and decoding time to every implementation.
+        text = ("wasmforge " * (size // 10 + 1))[:size]
+        scale = 1 if size == KIB else 0.2
+        group(f"bytes echo, {name}", "wasmforge fast path (_fastcall)", [
+            ("wasmforge fast path (_fastcall)", "fast", "fast.echo(data)"),
+            ("wasmforge fast path, memories that never move", "fast", "fixed.echo(data)"),
+            ("wasmforge public API: plugin.echo(data)", "wasmforge", "public.echo(data)"),
+            ("wasmtime-py Func.__call__ + Memory.read/write", "wasmtime", "raw.buffer_call('echo', data)"),
+            ("Extism echo", "extism", "ext.call('echo', data)"),
+        ], {"data": data}, rounds_=max(5, int(rounds * scale)))
+        group(f"str echo, {name}", "wasmforge fast path (_fastcall)", [
+            ("wasmforge fast path (_fastcall)", "fast", "fast.echo_str(text)"),
+            ("wasmforge public API: plugin.echo_str(text)", "wasmforge", "public.echo_str(text)"),
+            ("Extism echo, encode + decode", "extism", "ext.call('echo', text).decode()"),
+        ], {"text": text}, rounds_=max(5, int(rounds * scale)))
+    group("small serde struct in and out (JSON)", "JSON encode + decode alone (Python side)", [
+        ("JSON encode + decode alone (Python side)", "json", "encode(reading); json.loads(out)"),
+        ("wasmforge fast path (_fastcall) + JSON", "fast", "json.loads(fast.calibrate(encode(reading)))"),
+        ("wasmforge fast path, JSON bytes in and out (the wasm side alone)", "fast", "fast.calibrate(encoded)"),
+        ("wasmforge public API: plugin.calibrate(reading)", "wasmforge", "public.calibrate(reading)"),
+        ("Extism echo of the JSON + JSON (no serde in wasm)", "extism", "json.loads(ext.call('echo', encode(reading)))"),
+    ], {"out": fast.calibrate(subjects.json_encode_arguments(subjects.reading())),
+        "encoded": subjects.json_encode_arguments(subjects.reading())})
+
+    data = wasm.read_bytes()
+    serialized = bytes(module.serialize())
+    plugin_metadata = _wasmfile.custom_sections(data, METADATA_SECTION, wasm.name)
+    compiled_extism = extism.extism.CompiledPlugin(extism_wasm)
+    group("loading a plugin", "Extism Plugin(bytes)", [
+        ("wasmforge.load(path), today (compiles every time)", "wasmforge", "wasmforge.load(path)"),
+        ("wasmforge Plugin from a cached compiled module (projected)", "fast",
+         "Plugin(wasmtime.Module.deserialize(engine, serialized), name='p', metadata=plugin_metadata)"),
+        ("wasmtime Module(engine, bytes): compiling alone", "wasmtime", "wasmtime.Module(engine, data)"),
+        ("Extism Plugin(bytes)", "extism", "extism.Plugin(extism_wasm)"),
+        ("Extism Plugin(CompiledPlugin)", "extism", "extism.Plugin(compiled_extism)"),
+    ], {"wasmforge": wasmforge, "path": wasm, "Plugin": Plugin, "wasmtime": wasmtime, "engine": engine,
+        "serialized": serialized, "plugin_metadata": plugin_metadata, "data": data, "extism": extism,
+        "extism_wasm": extism_wasm, "compiled_extism": compiled_extism},
+        rounds_=max(5, rounds // 2), seconds=round_seconds * 5)
+
+    log("  start-up")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONSTARTUP", None)
+    startup = measure_processes([
+        ("python -c pass", [sys.executable, "-c", "pass"]),
+        ("wasmforge --version (python -m wasmforge --version)", [sys.executable, "-m", "wasmforge", "--version"]),
+        ("wasmforge --version (as the console script runs it)",
+         [sys.executable, "-c", "import sys; from wasmforge.cli import main; sys.exit(main(['--version']))"]),
+        ("python -c 'import wasmtime'", [sys.executable, "-c", "import wasmtime"]),
+    ], runs=max(7, rounds), env=env)
+    groups.append(Group("start-up (whole process)", startup, "python -c pass"))
+
+    log("  threads")
+    load_before_threads = " ".join(Path("/proc/loadavg").read_text().split()[:1]) if Path("/proc/loadavg").exists() else "?"
+    spin_rounds = _calibrate_spin(fast.spin, 0.2)
+    fast_two = subjects.FastPlugin(engine, module)
+    public_two = wasmforge.load(wasm)
+    # hashlib releases the GIL for large inputs: how much parallelism the machine
+    # gives two threads right now, whatever wasm does.
+    blob = os.urandom(8 * MIB)
+    started = time.perf_counter()
+    hashlib.sha256(blob).digest()
+    blob = blob * max(1, int(0.2 / max(time.perf_counter() - started, 1e-4)))
+    threads = {
+        "rounds": spin_rounds,
+        "control: hashlib.sha256 (releases the GIL), no wasm": threads_speedup(
+            lambda: hashlib.sha256(blob).digest(), lambda: hashlib.sha256(blob).digest(), 7),
+        "fast path, one store per thread": threads_speedup(lambda: fast.spin(spin_rounds), lambda: fast_two.spin(spin_rounds), 7),
+        "public API, one Plugin per thread": threads_speedup(lambda: public.spin(spin_rounds), lambda: public_two.spin(spin_rounds), 7),
+        "public API, one Plugin shared": threads_speedup(lambda: public.spin(spin_rounds), lambda: public.spin(spin_rounds), 7),
+    }
+    sizes = {"wasmforge plugin (release)": len(data), "Extism plugin": len(extism_wasm)}
+    return groups, {"threads": threads, "sizes": sizes, "load": load_before_threads}
+
+
+def _calibrate_spin(spin: Callable[[int], Any], seconds: float) -> int:
+    rounds = 100_000
+    while True:
+        started = time.perf_counter()
+        spin(rounds)
+        elapsed = time.perf_counter() - started
+        if elapsed > seconds / 4 or rounds > 2**30:
+            return min(int(rounds * seconds / max(elapsed, 1e-6)), 2**31 - 1)
+        rounds *= 4
+
+
+# ---- targets --------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    text: str
+    met: bool
+    measured: str
+    preview: str
+    why: str
+
+
+def find(groups: list[Group], title_start: str, label_start: str) -> float:
+    for group in groups:
+        if group.title.startswith(title_start):
+            for row in group.rows:
+                if row.label.startswith(label_start):
+                    return row.median
+    raise KeyError((title_start, label_start))
+
+
+def targets(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
+    us = 1e6
+    add_public = find(groups, "scalar", "wasmforge public")
+    add_fast = find(groups, "scalar", "wasmforge fast")
+    add_wasmtime = find(groups, "scalar", "wasmtime-py")
+    noop_extism = find(groups, "scalar", "Extism")
+    result = [
+        Target(
+            "add(1, 2) at most 1 µs per call",
+            add_public <= 1e-6, f"{add_public * us:.2f} µs", f"fast path {add_fast * us:.2f} µs",
+            "the public API still calls Func.__call__ and checks arguments in Python on every call; "
+            "integration of _fastcall replaces that",
+        ),
+        Target(
+            "add(1, 2) at least 20x faster than wasmtime-py Func.__call__",
+            add_wasmtime / add_public >= 20, f"{add_wasmtime / add_public:.1f}x",
+            f"fast path {add_wasmtime / add_fast:.1f}x", "as above",
+        ),
+        Target(
+            "add(1, 2) at least 10x faster than Extism's no-op call",
+            noop_extism / add_public >= 10, f"{noop_extism / add_public:.1f}x",
+            f"fast path {noop_extism / add_fast:.1f}x", "as above",
+        ),
+    ]
+    for size in ("1 KiB", "1 MiB"):
+        need = 5 if size == "1 KiB" else 3
+        for kind in ("bytes", "str"):
+            public = find(groups, f"{kind} echo, {size}", "wasmforge public")
+            fast = find(groups, f"{kind} echo, {size}", "wasmforge fast")
+            ext = find(groups, f"{kind} echo, {size}", "Extism")
+            result.append(Target(
+                f"{kind} echo {size} at least {need}x faster than Extism's echo",
+                ext / public >= need, f"{ext / public:.1f}x", f"fast path {ext / fast:.1f}x",
+                "the public API writes and reads memory with Memory.write/read (copies through "
+                "bytearray) and calls through Func.__call__ three times" if size == "1 KiB" else
+                "at 1 MiB the time is copies: the public API copies the data four times on the host "
+                "side (bytes(), Memory.write's bytearray, Memory.read's bytearray, bytes()) where the "
+                "fast path copies twice, and each fresh 1 MiB buffer page-faults in (slow on this VM, "
+                "and it varies from run to run with the allocator's reuse)",
+            ))
+    json_alone = find(groups, "small serde", "JSON encode")
+    json_public = find(groups, "small serde", "wasmforge public")
+    json_fast = find(groups, "small serde", "wasmforge fast path (_fastcall) + JSON")
+    json_wasm = find(groups, "small serde", "wasmforge fast path, JSON bytes")
+    result.append(Target(
+        "serde struct call at most 2 µs above JSON encode + decode alone",
+        json_public - json_alone <= 2e-6, f"+{(json_public - json_alone) * us:.1f} µs",
+        f"fast path +{(json_fast - json_alone) * us:.1f} µs",
+        "the public API's buffer call costs three Func.__call__ plus Memory.read/write; on the fast "
+        f"path most of the excess is serde_json inside wasm (the wasm side alone: {json_wasm * us:.1f} µs "
+        "per call, two calls into wasm included)",
+    ))
+    load_public = find(groups, "loading", "wasmforge.load")
+    load_cached = find(groups, "loading", "wasmforge Plugin from a cached")
+    load_extism = find(groups, "loading", "Extism Plugin(bytes)")
+    result.append(Target(
+        "loading a cached plugin at least 5x faster than Extism's Plugin(bytes)",
+        load_extism / load_public >= 5, f"{load_extism / load_public:.2f}x (load compiles today)",
+        f"cached module (projected) {load_extism / load_cached:.1f}x",
+        "compiled-module caching is being built by another engineer; the projected row deserializes "
+        "a module compiled earlier and builds today's Plugin around it",
+    ))
+    python = find(groups, "start-up", "python -c pass")
+    version = find(groups, "start-up", "wasmforge --version (as the console")
+    result.append(Target(
+        "wasmforge --version at most 2x the start-up of python -c pass",
+        version / python <= 2, f"{version / python:.2f}x", "",
+        "", 
+    ))
+    speedup = extra["threads"]["public API, one Plugin per thread"][2]
+    fast_speedup = extra["threads"]["fast path, one store per thread"][2]
+    shared_speedup = extra["threads"]["public API, one Plugin shared"][2]
+    control = extra["threads"]["control: hashlib.sha256 (releases the GIL), no wasm"][2]
+    busy = extra["threads"]["fast path, one store per thread"][3]
+    result.append(Target(
+        "CPU-bound function from 2 threads at least 1.6x as fast as from 1",
+        speedup >= 1.6, f"{speedup:.2f}x with two Plugins (no pool yet)",
+        f"fast path, a store per thread {fast_speedup:.2f}x ({busy:.2f} cores busy)",
+        "no instance pool yet (instances=N): one Plugin shared by two threads runs the calls one "
+        f"after the other ({shared_speedup:.2f}x). With a store per thread the GIL is released and the "
+        f"calls can overlap; how much depends on free cores: this run's machine had load average "
+        f"{extra['load']} on {os.cpu_count()} cores, and the no-wasm control (hashlib from two "
+        f"threads) reached {control:.2f}x",
+    ))
+    return result
+
+
+# ---- reporting ------------------------------------------------------------------------------
+
+
+def format_time(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.2f} µs"
+
+
+def table_lines(groups: list[Group], markdown: bool) -> list[str]:
+    lines = []
+    for group in groups:
+        reference = next(r for r in group.rows if r.label.startswith(group.reference))
+        if markdown:
+            lines += [f"### {group.title}", "", f"| implementation | median | ÷ {group.reference} | noise (IQR) |",
+                      "|---|---:|---:|---:|"]
+        else:
+            lines += ["", group.title, "-" * len(group.title)]
+        for row in group.rows:
+            ratio = row.median / reference.median
+            if markdown:
+                lines.append(f"| {row.label} | {format_time(row.median)} | {ratio:.2f}x | ±{row.spread * 50:.0f}% |")
+            else:
+                lines.append(f"  {row.label:<68} {format_time(row.median):>10}  {ratio:7.2f}x")
+        if markdown:
+            lines.append("")
+    return lines
+
+
+def _load_average() -> str:
+    """1, 5 and 15 minute load averages: above the core count, the figures are inflated."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    load = _load_average()
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    import extism
+    import wasmforge
+
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPU": cpu,
+        "cores": str(os.cpu_count()),
+        "OS": platform.platform(),
+        "load average at the start": load,
+        "Python": platform.python_version(),
+        "wasmtime-py": version("wasmtime"),
+        "extism": f"{version('extism')} (runtime {extism.extism_version()})",
+        "wasmforge": f"{wasmforge.__version__} (commit {commit})",
+    }
+
+
+def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: dict[str, Any],
+                  goals: list[Target], rounds: int) -> None:
+    lines = [
+        "# wasmforge benchmark results",
+        "",
+        "Written by `python bench/run.py` (do not edit by hand; re-run it). Medians of "
+        f"{rounds} interleaved rounds per work item (fewer for the 1 MiB and loading items); "
+        "the noise column is half the interquartile range relative to the median.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {key}: {value}" for key, value in info.items()],
+        *[f"- size of the {key}: {value:,} bytes" for key, value in extra["sizes"].items()],
+        "",
+        "## Targets (issue 6)",
+        "",
+        "Measured on the public API as it is today; the preview column is the same work through "
+        "`wasmforge._fastcall` directly, which is what the public API will use once integrated.",
+        "",
+        "| target | met today? | measured | preview | why not yet |",
+        "|---|---|---|---|---|",
+    ]
+    for goal in goals:
+        lines.append(f"| {goal.text} | {'yes' if goal.met else '**no**'} | {goal.measured} | {goal.preview} | "
+                     f"{'' if goal.met else goal.why} |")
+    lines += ["", "## Timings", ""]
+    lines += table_lines(groups, markdown=True)
+    threads = extra["threads"]
+    lines += [
+        "### CPU-bound plugin function from two threads",
+        "",
+        f"`spin({threads['rounds']:,})`: one thread calling it twice vs two threads calling it once each "
+        "(medians of 7). Cores busy: the two threads' CPU time over the wall time of the "
+        "two-thread run; above 1.0 the calls ran at the same time.",
+        "",
+        "| setup | one thread, 2 calls | two threads, 1 call each | speedup | cores busy |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, value in threads.items():
+        if key != "rounds":
+            one, two, speedup, busy = value
+            lines.append(f"| {key} | {format_time(one)} | {format_time(two)} | {speedup:.2f}x | {busy:.2f} |")
+    lines += ["", "## Notes", "", *NOTES]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+NOTES = [
+    "- The Extism plugin is `bench/extism_echo.wat`, written against Extism's kernel ABI "
+    "(`extism:host/env`). Its echo copies the input to the output inside Extism's kernel, "
+    "8 bytes per kernel call; a plugin made with an Extism PDK also copies through its own "
+    "memory, so real Extism plugins are slower than this one.",
+    "- The Extism plugin is a few hundred bytes, the wasmforge plugin (serde + serde_json) "
+    "hundreds of times larger (sizes above), so loading compares a tiny module on Extism's side "
+    "with a real one on ours; compiling is roughly proportional to code size.",
+    "- 'memories that never move' is the fast path on an engine with "
+    "`Config.memory_may_move = False`: FastMemory(stable_base=True) then skips the one C call "
+    "per wasm call that re-checks the memory's size.",
+    "- 'wasmforge fast path (_fastcall)' is `bench/subjects.py: FastPlugin`, the buffer-ABI "
+    "recipe from docs/PERFORMANCE.md over `FastFunc`/`FastMemory`, with bounds checks on "
+    "every read and write. It is not the public API yet.",
+    "- The serde work item's JSON-alone row is the host's share only (json.dumps of the "
+    "arguments, json.loads of the result); the wasm side also decodes and encodes with serde_json.",
+    "- The machine is a shared VM: absolute numbers drift from run to run by 10-30%; ratios "
+    "within one run are steadier.",
+]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; does not write RESULTS.md")
+    parser.add_argument("--rounds", type=int, help="rounds per work item (default 31, --quick 5)")
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "bench" / ".cache",
+                        help="where the benchmark's workspace is built (default bench/.cache)")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (5 if args.quick else 31)
+    round_seconds = 0.01 if args.quick else 0.03
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        import extism  # noqa: F401
+    except ImportError:
+        log("error: the benchmark compares against Extism; install it with: pip install -e '.[bench]'")
+        return 2
+    wasm = subjects.build_wasmforge_plugin(args.cache_dir, log)
+    extism_wasm = subjects.extism_plugin_bytes()
+    info = machine()
+    gc.collect()
+    groups, extra = run_groups(wasm, extism_wasm, rounds, round_seconds, log)
+    goals = targets(groups, extra)
+    info["load average at the end"] = _load_average()
+    print("\n".join(table_lines(groups, markdown=False)))
+    print("\nCPU-bound spin() from two threads (one thread x2 calls, two threads x1 call, speedup, cores busy):")
+    for key, value in extra["threads"].items():
+        if key != "rounds":
+            print(f"  {key:<54} {format_time(value[0]):>10} {format_time(value[1]):>10}  {value[2]:.2f}x  {value[3]:.2f}")
+    print("\nTargets (issue 6), on the public API today:")
+    for goal in goals:
+        print(f"  [{'met' if goal.met else 'NOT met'}] {goal.text}: {goal.measured}" + (f"; {goal.preview}" if goal.preview else ""))
+    if not args.quick:
+        write_results(args.results, info, groups, extra, goals, rounds)
+        log(f"wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
