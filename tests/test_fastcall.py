@@ -556,6 +556,7 @@ def template_instance(demo: Any) -> Iterator[tuple[wasmtime.Store, wasmtime.Inst
 
     linker.define_func("wasmforge", "panic", wasmtime.FuncType([wasmtime.ValType.i32()] * 2, []), panic,
                        access_caller=True)
+    linker.define_func("wasmforge", "out_of_memory", wasmtime.FuncType([wasmtime.ValType.i32()], []), lambda size: None)
     instance = linker.instantiate(store, wasmtime.Module.from_file(engine, str(demo.wasm)))
     yield store, instance, panics
 

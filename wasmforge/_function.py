@@ -1,17 +1,21 @@
 """PluginFunction: one export, its conversions worked out once, and the call path.
 
-Every failure inside a call becomes a specific WasmforgeError naming the
-plugin and the function; after any trap the instance is discarded so the
-next call starts on a fresh one.
+The call path is built once per export (:meth:`PluginFunction._build`): a
+plugin with no limits and one instance gets a lean path (convert, lock, fast
+call, unlock); limits, WASI output and instance pools add only the steps they
+need. Every failure inside a call becomes a specific WasmforgeError naming the
+plugin and the function; after any trap the instance is discarded so the next
+call starts on a fresh one.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
+from ._fastcall import HostFunctionFailed
 from ._live import LiveInstance, describe_trap_code, first_line
 from .abi import (
     STATUS_BAD_INPUT,
@@ -45,101 +49,157 @@ if TYPE_CHECKING:
 
 _DESCRIPTOR = struct.Struct("<III")
 _PAGE = 65536
+_ALLOC_TYPES = (("i32",), ("i32",))
 
 
 class PluginFunction:
-    """One export, ready to call: ``plugin.add`` is one of these."""
+    """One export, ready to call: ``plugin.function("add")(1, 2)``."""
 
     def __init__(self, plugin: "Plugin", signature: Signature) -> None:
         self.plugin = plugin
         self.signature = signature
         self.__name__ = signature.name
-        self._arity = len(signature.params)
         self._where = f"{signature.name}() in {plugin.name}"
-        if signature.abi in ("native", "raw"):
-            self._to_wasm = [number_to_wasm(signature, i) for i in range(self._arity)]
+        self._native = signature.abi in ("native", "raw")
+        if self._native:
+            self._to_wasm = [number_to_wasm(signature, i) for i in range(len(signature.params))]
             self._from_wasm = number_from_wasm(signature.returns if signature.abi == "native" else "")
-            self._invoke: Callable[[LiveInstance, tuple[Any, ...]], Any] = self._invoke_native
-        else:
-            self._invoke = self._invoke_buffer
+            self._wasm_types = ([p.wasm or "i32" for p in signature.params], list(signature.result_wasm))
+        #: The call path itself: a plain function, which attribute access hands out directly.
+        self.call: Callable[..., Any] = self._build()
 
     def __call__(self, *args: Any) -> Any:
-        if len(args) != self._arity:
-            raise ArgumentError(f"{self.signature.describe_arity()}, got {len(args)}")
-        plugin = self.plugin
-        limits = plugin.limits
-        timed = limits.timeout is not None
-        with plugin._lock:
-            live = plugin._live()
-            live.state.reset()
-            live.arm(limits)
-            cancels_before = plugin._cancels
-            if timed:
-                TICKER.enter(plugin._engine)
-            try:
-                return self._invoke(live, args)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
-                plugin._discard_instance()
-                raise self._failure(error, live, plugin._cancels != cancels_before) from None
-            except BaseException as error:
-                # A host function's exception unwinds through wasm (wasmtime-py re-raises it
-                # after the trap): report it with where it happened, on a fresh instance next time.
-                host_error = live.state.host_error
-                if host_error is None or error is not host_error and error is not host_error.__cause__:
-                    raise
-                plugin._discard_instance()
-                raise HostFunctionError(
-                    f"{self._where} failed: {host_error}", plugin=plugin.name, function=self.signature.name
-                ) from host_error.__cause__
-            finally:
-                if timed:
-                    TICKER.leave(plugin._engine)
-                live.state.drain_output()
+        return self.call(*args)
 
     def __repr__(self) -> str:
         return f"<plugin function {self.signature} of {self.plugin.name}>"
 
+    # ---- building the call path ----
+
+    def _build(self) -> Callable[..., Any]:
+        plugin = self.plugin
+        lean = self._native and not plugin._guarded and plugin._pool is None
+        call = self._lean_native() if lean else self._general()
+        call.__name__ = call.__qualname__ = self.signature.name
+        call.__doc__ = str(self.signature)
+        call.signature = self.signature  # type: ignore[attr-defined]
+        call.plugin = plugin  # type: ignore[attr-defined]
+        return call
+
+    def _arity_error(self, given: int) -> ArgumentError:
+        return ArgumentError(f"{self.signature.describe_arity()}, got {given}")
+
+    def _lean_native(self) -> Callable[..., Any]:
+        """Numbers in, a number out, no limits, one instance: nothing the call does not need."""
+        plugin, lock, name = self.plugin, self.plugin._lock, self.signature.name
+        convert, (params, results) = _converter(self._to_wasm), self._wasm_types
+        fix: Optional[Callable[[Any], Any]] = self._from_wasm
+        arity, arity_error, failure, export = len(params), self._arity_error, self._failure, self._export
+        types = (params, results)
+
+        def call(*args: Any) -> Any:
+            if len(args) != arity:
+                raise arity_error(len(args))
+            values = convert(args)
+            lock.acquire()
+            live = plugin._current
+            try:
+                if live is None:
+                    live = plugin._live()
+                fast = live._bound.get(name) or export(live, name, types)
+                result = fast(*values)
+            except BaseException as error:
+                failed = failure(error, live, False)
+                raise failed from failed.__cause__
+            finally:
+                lock.release()
+            return result if fix is None else fix(result)
+
+        return call
+
+    def _general(self) -> Callable[..., Any]:
+        """Every other case: buffers, limits, WASI output, instance pools."""
+        plugin, limits = self.plugin, self.plugin.limits
+        arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
+        invoke = self._invoke_native if self._native else self._invoke_buffer
+        timed, armed = limits.timeout is not None, plugin._guarded
+
+        def call(*args: Any) -> Any:
+            if len(args) != arity:
+                raise arity_error(len(args))
+            live = plugin._acquire()
+            cancels = plugin._cancels
+            if armed:
+                live.arm(limits)
+            if timed:
+                TICKER.enter(plugin._engine)
+            try:
+                return invoke(live, args)
+            except BaseException as error:
+                failed = failure(error, live, plugin._cancels != cancels)
+                raise failed from failed.__cause__
+            finally:
+                if timed:
+                    TICKER.leave(plugin._engine)
+                if live.state.outputs:
+                    live.state.drain_output()
+                plugin._release(live)
+
+        return call
+
     # ---- the two calling conventions (docs/ABI.md) ----
 
-    def _export(self, live: LiveInstance, name: str) -> wasmtime.Func:
-        func = live.func(name)
-        if func is None:
+    def _export(self, live: LiveInstance, name: str, types: Sequence[Sequence[str]] = ((), ())) -> Callable[..., Any]:
+        fast = live.bound(name, *types)
+        if fast is None:
             raise PluginProtocolError(
                 f"{self.plugin.name} does not export {name}, which wasmforge plugins must",
                 plugin=self.plugin.name, function=self.signature.name,
             )
-        return func
+        return fast
 
     def _invoke_native(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
         values = [convert(value) for convert, value in zip(self._to_wasm, args)]
-        result = self._export(live, self.signature.name)(live.store, *values)
+        result = self._export(live, self.signature.name, self._wasm_types)(*values)
         return self._from_wasm(result) if self._from_wasm is not None and result is not None else result
 
     def _invoke_buffer(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
         signature, plugin = self.signature, self.plugin.name
-        if live.memory is None:
+        if live.fast_memory is None:
             raise PluginProtocolError(f"{self._where}: {plugin} exports no memory, which buffer calls need",
                                       plugin=plugin, function=signature.name)
         payload = encode_input(signature, args)
         pointer = 0
         if payload:
-            pointer = self._export(live, "__wf_alloc")(live.store, len(payload))
+            pointer = self._export(live, "__wf_alloc", _ALLOC_TYPES)(len(payload)) & 0xFFFFFFFF
             if pointer == 0:
+                live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
                 raise PluginMemoryLimit(
                     f"{self._where}: the plugin could not allocate {describe_bytes(len(payload))} for the arguments "
                     f"(memory limit {self.plugin.limits.describe_memory()})",
                     plugin=plugin, function=signature.name,
                 )
-            self._protocol(lambda: live.write(pointer & 0xFFFFFFFF, payload, plugin), "an argument buffer")
-        address = self._export(live, signature.name)(live.store, pointer, len(payload))
+            self._protocol(lambda: live.write(pointer, payload), "an argument buffer")
+        address = self._export(live, signature.name)(pointer, len(payload))
         if not isinstance(address, int):
             raise PluginProtocolError(
                 f"{self._where} returned {address!r}, not the address of a result descriptor",
                 plugin=plugin, function=signature.name,
             )
-        raw = self._protocol(lambda: live.read(address & 0xFFFFFFFF, _DESCRIPTOR.size, plugin), "a result descriptor")
-        status, out_ptr, out_len = _DESCRIPTOR.unpack(raw)
-        data = self._protocol(lambda: live.read(out_ptr, out_len, plugin), "a result")
+        status, out_ptr, out_len = self._protocol(
+            lambda: live.unpack(_DESCRIPTOR, address & 0xFFFFFFFF), "a result descriptor"
+        )
+        if status == STATUS_OK and signature.output == "str":
+            try:
+                return self._protocol(lambda: live.read_text(out_ptr, out_len), "a result")
+            except UnicodeDecodeError as error:
+                raise PluginProtocolError(
+                    f"{self._where} returned invalid UTF-8 ({error.reason} at byte {error.start}) for {signature.returns}",
+                    plugin=plugin, function=signature.name,
+                ) from None
+        if status == STATUS_OK and signature.output == "unit":
+            return None
+        data = self._protocol(lambda: live.read(out_ptr, out_len), "a result")
         if status == STATUS_OK:
             return decode_output(signature, data, plugin)
         message = data.decode("utf-8", errors="replace")
@@ -160,10 +220,32 @@ class PluginFunction:
 
     # ---- failures ----
 
-    def _failure(self, error: BaseException, live: LiveInstance, cancelled: bool) -> PluginCallError:
+    def _failure(self, error: BaseException, live: Any, cancelled: bool) -> BaseException:
+        """What to raise for ``error`` from a call: wasmforge's own errors pass through,
+        anything from wasm becomes a specific error and costs the instance."""
+        if isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError)) and not isinstance(error, HostFunctionError):
+            return error
+        if not isinstance(live, LiveInstance):
+            return error  # the instance could not even be made: that error says why
+        host_error = live.state.host_error
+        if host_error is not None and (
+            error is host_error or error is host_error.__cause__
+            or isinstance(error, HostFunctionFailed) and error.original is host_error
+        ):
+            self.plugin._discard_instance(live)
+            failure = HostFunctionError(f"{self._where} failed: {host_error}", plugin=self.plugin.name,
+                                        function=self.signature.name)
+            failure.__cause__ = host_error.__cause__
+            return failure
+        if not isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
+            return error
+        self.plugin._discard_instance(live)
+        return self._trap_failure(error, live, cancelled)
+
+    def _trap_failure(self, error: BaseException, live: LiveInstance, cancelled: bool) -> PluginCallError:
         """The specific error for a trap (or a wasmtime error) in this call."""
-        plugin, function, limits = self.plugin.name, self.signature.name, self.plugin.limits
-        names = {"plugin": plugin, "function": function}
+        limits = self.plugin.limits
+        names = {"plugin": self.plugin.name, "function": self.signature.name}
         report = live.state.panic_report
         if report is not None:
             message = str(report.get("message", ""))
@@ -196,3 +278,19 @@ class PluginFunction:
         if not isinstance(error, wasmtime.Trap):
             return PluginTrap(f"{self._where} failed: {first_line(error)}", **names)
         return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
+
+
+def _converter(converters: Sequence[Callable[[Any], Any]]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """One function converting all arguments, unrolled for the common arities."""
+    if len(converters) == 0:
+        return lambda args: ()
+    if len(converters) == 1:
+        (first,) = converters
+        return lambda args: (first(args[0]),)
+    if len(converters) == 2:
+        first, second = converters
+        return lambda args: (first(args[0]), second(args[1]))
+    if len(converters) == 3:
+        first, second, third = converters
+        return lambda args: (first(args[0]), second(args[1]), third(args[2]))
+    return lambda args: tuple(convert(value) for convert, value in zip(converters, args))

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import wasmtime
 
+from ._fastcall import guard_host_function
 from .abi import (
     HOST_IMPORT_MODULE,
     Signature,
@@ -207,17 +208,24 @@ class ImportPlan:
             )
         return plan
 
+    @property
+    def captures_output(self) -> bool:
+        """WASI output that is forwarded after each call (not inherited)."""
+        return self.wasi and not (self.stdout == "inherit" and self.stderr == "inherit")
+
     def link(self, engine: wasmtime.Engine, store: wasmtime.Store, state: CallState) -> wasmtime.Linker:
         """A linker with every import defined, bound to one instance's ``state``."""
         linker = wasmtime.Linker(engine)
         i32 = wasmtime.ValType.i32()
+        # Guarded: with the GIL released during calls, wasmtime-py's one global slot for a host
+        # function's exception could hand it to another thread's call (see _fastcall).
         linker.define_func(RUNTIME_MODULE, "panic", wasmtime.FuncType([i32, i32], []),
-                           _panic_hook(state), access_caller=True)
+                           guard_host_function(_panic_hook(state)), access_caller=True)
         linker.define_func(RUNTIME_MODULE, "out_of_memory", wasmtime.FuncType([i32], []),
                            lambda size: setattr(state, "out_of_memory", size & 0xFFFFFFFF))
         for planned in self.functions:
             linker.define_func(planned.module, planned.name, planned.func_type,
-                               self._host_function(planned, state), access_caller=True)
+                               guard_host_function(self._host_function(planned, state)), access_caller=True)
         if self.wasi:
             linker.define_wasi()
             store.set_wasi(self._wasi_config(state))

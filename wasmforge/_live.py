@@ -3,14 +3,20 @@
 A trap throws the whole thing away; the plugin makes a new one for the next
 call. The store gets the plugin's limits before any wasm runs, because a
 store with epochs or fuel enabled starts with a deadline and a tank of zero.
+
+Calls go through the fast path (:mod:`wasmforge._fastcall`): each export is
+bound once per instance to a generated function that makes wasmtime's
+unchecked C call with the GIL released, and memory is read and written
+through a memoryview.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
+from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export
 from ._imports import CallState
 from .errors import MemoryAccessError, PluginLoadError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
@@ -25,10 +31,11 @@ def first_line(error: BaseException) -> str:
 
 
 class LiveInstance:
-    """A store + instance, the exports the host calls, and what calls leave behind."""
+    """A store + instance, its exports bound for fast calls, and what calls leave behind."""
 
     def __init__(self, plugin: "Plugin") -> None:
         limits = plugin.limits
+        self.plugin_name = plugin.name
         self.store = wasmtime.Store(plugin._engine)
         self.store.set_limits(
             memory_size=limits.memory if limits.memory is not None else -1,
@@ -36,6 +43,9 @@ class LiveInstance:
         )
         self.arm(limits)
         self.state = CallState()
+        self._bound: dict[str, Callable[..., Any]] = {}
+        #: Set after a trap: the instance's state is unknown and it must not serve again.
+        self.discarded = False
         linker = plugin._imports.link(plugin._engine, self.store, self.state)
         # A start function or constructor is wasm like any other: the time limit holds there too.
         timed = limits.timeout is not None
@@ -57,15 +67,13 @@ class LiveInstance:
             raise PluginLoadError(f"{plugin.name} trapped while starting: {first_line(trap)}") from None
         except wasmtime.WasmtimeError as error:
             raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None
-        exports = self.instance.exports(self.store)
-        memory = exports.get("memory")
+        # One export at a time: wrapping them all costs about 8 µs each, at every (re)start.
+        memory = lookup_export(self.store, self.instance, "memory")
         self.memory: Optional[wasmtime.Memory] = memory if isinstance(memory, wasmtime.Memory) else None
-        self.funcs: dict[str, wasmtime.Func] = {
-            name: item for name, item in exports.items() if isinstance(item, wasmtime.Func)
-        }
+        self.fast_memory: Optional[FastMemory] = FastMemory(self.store, self.memory) if self.memory else None
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in ("_initialize", "__wf_init"):
-            function = self.funcs.get(setup)
+            function = self.func(setup)
             if function is None:
                 continue
             try:
@@ -81,32 +89,64 @@ class LiveInstance:
         if limits.fuel is not None:
             self.store.set_fuel(limits.fuel)
 
+    def func(self, name: str) -> Optional[wasmtime.Func]:
+        item = lookup_export(self.store, self.instance, name)
+        return item if isinstance(item, wasmtime.Func) else None
+
+    def bound(self, name: str, params: Sequence[str] = (), results: Sequence[str] = ()) -> Optional[Callable[..., Any]]:
+        """Export ``name`` as a fast callable taking wasm values, bound once per instance; None if absent."""
+        call = self._bound.get(name)
+        if call is None:
+            func = self.func(name)
+            if func is None:
+                return None
+            try:
+                call = FastFunc(self.store, func, memory=self.fast_memory, name=name).call
+            except UnsupportedSignature:
+                # Not plain numbers: wasmtime-py's checked call handles whatever it is.
+                def call(*values: Any, _func: wasmtime.Func = func, _store: wasmtime.Store = self.store) -> Any:
+                    return _func(_store, *values)
+            self._bound[name] = call
+        return call
+
     @property
     def memory_size(self) -> int:
-        return self.memory.data_len(self.store) if self.memory is not None else 0
+        return self.fast_memory.sync().nbytes if self.fast_memory is not None else 0
 
-    def read(self, offset: int, length: int, plugin: str) -> bytes:
-        memory = self._memory(plugin)
-        size = memory.data_len(self.store)
-        if offset < 0 or length < 0 or offset + length > size:
-            raise MemoryAccessError(f"read of {length} bytes at {offset} is outside {plugin}'s memory ({size} bytes)")
-        return bytes(memory.read(self.store, offset, offset + length)) if length else b""
+    def read(self, offset: int, length: int) -> bytes:
+        try:
+            return self._memory().read(offset, length)
+        except MemoryBoundsError:
+            raise self._outside("read", length, offset) from None
 
-    def write(self, offset: int, data: bytes, plugin: str) -> None:
-        memory = self._memory(plugin)
-        size = memory.data_len(self.store)
-        if offset < 0 or offset + len(data) > size:
-            raise MemoryAccessError(f"write of {len(data)} bytes at {offset} is outside {plugin}'s memory ({size} bytes)")
-        if data:
-            memory.write(self.store, data, offset)
+    def read_text(self, offset: int, length: int) -> str:
+        """UTF-8 straight out of memory; UnicodeDecodeError if it is not."""
+        try:
+            return self._memory().read_text(offset, length)
+        except MemoryBoundsError:
+            raise self._outside("read", length, offset) from None
 
-    def _memory(self, plugin: str) -> wasmtime.Memory:
-        if self.memory is None:
-            raise MemoryAccessError(f"{plugin} exports no memory")
-        return self.memory
+    def write(self, offset: int, data: bytes) -> None:
+        try:
+            self._memory().write(offset, data)
+        except MemoryBoundsError:
+            raise self._outside("write", len(data), offset) from None
 
-    def func(self, name: str) -> Optional[wasmtime.Func]:
-        return self.funcs.get(name)
+    def unpack(self, layout: Any, offset: int) -> tuple[Any, ...]:
+        try:
+            return self._memory().unpack(layout, offset)
+        except MemoryBoundsError:
+            raise self._outside("read", layout.size, offset) from None
+
+    def _outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
+        return MemoryAccessError(
+            f"{action} of {length} bytes at {offset} is outside {self.plugin_name}'s memory ({self.memory_size} bytes)"
+        )
+
+    def _memory(self) -> FastMemory:
+        if self.fast_memory is None:
+            raise MemoryAccessError(f"{self.plugin_name} exports no memory")
+        return self.fast_memory
 
 
 def describe_trap_code(code: Any) -> Optional[str]:

@@ -7,12 +7,14 @@ limits it uses) and one live instance. Calls go through
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import queue
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
@@ -71,6 +73,7 @@ def load(
     cancellable: bool = False,
     sha256: Optional[str] = None,
     max_module_size: SizeLike = DEFAULT_MAX_MODULE_SIZE,
+    instances: int = 1,
 ) -> "Plugin":
     """Loads the plugin at ``path``.
 
@@ -85,6 +88,8 @@ def load(
     - ``cancellable``: allow :meth:`Plugin.cancel` (implied by ``timeout``).
     - ``sha256``: refuse the file unless its hash is this hex digest.
     - ``max_module_size``: refuse files larger than this.
+    - ``instances``: how many instances may run calls at once, from as many
+      threads (the GIL is released while wasm runs).
     """
     limits = Limits(timeout=timeout, memory=parse_size(memory_limit, "memory_limit"), fuel=fuel,
                     cancellable=cancellable, max_module_size=parse_size(max_module_size, "max_module_size"))
@@ -104,12 +109,12 @@ def load(
     except OSError as error:
         raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
     return Plugin.from_bytes(data, name=file.name, path=file, host_functions=host_functions, stdout=stdout,
-                             stderr=stderr, limits=limits, sha256=sha256)
+                             stderr=stderr, limits=limits, sha256=sha256, instances=instances)
 
 
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
                   "max_module_size": "max_module_size"}
-_PASSED_OPTIONS = ("host_functions", "stdout", "stderr")
+_PASSED_OPTIONS = ("host_functions", "stdout", "stderr", "instances")
 
 
 def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) -> dict[str, Any]:
@@ -165,13 +170,16 @@ class PluginMemory:
     @property
     def size(self) -> int:
         """The memory's current size in bytes."""
-        return self._plugin._live().memory_size
+        with self._plugin._single_instance("memory") as live:
+            return live.memory_size
 
     def read(self, offset: int, length: int) -> bytes:
-        return self._plugin._live().read(offset, length, self._plugin.name)
+        with self._plugin._single_instance("memory") as live:
+            return live.read(offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
-        self._plugin._live().write(offset, bytes(data), self._plugin.name)
+        with self._plugin._single_instance("memory") as live:
+            live.write(offset, bytes(data))
 
     def __repr__(self) -> str:
         return f"<PluginMemory of {self._plugin.name}: {self.size} bytes>"
@@ -192,13 +200,24 @@ class Plugin:
         stdout: OutputSink = None,
         stderr: OutputSink = None,
         limits: Limits = Limits(),
+        instances: int = 1,
     ) -> None:
+        if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+            raise UsageError(f"instances must be a whole number of 1 or more, got {instances!r}")
         self.name = name
         self.path = path
         self.limits = limits
+        self.instances = instances
         self._module = module
         self._engine = engine
+        # One instance: a re-entrant lock (a host function may call back in). Several: a
+        # queue of idle instances, None standing for one not made yet (or thrown away).
         self._lock = threading.RLock()
+        self._pool: Optional["queue.SimpleQueue[Optional[LiveInstance]]"] = None
+        if instances > 1:
+            self._pool = queue.SimpleQueue()
+            for _ in range(instances):
+                self._pool.put(None)
         self._closed = False
         self._cancels = 0
         described = parse_metadata(metadata, name)
@@ -208,8 +227,16 @@ class Plugin:
         self._imports = ImportPlan.build(
             module, name, described.imports, normalize_host_functions(host_functions), stdout, stderr
         )
+        #: Whether calls need more than the lean path: limits to arm, or output to forward.
+        self._guarded = limits.uses_epochs or limits.fuel is not None or self._imports.captures_output
         self._functions: dict[str, PluginFunction] = {}
-        self._current: Optional[LiveInstance] = LiveInstance(self)
+        self._current: Optional[LiveInstance] = None
+        first = LiveInstance(self)  # fail at load, not at the first call
+        if self._pool is None:
+            self._current = first
+        else:
+            self._pool.get()
+            self._pool.put(first)
         self.memory = PluginMemory(self)
 
     @classmethod
@@ -224,6 +251,7 @@ class Plugin:
         stderr: OutputSink = None,
         limits: Optional[Limits] = None,
         sha256: Optional[str] = None,
+        instances: int = 1,
     ) -> "Plugin":
         """Loads a plugin from the bytes of a .wasm module (options as for :func:`load`)."""
         limits = limits or Limits()
@@ -239,7 +267,7 @@ class Plugin:
         engine = wasmtime.Engine(limits.engine_config())
         module = compile_module(data, name, engine)
         return cls(module, engine=engine, name=name, metadata=metadata, path=path, host_functions=host_functions,
-                   stdout=stdout, stderr=stderr, limits=limits)
+                   stdout=stdout, stderr=stderr, limits=limits, instances=instances)
 
     # ---- the public surface ----
 
@@ -268,8 +296,13 @@ class Plugin:
             signature = self._signatures.get(name)
             if signature is None:
                 raise UnknownFunctionError(self._unknown(name))
+            if self._closed:
+                raise UsageError(f"plugin {self.name} is closed")
             function = PluginFunction(self, signature)
             self._functions[name] = function
+            if name.isidentifier() and not hasattr(type(self), name):
+                # Next time `plugin.NAME` is a plain attribute: no __getattr__, no method hop.
+                self.__dict__[name] = function.call
         return function
 
     def call_raw(self, name: str, *numbers: Any) -> Any:
@@ -293,11 +326,19 @@ class Plugin:
             self._engine.increment_epoch()
 
     def close(self) -> None:
-        """Frees the instance; later calls raise. Safe to call twice."""
+        """Frees the instance(s); later calls raise. Safe to call twice."""
         with self._lock:
             self._closed = True
             self._current = None
+            for name in self._functions:
+                self.__dict__.pop(name, None)
             self._functions.clear()
+        if self._pool is not None:
+            while True:  # idle instances go now; busy ones when their calls end
+                try:
+                    self._pool.get_nowait()
+                except queue.Empty:
+                    break
 
     def __enter__(self) -> "Plugin":
         return self
@@ -305,10 +346,10 @@ class Plugin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> PluginFunction:
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self.function(name)
+        return self.function(name).call
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._signatures))
@@ -327,12 +368,49 @@ class Plugin:
         return f"{self.name} has no function {name!r}; its functions: {known}"
 
     def _live(self) -> LiveInstance:
+        """The single instance (made afresh after a trap); the caller holds ``_lock``."""
         if self._closed:
             raise UsageError(f"plugin {self.name} is closed")
         if self._current is None:
             self._current = LiveInstance(self)
         return self._current
 
-    def _discard_instance(self) -> None:
+    def _acquire(self) -> LiveInstance:
+        """An instance for one call, exclusively; give it back with :meth:`_release`."""
+        if self._pool is None:
+            self._lock.acquire()
+            try:
+                return self._live()
+            except BaseException:
+                self._lock.release()
+                raise
+        if self._closed:
+            raise UsageError(f"plugin {self.name} is closed")
+        live = self._pool.get()
+        if live is None:
+            try:
+                live = LiveInstance(self)
+            except BaseException:
+                self._pool.put(None)
+                raise
+        return live
+
+    def _release(self, live: LiveInstance) -> None:
+        if self._pool is None:
+            self._lock.release()
+        elif not self._closed:
+            self._pool.put(None if live.discarded else live)
+
+    def _discard_instance(self, live: LiveInstance) -> None:
         """After a trap the instance's state is unknown: the next call starts afresh."""
-        self._current = None
+        live.discarded = True
+        if self._current is live:
+            self._current = None
+
+    @contextlib.contextmanager
+    def _single_instance(self, what: str) -> Iterator[LiveInstance]:
+        if self._pool is not None:
+            raise UsageError(f"{self.name} has {self.instances} instances, each with its own {what}; "
+                             "load it with instances=1 to use plugin.memory")
+        with self._lock:
+            yield self._live()
