@@ -90,32 +90,47 @@ class PluginFunction:
         return ArgumentError(f"{self.signature.describe_arity()}, got {given}")
 
     def _lean_native(self) -> Callable[..., Any]:
-        """Numbers in, a number out, no limits, one instance: nothing the call does not need."""
-        plugin, lock, name = self.plugin, self.plugin._lock, self.signature.name
-        convert, (params, results) = _converter(self._to_wasm), self._wasm_types
-        fix: Optional[Callable[[Any], Any]] = self._from_wasm
-        arity, arity_error, failure, export = len(params), self._arity_error, self._failure, self._export
-        types = (params, results)
+        """Numbers in, a number out, no limits, one instance: nothing the call does not need.
 
-        def call(*args: Any) -> Any:
-            if len(args) != arity:
-                raise arity_error(len(args))
-            values = convert(args)
-            lock.acquire()
-            live = plugin._current
-            try:
-                if live is None:
-                    live = plugin._live()
-                fast = live._bound.get(name) or export(live, name, types)
-                result = fast(*values)
-            except BaseException as error:
-                failed = failure(error, live, False)
-                raise failed from failed.__cause__
-            finally:
-                lock.release()
-            return result if fix is None else fix(result)
-
-        return call
+        Generated per signature, so the range check of each argument is inline
+        (the converter runs only when the fast check fails: to raise, or to
+        turn an unsigned value into its signed bit pattern).
+        """
+        plugin, signature = self.plugin, self.signature
+        params, results = self._wasm_types
+        names = [f"a{i}" for i in range(len(params))]
+        namespace: dict[str, Any] = {
+            "plugin": plugin,
+            "acquire": plugin._lock.acquire,
+            "release": plugin._lock.release,
+            "name": signature.name,
+            "types": (params, results),
+            "export": self._export,
+            "failure": self._failure,
+            "arity_error": self._arity_error,
+            "fix": self._from_wasm,
+            **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
+        }
+        lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
+        if names:
+            lines.append(f"    {', '.join(names)}, = args")
+        for index, param in enumerate(signature.params):
+            lines.append(f"    {_inline_check(f'a{index}', param.type, signature.abi)}: a{index} = c{index}(a{index})")
+        lines += [
+            "    acquire()",
+            "    live = plugin._current",
+            "    try:",
+            "        if live is None: live = plugin._live()",
+            f"        result = (live._bound.get(name) or export(live, name, types))({', '.join(names)})",
+            "    except BaseException as error:",
+            "        failed = failure(error, live, False)",
+            "        raise failed from failed.__cause__",
+            "    finally:",
+            "        release()",
+            "    return result" if self._from_wasm is None else "    return fix(result)",
+        ]
+        exec("\n".join(lines), namespace)  # noqa: S102 - built from the checked signature only
+        return namespace["call"]  # type: ignore[no-any-return]
 
     def _general(self) -> Callable[..., Any]:
         """Every other case: buffers, limits, WASI output, instance pools."""
@@ -280,17 +295,15 @@ class PluginFunction:
         return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
 
 
-def _converter(converters: Sequence[Callable[[Any], Any]]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """One function converting all arguments, unrolled for the common arities."""
-    if len(converters) == 0:
-        return lambda args: ()
-    if len(converters) == 1:
-        (first,) = converters
-        return lambda args: (first(args[0]),)
-    if len(converters) == 2:
-        first, second = converters
-        return lambda args: (first(args[0]), second(args[1]))
-    if len(converters) == 3:
-        first, second, third = converters
-        return lambda args: (first(args[0]), second(args[1]), third(args[2]))
-    return lambda args: tuple(convert(value) for convert, value in zip(converters, args))
+def _inline_check(variable: str, rust_type: str, abi: str) -> str:
+    """A condition that is False when ``variable`` can go to wasm as it is, True when its converter must run."""
+    if rust_type in ("f32", "f64"):
+        return f"if type({variable}) is not float"
+    limits = {"i8": (-(2**7), 2**7 - 1), "i16": (-(2**15), 2**15 - 1), "i32": (-(2**31), 2**31 - 1),
+              "i64": (-(2**63), 2**63 - 1), "u8": (0, 2**8 - 1), "u16": (0, 2**16 - 1),
+              "u32": (0, 2**31 - 1), "u64": (0, 2**63 - 1)}
+    if abi == "raw" or rust_type not in limits:
+        return "if True"  # plain wasm, bool: the converter decides
+    # Unsigned values past the signed range need the converter to wrap them.
+    low, high = limits[rust_type]
+    return f"if type({variable}) is not int or not {low} <= {variable} <= {high}"
