@@ -27,7 +27,7 @@ LIMITS = wasmforge.Limits(timeout=0.5, memory=64 << 20)
 def record(name: str, abi: str, input_: str, output: str, params: list, returns: str) -> dict:
     return {"v": 1, "kind": "export", "name": name, "abi": abi, "input": input_, "output": output,
             "params": params, "returns": returns, "fallible": False,
-            **({"result_wasm": "i32"} if abi == "native" else {})}
+            **({"result_wasm": "i32"} if abi == "native" and returns != "()" else {})}
 
 
 RECORDS = [

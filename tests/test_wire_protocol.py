@@ -121,3 +121,14 @@ def test_plain_imports_can_be_supplied_raw() -> None:
         holder["plugin"] = plugin
         plugin.run()
     assert seen == [b"hello"]
+
+
+def test_metadata_that_does_not_match_the_code_is_refused() -> None:
+    """A module whose metadata lies about an export's wasm type is refused at load, not called wrongly."""
+    lying = json.dumps({"v": 1, "kind": "export", "name": "add", "abi": "native", "input": "json", "output": "json",
+                        "params": [{"name": "a", "type": "i32", "wire": "number", "wasm": "i32"}],
+                        "returns": "i32", "fallible": False, "result_wasm": "i32"})
+    wat = f"""(module (func (export "add") (param i32 i32) (result i32) local.get 0)
+      (@custom "wasmforge.exports" {json.dumps(lying + chr(10))}))"""
+    with pytest.raises(PluginLoadError, match=r"export add is described as add\(a: i32\) -> i32 \(native call, wasm type \(i32\) -> \(i32\)\) but its wasm type is \(i32, i32\) -> \(i32\)"):
+        wasmforge.Plugin.from_bytes(bytes(wasmtime.wat2wasm(wat)), name="liar.wasm")

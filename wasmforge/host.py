@@ -143,13 +143,29 @@ def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature
             continue
         if export.name in ("_initialize", "_start") and export.name not in described:
             continue
+        actual = ([str(t) for t in export.type.params], [str(t) for t in export.type.results])
         signature = described.get(export.name)
         if signature is None:
-            signature = raw_signature(
-                export.name, [str(t) for t in export.type.params], [str(t) for t in export.type.results]
-            )
+            signature = raw_signature(export.name, *actual)
+        else:
+            _check_wasm_type(signature, actual)
         signatures[export.name] = signature
     return signatures
+
+
+def _check_wasm_type(signature: Signature, actual: tuple[list[str], list[str]]) -> None:
+    """The metadata must describe the export's real wasm type; a module that lies is refused."""
+    if signature.abi == "buffer":
+        expected = (["i32", "i32"], ["i32"])
+    else:
+        expected = ([p.wasm or "?" for p in signature.params], list(signature.result_wasm))
+    if (actual[0], actual[1]) != expected:
+        def show(types: tuple[list[str], list[str]]) -> str:
+            return f"({', '.join(types[0])}) -> ({', '.join(types[1])})"
+        raise PluginLoadError(
+            f"export {signature.name} is described as {signature} ({signature.abi} call, wasm type {show(expected)}) "
+            f"but its wasm type is {show(actual)}; the module's wasmforge metadata does not match its code"
+        )
 
 
 def check_sha256(data: bytes, expected: str, source: str) -> None:
