@@ -272,6 +272,8 @@ class ImportPlan:
                 values = [c(a) if c is not None else a for c, a in zip(convert_args, args)]
                 try:
                     result = implementation(*values)
+                    if not signature.result_wasm:
+                        return None  # nothing goes back to wasm, whatever Python returned
                     return check_number_result(signature, result) if returns_number else result
                 except Exception as exc:
                     raise fail(exc, f"raised {type(exc).__name__}: {exc}") from exc
