@@ -208,10 +208,31 @@ def test_load_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     wasm.write_bytes(answer_module(11))
     with wasmforge.load(wasm) as plugin:
         assert plugin.call_raw("answer") == 11
-    with wasmforge.load(wasm) as plugin:
+    copy = tmp_path / "copy.wasm"  # another file: not remembered in this process, so the disk cache answers
+    copy.write_bytes(wasm.read_bytes())
+    with wasmforge.load(copy) as plugin:
         assert plugin.call_raw("answer") == 11
     stats = cache.default_cache().stats  # type: ignore[union-attr]
     assert (stats.misses, stats.hits) == (1, 1)
+
+
+def test_an_unchanged_file_loaded_again_is_not_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(11))
+    for _ in range(3):
+        with wasmforge.load(wasm) as plugin:
+            assert plugin.call_raw("answer") == 11
+    stats = cache.default_cache().stats  # type: ignore[union-attr]
+    assert (stats.misses, stats.hits) == (1, 0)  # remembered in this process: not even the disk cache
+    replacement = tmp_path / "new.wasm"
+    replacement.write_bytes(answer_module(12))
+    replacement.replace(wasm)  # an atomic save: new inode
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 12
+    wasm.write_bytes(answer_module(13))  # rewritten in place: new mtime
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 13
 
 
 def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

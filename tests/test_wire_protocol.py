@@ -4,6 +4,7 @@ buffer result can: each is a clear PluginProtocolError and the host stays intact
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import wasmtime
@@ -132,3 +133,19 @@ def test_metadata_that_does_not_match_the_code_is_refused() -> None:
       (@custom "wasmforge.exports" {json.dumps(lying + chr(10))}))"""
     with pytest.raises(PluginLoadError, match=r"export add is described as add\(a: i32\) -> i32 \(native call, wasm type \(i32\) -> \(i32\)\) but its wasm type is \(i32, i32\) -> \(i32\)"):
         wasmforge.Plugin.from_bytes(bytes(wasmtime.wat2wasm(wat)), name="liar.wasm")
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"abi": "oative"}, "abi 'oative' is not one of native, buffer"),
+        ({"output": "xml"}, "output 'xml' is not one of unit, str, bytes, json"),
+        ({"params": [{"name": "s", "type": "&str", "wire": "yaml"}]}, "parameter s has wire 'yaml'"),
+    ],
+)
+def test_metadata_fields_the_host_does_not_know_are_refused(change: dict, problem: str) -> None:
+    """Found by the fuzzer: a flipped bit in "native" must not send a call down the wrong path."""
+    fields = {**json.loads(record("f", "str", "String")), **change}
+    wat = f'(module (@custom "wasmforge.exports" {json.dumps(json.dumps(fields) + chr(10))}))'
+    with pytest.raises(PluginLoadError, match=re.escape(problem)):
+        wasmforge.Plugin.from_bytes(bytes(wasmtime.wat2wasm(wat)), name="odd.wasm")

@@ -53,6 +53,7 @@ __all__ = [
     "UnsupportedSignature",
     "guard_host_function",
     "lookup_export",
+    "note_store_of",
 ]
 
 #: Our own handle on wasmtime's library: CDLL (not PyDLL) releases the GIL around calls.
@@ -169,6 +170,15 @@ def _raise_failure(error_address: Optional[int], trap_slot: ctypes.c_void_p) -> 
 _store_ids: "weakref.WeakKeyDictionary[wasmtime.Store, int]" = weakref.WeakKeyDictionary()
 
 
+def note_store_of(store: wasmtime.Store, item: Any) -> None:
+    """Records ``store``'s id from an extern just taken out of it (say, by :func:`lookup_export`),
+    so the first same-store check needs no probe global."""
+    inner = getattr(item, "_func", None) or getattr(getattr(item, "_memory", None), "_anon_1", None)
+    store_id = getattr(inner, "store_id", None)
+    if store_id is not None and store not in _store_ids:
+        _store_ids[store] = int(store_id)
+
+
 def _check_same_store(store: wasmtime.Store, owner_id: int, what: str) -> None:
     """Raises if the handle belongs to another store.
 
@@ -279,31 +289,41 @@ class FastFunc:
             "_keep": (buffer, views),
             **{f"_{kind}": view for kind, view in views.items()},
         }
-        args = [f"a{i}" for i in range(len(self.params))]
-        lines = [f"def call({', '.join(args)}):"]
-        lines.append("    if _store._Managed__ptr is None: _closed()")
-        for index, (arg, kind) in enumerate(zip(args, self.params)):
-            per_slot, accepted = _KINDS[kind][1], _KINDS[kind][2]
-            # The plain path takes only float for f32/f64, where ctypes would take an int too.
-            # For i32/i64 ctypes itself raises TypeError for a non-int, and wraps as the plain path does.
-            if accepted is float:
-                lines.append(f"    if type({arg}) is not float: _wrong_type({arg}, '{kind}', {index})")
-            lines.append(f"    _{kind}[{index * per_slot}] = {arg}")
-        lines.append("    error = _call(_context, _func, _buffer, _length, _trap_ref)")
-        if namespace["_memory"] is not None:
-            lines.append("    _memory.stale = True")
-        lines.append("    if error or _trap.value: _fail(error, _trap)")
-        reads = [f"_{kind}[{index * _KINDS[kind][1]}]" for index, kind in enumerate(self.results)]
-        if not reads:
-            lines.append("    return None")
-        elif len(reads) == 1:
-            lines.append(f"    return {reads[0]}")
-        else:
-            lines.append(f"    return [{', '.join(reads)}]")
-        exec("\n".join(lines), namespace)  # noqa: S102 - generated from the checked wasm types only
+        exec(_call_code(self.params, self.results, namespace["_memory"] is not None), namespace)  # noqa: S102
         call = namespace["call"]
         call.__name__ = call.__qualname__ = f"fast_{self.name}"
         return call  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=256)
+def _call_code(params: tuple[str, ...], results: tuple[str, ...], marks_memory: bool) -> Any:
+    """The compiled code of a call function for one signature: compiled once, run per binding.
+
+    Compiling is most of the cost of binding a function; every instance of a
+    plugin binds the same signatures again.
+    """
+    args = [f"a{i}" for i in range(len(params))]
+    lines = [f"def call({', '.join(args)}):"]
+    lines.append("    if _store._Managed__ptr is None: _closed()")
+    for index, (arg, kind) in enumerate(zip(args, params)):
+        per_slot, accepted = _KINDS[kind][1], _KINDS[kind][2]
+        # The plain path takes only float for f32/f64, where ctypes would take an int too.
+        # For i32/i64 ctypes itself raises TypeError for a non-int, and wraps as the plain path does.
+        if accepted is float:
+            lines.append(f"    if type({arg}) is not float: _wrong_type({arg}, '{kind}', {index})")
+        lines.append(f"    _{kind}[{index * per_slot}] = {arg}")
+    lines.append("    error = _call(_context, _func, _buffer, _length, _trap_ref)")
+    if marks_memory:
+        lines.append("    _memory.stale = True")
+    lines.append("    if error or _trap.value: _fail(error, _trap)")
+    reads = [f"_{kind}[{index * _KINDS[kind][1]}]" for index, kind in enumerate(results)]
+    if not reads:
+        lines.append("    return None")
+    elif len(reads) == 1:
+        lines.append(f"    return {reads[0]}")
+    else:
+        lines.append(f"    return [{', '.join(reads)}]")
+    return compile("\n".join(lines), "<wasmforge fast call>", "exec")
 
 
 def _by_value(number: int) -> Any:

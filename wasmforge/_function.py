@@ -10,6 +10,7 @@ call starts on a fresh one.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
@@ -98,7 +99,6 @@ class PluginFunction:
         """
         plugin, signature = self.plugin, self.signature
         params, results = self._wasm_types
-        names = [f"a{i}" for i in range(len(params))]
         namespace: dict[str, Any] = {
             "plugin": plugin,
             "acquire": plugin._lock.acquire,
@@ -111,25 +111,8 @@ class PluginFunction:
             "fix": self._from_wasm,
             **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
         }
-        lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
-        if names:
-            lines.append(f"    {', '.join(names)}, = args")
-        for index, param in enumerate(signature.params):
-            lines.append(f"    {_inline_check(f'a{index}', param.type, signature.abi)}: a{index} = c{index}(a{index})")
-        lines += [
-            "    acquire()",
-            "    live = plugin._current",
-            "    try:",
-            "        if live is None: live = plugin._live()",
-            f"        result = (live._bound.get(name) or export(live, name, types))({', '.join(names)})",
-            "    except BaseException as error:",
-            "        failed = failure(error, live, False)",
-            "        raise failed from failed.__cause__",
-            "    finally:",
-            "        release()",
-            "    return result" if self._from_wasm is None else "    return fix(result)",
-        ]
-        exec("\n".join(lines), namespace)  # noqa: S102 - built from the checked signature only
+        types_key = tuple(p.type for p in signature.params)
+        exec(_lean_code(types_key, signature.abi, self._from_wasm is not None), namespace)  # noqa: S102
         return namespace["call"]  # type: ignore[no-any-return]
 
     def _general(self) -> Callable[..., Any]:
@@ -293,6 +276,31 @@ class PluginFunction:
         if not isinstance(error, wasmtime.Trap):
             return PluginTrap(f"{self._where} failed: {first_line(error)}", **names)
         return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
+
+
+@functools.lru_cache(maxsize=256)
+def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool) -> Any:
+    """The compiled lean call for one signature shape: compiled once, bound per export."""
+    names = [f"a{i}" for i in range(len(param_types))]
+    lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
+    if names:
+        lines.append(f"    {', '.join(names)}, = args")
+    for index, rust_type in enumerate(param_types):
+        lines.append(f"    {_inline_check(f'a{index}', rust_type, abi)}: a{index} = c{index}(a{index})")
+    lines += [
+        "    acquire()",
+        "    live = plugin._current",
+        "    try:",
+        "        if live is None: live = plugin._live()",
+        f"        result = (live._bound.get(name) or export(live, name, types))({', '.join(names)})",
+        "    except BaseException as error:",
+        "        failed = failure(error, live, False)",
+        "        raise failed from failed.__cause__",
+        "    finally:",
+        "        release()",
+        "    return fix(result)" if fixes_result else "    return result",
+    ]
+    return compile("\n".join(lines), "<wasmforge call>", "exec")
 
 
 def _inline_check(variable: str, rust_type: str, abi: str) -> str:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
@@ -47,6 +47,19 @@ log = logging.getLogger(__name__)
 RUNTIME_MODULE = "wasmforge"
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _SLOT = struct.Struct("<II")
+#: The runtime imports' types, one pair per engine: wasmtime ties a FuncType to the first
+#: engine it is used with, and aborts the process if it is used with another.
+_runtime_types: "weakref.WeakKeyDictionary[wasmtime.Engine, tuple[wasmtime.FuncType, wasmtime.FuncType]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _runtime_import_types(engine: wasmtime.Engine) -> tuple[wasmtime.FuncType, wasmtime.FuncType]:
+    types = _runtime_types.get(engine)
+    if types is None:
+        i32 = wasmtime.ValType.i32()
+        types = _runtime_types[engine] = (wasmtime.FuncType([i32, i32], []), wasmtime.FuncType([i32], []))
+    return types
 
 #: Where WASI output goes: None (Python's sys.stdout / sys.stderr), "inherit"
 #: (the process's own file descriptors), a callable taking bytes, or a file object.
@@ -140,6 +153,29 @@ class CallState:
             captured.drain()
 
 
+@dataclass(frozen=True)
+class ImportFact:
+    """One import of a module, with its types as text: read once per compiled module."""
+
+    module: str
+    name: str
+    type: Any
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+    @classmethod
+    def all_of(cls, module: wasmtime.Module) -> tuple["ImportFact", ...]:
+        facts = []
+        for item in module.imports:
+            kind = item.type
+            if isinstance(kind, wasmtime.FuncType):
+                facts.append(cls(item.module, item.name or "", kind, tuple(map(str, kind.params)),
+                                 tuple(map(str, kind.results))))
+            else:
+                facts.append(cls(item.module, item.name or "", kind))
+        return tuple(facts)
+
+
 @dataclass
 class _Planned:
     module: str
@@ -162,7 +198,7 @@ class ImportPlan:
     @classmethod
     def build(
         cls,
-        module: wasmtime.Module,
+        imports: Sequence[ImportFact],
         plugin: str,
         declared: Mapping[str, Signature],
         host_functions: Mapping[str, Callable[..., Any]],
@@ -172,8 +208,8 @@ class ImportPlan:
         plan = cls(plugin=plugin, stdout=stdout, stderr=stderr)
         unknown: list[str] = []
         missing: list[str] = []
-        for item in module.imports:
-            module_name, name, kind = item.module, item.name or "", item.type
+        for item in imports:
+            module_name, name, kind = item.module, item.name, item.type
             if module_name in WASI_MODULES:
                 plan.wasi = True
                 continue
@@ -182,7 +218,7 @@ class ImportPlan:
                 continue
             if module_name == RUNTIME_MODULE and name in ("panic", "out_of_memory"):
                 continue
-            types = ([str(t) for t in kind.params], [str(t) for t in kind.results])
+            types = (list(item.params), list(item.results))
             if module_name == HOST_IMPORT_MODULE:
                 signature = declared.get(name) or raw_signature(name, *types, kind="import")
                 implementation = host_functions.get(name)
@@ -216,12 +252,12 @@ class ImportPlan:
     def link(self, engine: wasmtime.Engine, store: wasmtime.Store, state: CallState) -> wasmtime.Linker:
         """A linker with every import defined, bound to one instance's ``state``."""
         linker = wasmtime.Linker(engine)
-        i32 = wasmtime.ValType.i32()
+        panic_type, out_of_memory_type = _runtime_import_types(engine)
         # Guarded: with the GIL released during calls, wasmtime-py's one global slot for a host
         # function's exception could hand it to another thread's call (see _fastcall).
-        linker.define_func(RUNTIME_MODULE, "panic", wasmtime.FuncType([i32, i32], []),
-                           guard_host_function(_panic_hook(state)), access_caller=True)
-        linker.define_func(RUNTIME_MODULE, "out_of_memory", wasmtime.FuncType([i32], []),
+        linker.define_func(RUNTIME_MODULE, "panic", panic_type, guard_host_function(_panic_hook(state)),
+                           access_caller=True)
+        linker.define_func(RUNTIME_MODULE, "out_of_memory", out_of_memory_type,
                            lambda size: setattr(state, "out_of_memory", size & 0xFFFFFFFF))
         for planned in self.functions:
             linker.define_func(planned.module, planned.name, planned.func_type,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
-from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export
+from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
 from ._imports import CallState
 from .errors import MemoryAccessError, PluginLoadError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
@@ -70,10 +70,14 @@ class LiveInstance:
         # One export at a time: wrapping them all costs about 8 µs each, at every (re)start.
         memory = lookup_export(self.store, self.instance, "memory")
         self.memory: Optional[wasmtime.Memory] = memory if isinstance(memory, wasmtime.Memory) else None
+        if self.memory is not None:
+            note_store_of(self.store, self.memory)  # taken from this store: no need to probe it
         self.fast_memory: Optional[FastMemory] = FastMemory(self.store, self.memory) if self.memory else None
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in ("_initialize", "__wf_init"):
-            function = self.func(setup)
+            if setup not in plugin._export_names:
+                continue
+            function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
             if function is None:
                 continue
             try:

@@ -148,7 +148,37 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
         )
     except (KeyError, TypeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from None
+    problem = _record_problem(signature)
+    if problem:
+        raise PluginLoadError(f"{source} has malformed wasmforge metadata ({problem}): {line[:120]}")
     return signature, version
+
+
+_WASM_NUMBERS = ("i32", "i64", "f32", "f64")
+_ALLOWED = {
+    "kind": ("export", "import"),
+    "abi": ("native", "buffer"),
+    "input": ("none", "str", "bytes", "json"),
+    "output": ("unit", "str", "bytes", "json"),
+}
+
+
+def _record_problem(signature: Signature) -> str:
+    """What is wrong with a record, or "": every field the host acts on must be one it knows."""
+    for field, allowed in _ALLOWED.items():
+        value = getattr(signature, field)
+        if value not in allowed:
+            return f"{field} {value!r} is not one of {', '.join(allowed)}"
+    for param in signature.params:
+        if param.wire not in ("number", "str", "bytes", "json"):
+            return f"parameter {param.name} has wire {param.wire!r}"
+        if param.wire == "number" and param.wasm not in _WASM_NUMBERS:
+            return f"number parameter {param.name} has wasm type {param.wasm!r}"
+    if any(t not in _WASM_NUMBERS for t in signature.result_wasm):
+        return f"result_wasm {signature.result_wasm!r}"
+    if signature.abi == "native" and any(p.wire != "number" for p in signature.params):
+        return "a native call whose parameters are not all numbers"
+    return ""
 
 
 def raw_signature(name: str, params: Sequence[str], results: Sequence[str], kind: str = "export") -> Signature:

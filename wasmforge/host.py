@@ -18,11 +18,12 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _wasmfile
+from ._compiled import Compiled, compile_plugin, compiled_file, engine_for, export_signatures
+from ._compiled import compile_module as _compile_module
 from ._function import PluginFunction
 from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
 from ._live import LiveInstance
-from .abi import METADATA_SECTION, Signature, parse_metadata, raw_signature
+from .abi import Signature, raw_signature
 from .errors import PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
 from .limits import DEFAULT_MAX_MODULE_SIZE, DEFAULT_MEMORY_LIMIT, Limits, SizeLike, describe_bytes, parse_size
 
@@ -30,35 +31,14 @@ log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_default_engine: Optional[wasmtime.Engine] = None
-
-
 def default_engine() -> wasmtime.Engine:
-    """An engine with no limits compiled in, for checking modules without running them."""
-    global _default_engine
-    if _default_engine is None:
-        _default_engine = wasmtime.Engine()
-    return _default_engine
+    """The shared engine with no limits compiled in: for checking modules without running them."""
+    return engine_for(Limits())
 
 
-def compile_module(
-    data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *, cache: bool = True
-) -> wasmtime.Module:
-    """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module.
-
-    With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py).
-    """
-    _wasmfile.check_header(data, source)
-    engine = engine or default_engine()
-    if cache:
-        from .cache import compile_cached
-
-        return compile_cached(engine, data, lambda: compile_module(data, source, engine, cache=False))
-    try:
-        return wasmtime.Module(engine, data)
-    except wasmtime.WasmtimeError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid module"
-        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None
+def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *, cache: bool = True) -> wasmtime.Module:
+    """Compiles ``data`` (for the shared engine by default); PluginLoadError naming ``source`` if invalid."""
+    return _compile_module(data, source, engine or default_engine(), cache=cache)
 
 
 def load(
@@ -95,21 +75,25 @@ def load(
                     cancellable=cancellable, max_module_size=parse_size(max_module_size, "max_module_size"))
     file = Path(path)
     try:
-        size = file.stat().st_size
-        if limits.max_module_size is not None and size > limits.max_module_size:
+        info = file.stat()
+        if limits.max_module_size is not None and info.st_size > limits.max_module_size:
             raise PluginLoadError(
-                f"{file} is {describe_bytes(size)}, over the {describe_bytes(limits.max_module_size)} limit for "
-                "plugin files; pass max_module_size= to load a larger one"
+                f"{file} is {describe_bytes(info.st_size)}, over the {describe_bytes(limits.max_module_size)} limit "
+                "for plugin files; pass max_module_size= to load a larger one"
             )
-        data = file.read_bytes()
+        # A pinned file is always read and hashed; otherwise an unchanged file loaded before is not re-read.
+        data = file.read_bytes() if sha256 is not None else None
+        if data is not None and sha256 is not None:
+            check_sha256(data, sha256, file.name)
+        compiled = compiled_file(file.absolute(), info, data, file.name, limits)
     except FileNotFoundError:
         raise PluginLoadError(f"no plugin at {file}; build one with `wasmforge build`") from None
     except IsADirectoryError:
         raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
     except OSError as error:
         raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
-    return Plugin.from_bytes(data, name=file.name, path=file, host_functions=host_functions, stdout=stdout,
-                             stderr=stderr, limits=limits, sha256=sha256, instances=instances)
+    return Plugin(compiled, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr,
+                  limits=limits, instances=instances)
 
 
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
@@ -133,39 +117,6 @@ def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) ->
             value = options[option]
             limits[field] = parse_size(value, option) if field in ("memory", "max_module_size") else value
     return {**{k: options[k] for k in _PASSED_OPTIONS if k in options}, "limits": Limits(**limits)}
-
-
-def export_signatures(module: wasmtime.Module, described: Mapping[str, Signature]) -> dict[str, Signature]:
-    """Every callable export: from the metadata where it has one, else from its wasm type."""
-    signatures: dict[str, Signature] = {}
-    for export in module.exports:
-        if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):
-            continue
-        if export.name in ("_initialize", "_start") and export.name not in described:
-            continue
-        actual = ([str(t) for t in export.type.params], [str(t) for t in export.type.results])
-        signature = described.get(export.name)
-        if signature is None:
-            signature = raw_signature(export.name, *actual)
-        else:
-            _check_wasm_type(signature, actual)
-        signatures[export.name] = signature
-    return signatures
-
-
-def _check_wasm_type(signature: Signature, actual: tuple[list[str], list[str]]) -> None:
-    """The metadata must describe the export's real wasm type; a module that lies is refused."""
-    if signature.abi == "buffer":
-        expected = (["i32", "i32"], ["i32"])
-    else:
-        expected = ([p.wasm or "?" for p in signature.params], list(signature.result_wasm))
-    if (actual[0], actual[1]) != expected:
-        def show(types: tuple[list[str], list[str]]) -> str:
-            return f"({', '.join(types[0])}) -> ({', '.join(types[1])})"
-        raise PluginLoadError(
-            f"export {signature.name} is described as {signature} ({signature.abi} call, wasm type {show(expected)}) "
-            f"but its wasm type is {show(actual)}; the module's wasmforge metadata does not match its code"
-        )
 
 
 def check_sha256(data: bytes, expected: str, source: str) -> None:
@@ -206,11 +157,9 @@ class Plugin:
 
     def __init__(
         self,
-        module: wasmtime.Module,
+        compiled: Compiled,
         *,
-        engine: wasmtime.Engine,
         name: str,
-        metadata: Sequence[bytes] = (),
         path: Optional[Path] = None,
         host_functions: HostFunctionsArg = None,
         stdout: OutputSink = None,
@@ -224,8 +173,9 @@ class Plugin:
         self.path = path
         self.limits = limits
         self.instances = instances
-        self._module = module
-        self._engine = engine
+        self._module = compiled.module
+        self._engine = compiled.engine
+        self._export_names = compiled.export_names
         # One instance: a re-entrant lock (a host function may call back in). Several: a
         # queue of idle instances, None standing for one not made yet (or thrown away).
         self._lock = threading.RLock()
@@ -236,12 +186,12 @@ class Plugin:
                 self._pool.put(None)
         self._closed = False
         self._cancels = 0
-        described = parse_metadata(metadata, name)
         #: The wire contract version the plugin was built for; None for plain wasm.
-        self.wire_version = described.version
-        self._signatures = export_signatures(module, described.exports)
+        self.wire_version = compiled.metadata.version
+        self._signatures = compiled.signatures
         self._imports = ImportPlan.build(
-            module, name, described.imports, normalize_host_functions(host_functions), stdout, stderr
+            compiled.imports, name, compiled.metadata.imports, normalize_host_functions(host_functions),
+            stdout, stderr,
         )
         #: Whether calls need more than the lean path: limits to arm, or output to forward.
         self._guarded = limits.uses_epochs or limits.fuel is not None or self._imports.captures_output
@@ -278,11 +228,7 @@ class Plugin:
             )
         if sha256 is not None:
             check_sha256(data, sha256, name)
-        # Walking the sections first turns a truncated file into "truncated", not a parser offset.
-        metadata = _wasmfile.custom_sections(data, METADATA_SECTION, name)
-        engine = wasmtime.Engine(limits.engine_config())
-        module = compile_module(data, name, engine)
-        return cls(module, engine=engine, name=name, metadata=metadata, path=path, host_functions=host_functions,
+        return cls(compile_plugin(data, name, limits), name=name, path=path, host_functions=host_functions,
                    stdout=stdout, stderr=stderr, limits=limits, instances=instances)
 
     # ---- the public surface ----

@@ -12,7 +12,8 @@ from . import _wasmfile
 from ._imports import RUNTIME_MODULE, WASI_MODULES
 from .abi import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
 from .errors import PluginLoadError
-from .host import compile_module, export_signatures
+from ._compiled import export_signatures
+from .host import compile_module
 
 _PAGE = 65536
 

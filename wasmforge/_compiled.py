@@ -1,0 +1,145 @@
+"""Compiling a plugin once, and what wasmforge reads from the compiled module.
+
+Plugins without epoch interruption share one engine per configuration, so a
+module compiled once can be instantiated again: a file loaded a second time
+in the same process (same path, size, mtime and inode) skips compiling,
+metadata parsing and export inspection and goes straight to instantiation.
+Plugins with a timeout or cancellation get an engine of their own, because
+cancelling advances the epoch of every store in an engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import wasmtime
+
+from . import _wasmfile
+from ._imports import ImportFact
+from .abi import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
+from .errors import PluginLoadError
+from .limits import Limits
+
+#: Files whose compiled form stays in memory, most recently loaded last.
+RECENT_FILES = 32
+
+_engines: dict[tuple[bool, bool], wasmtime.Engine] = {}
+_recent: "collections.OrderedDict[tuple[Any, ...], Compiled]" = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A module compiled for an engine, and what its sections and types say, read once."""
+
+    engine: wasmtime.Engine
+    module: wasmtime.Module
+    metadata: Metadata
+    signatures: dict[str, Signature]
+    imports: tuple[ImportFact, ...]
+    #: Names of every export, functions or not (say, whether there is an _initialize to call).
+    export_names: frozenset[str]
+
+
+def engine_for(limits: Limits) -> wasmtime.Engine:
+    """A shared engine for the limits' configuration, or a new one where epochs must not be shared."""
+    if limits.uses_epochs:
+        return wasmtime.Engine(limits.engine_config())
+    key = (False, limits.fuel is not None)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = wasmtime.Engine(limits.engine_config())
+        return engine
+
+
+def compile_module(data: bytes, source: str, engine: wasmtime.Engine, *, cache: bool = True) -> wasmtime.Module:
+    """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module.
+
+    With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py).
+    """
+    _wasmfile.check_header(data, source)
+    if cache:
+        from .cache import compile_cached
+
+        return compile_cached(engine, data, lambda: compile_module(data, source, engine, cache=False))
+    try:
+        return wasmtime.Module(engine, data)
+    except wasmtime.WasmtimeError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid module"
+        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None
+
+
+def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
+    """Everything about ``data`` that does not depend on an instance."""
+    # Walking the sections first turns a truncated file into "truncated", not a parser offset.
+    metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, name), name)
+    engine = engine_for(limits)
+    module = compile_module(data, name, engine)
+    return Compiled(engine, module, metadata, export_signatures(module, metadata.exports),
+                    ImportFact.all_of(module), frozenset(export.name for export in module.exports))
+
+
+def compiled_file(path: "os.PathLike[str]", info: os.stat_result, data: Optional[bytes], name: str,
+                  limits: Limits) -> Compiled:
+    """:func:`compile_plugin` for a file, remembered while the file is unchanged (shared engines only).
+
+    ``data`` is the file's bytes, or None to read them only if nothing is remembered.
+    """
+    key = None
+    if not limits.uses_epochs:
+        key = (os.fspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, limits.fuel is not None)
+        with _lock:
+            found = _recent.get(key)
+            if found is not None:
+                _recent.move_to_end(key)
+                return found
+    compiled = compile_plugin(data if data is not None else _read(path), name, limits)
+    if key is not None:
+        with _lock:
+            _recent[key] = compiled
+            while len(_recent) > RECENT_FILES:
+                _recent.popitem(last=False)
+    return compiled
+
+
+def _read(path: "os.PathLike[str]") -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Signature]:
+    """Every callable export: from the metadata where it has one, else from its wasm type."""
+    signatures: dict[str, Signature] = {}
+    for export in module.exports:
+        if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):
+            continue
+        if export.name in ("_initialize", "_start") and export.name not in described:
+            continue
+        actual = ([str(t) for t in export.type.params], [str(t) for t in export.type.results])
+        signature = described.get(export.name)
+        if signature is None:
+            signature = raw_signature(export.name, *actual)
+        else:
+            _check_wasm_type(signature, actual)
+        signatures[export.name] = signature
+    return signatures
+
+
+def _check_wasm_type(signature: Signature, actual: tuple[list[str], list[str]]) -> None:
+    """The metadata must describe the export's real wasm type; a module that lies is refused."""
+    if signature.abi == "buffer":
+        expected = (["i32", "i32"], ["i32"])
+    else:
+        expected = ([p.wasm or "?" for p in signature.params], list(signature.result_wasm))
+    if (actual[0], actual[1]) != expected:
+        def show(types: Sequence[Sequence[str]]) -> str:
+            return f"({', '.join(types[0])}) -> ({', '.join(types[1])})"
+        raise PluginLoadError(
+            f"export {signature.name} is described as {signature} ({signature.abi} call, wasm type {show(expected)}) "
+            f"but its wasm type is {show(actual)}; the module's wasmforge metadata does not match its code"
+        )
