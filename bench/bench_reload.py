@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from _machine import cpu_model  # bench/, next to this script
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -205,14 +207,7 @@ def save_to_result(root: Path, lib_rs: Path, saves: int, profile: str) -> list[d
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     from importlib.metadata import version
 
     from wasmforge import __version__

@@ -39,6 +39,8 @@ import wasmtime  # noqa: E402
 
 import subjects  # noqa: E402
 
+from _machine import cpu_model  # bench/, next to this script
+
 KIB, MIB = 1024, 1024 * 1024
 
 
@@ -415,14 +417,7 @@ def _load_average() -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                 text=True, check=True).stdout.strip()

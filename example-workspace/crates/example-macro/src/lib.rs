@@ -84,17 +84,7 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
     }
     let name = &sig.ident;
     let name_text = name.to_string();
-    let native = matches!(returns.wire, Wire::Number(_) | Wire::Unit)
-        && params.iter().all(|p| matches!(p.wire, Wire::Number(_)));
-    let input_wire = match params.as_slice() {
-        [] => "none",
-        [only] if matches!(only.wire, Wire::Str { .. } | Wire::Bytes { .. }) => only.wire.name(),
-        _ => "json",
-    };
-    let output_wire = match returns.wire {
-        Wire::Number(_) => "json",
-        other => other.name(),
-    };
+    let (native, input_wire, output_wire) = conventions(&params, &returns);
     let record = metadata("import", &name_text, &params, &returns, native, input_wire, output_wire);
     let line = format!("{}\n", record);
     let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
@@ -186,6 +176,24 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
     })
 }
 
+/// How a function's values travel (docs/ABI.md): whether it is a native call
+/// (plain numbers only, no `Result`), and the input and output encodings.
+fn conventions(params: &[Param], returns: &Returns) -> (bool, &'static str, &'static str) {
+    let native = !returns.fallible
+        && matches!(returns.wire, Wire::Number(_) | Wire::Unit)
+        && params.iter().all(|p| matches!(p.wire, Wire::Number(_)));
+    let input = match params {
+        [] => "none",
+        [only] if matches!(only.wire, Wire::Str { .. } | Wire::Bytes { .. }) => only.wire.name(),
+        _ => "json",
+    };
+    let output = match returns.wire {
+        Wire::Number(_) => "json",
+        other => other.name(),
+    };
+    (native, input, output)
+}
+
 /// How a value travels across the boundary.
 #[derive(Clone, Copy, PartialEq)]
 enum Wire {
@@ -242,18 +250,7 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
     let params = sig.inputs.iter().map(param).collect::<syn::Result<Vec<_>>>()?;
     let returns = returns(&sig.output)?;
 
-    let native = !returns.fallible
-        && matches!(returns.wire, Wire::Number(_) | Wire::Unit)
-        && params.iter().all(|p| matches!(p.wire, Wire::Number(_)));
-    let input_wire = match params.as_slice() {
-        [] => "none",
-        [only] if matches!(only.wire, Wire::Str { .. } | Wire::Bytes { .. }) => only.wire.name(),
-        _ => "json",
-    };
-    let output_wire = match returns.wire {
-        Wire::Number(_) => "json",
-        other => other.name(),
-    };
+    let (native, input_wire, output_wire) = conventions(&params, &returns);
 
     let glue = glue_fn(function, &params, &returns, input_wire);
     let record = metadata("export", &export_name, &params, &returns, native, input_wire, output_wire);
