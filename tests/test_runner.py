@@ -65,3 +65,17 @@ def test_native_and_wasm_fail_alike(runner, demo_plugin, function: str, args: li
 def test_runner_lists_the_same_signatures(runner, demo_plugin) -> None:
     listing = runner()
     assert listing.stdout.splitlines() == [str(signature) for signature in demo_plugin.exports.values()]
+
+
+def test_call_native_runs_the_same_call_through_the_runner(demo) -> None:
+    from helpers import assert_one_line_error, run_cli
+
+    assert run_cli("call", "--native", "add", "1", "2", cwd=demo.root).stdout == "3\n"
+    assert run_cli("call", "--native", "greet", "42", cwd=demo.root).stdout == "Hello, 42!\n"
+    listed = run_cli("call", "--native", "--list", cwd=demo.root)
+    assert listed.stdout.splitlines()[0] == "add(one: i32, two: i32) -> i32"
+    failed = run_cli("call", "--native", "parse_port", "0", cwd=demo.root)
+    assert (failed.returncode, failed.stderr.strip()) == (1, "demo-runner: port 0 is not a usable port")
+    assert_one_line_error(run_cli("call", "--native", cwd=demo.root), 2, "name the function to call")
+    assert_one_line_error(run_cli("call", "--native", "--plugin", "x.wasm", "add", cwd=demo.root), 2,
+                          "--native runs the workspace's runner crate")

@@ -232,3 +232,31 @@ def _failure_summary(diagnostics: str, returncode: int) -> str:
             )
             return f"build failed: {line}{f' at {where}' if where else ''}{hint}"
     return f"build failed: cargo exited with status {returncode}"
+
+
+def run_native(settings: Settings, arguments: Sequence[str], *, crate: Optional[str] = None,
+               toolchain: Optional[Toolchain] = None) -> int:
+    """Runs the workspace's runner crate natively (`cargo run -p NAME-runner -- ARGS`); its exit status.
+
+    The runner calls the plugin's functions through the same generated glue as
+    the .wasm, so the same call can be compared natively and in wasm. Its
+    output goes straight to this process's stdout and stderr.
+    """
+    members = workspace_crates(settings.root)
+    runners = sorted(name for name in members if name.endswith("-runner"))
+    if crate is None:
+        if not runners:
+            raise UsageError(f"the workspace at {settings.root} has no runner crate (a crate named NAME-runner)")
+        crate = runners[0]
+    elif crate not in members:
+        raise UsageError(f"no crate {crate!r} in the workspace at {settings.root}; runners: {', '.join(runners) or 'none'}")
+    toolchain = toolchain or find_toolchain(settings.target)
+    argv = [str(toolchain.cargo), "run", "-q", "-p", crate]
+    if settings.profile == "release":
+        argv.append("--release")
+    if settings.offline or toolchain.is_debian:
+        argv += offline_config_args()
+    try:
+        return subprocess.run([*argv, "--", *arguments], cwd=settings.root, env=toolchain.cargo_env()).returncode
+    except OSError as error:
+        raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None

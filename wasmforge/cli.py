@@ -215,6 +215,8 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
     from .errors import UsageError
     from .host import load
 
+    if args.native:
+        return _call_native(args)
     path = _plugin_exporting(_plugin_paths(args, out), None if args.list else args.function)
     with load(path, **_load_options(args)) as plugin:
         if args.list:
@@ -235,6 +237,24 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         else:
             _print_value(out, value)
     return EXIT_OK
+
+
+def _call_native(args: argparse.Namespace) -> int:
+    """`call --native`: the same call through the runner crate, compiled for this machine."""
+    from .build import run_native
+    from .errors import EXIT_FAILED, UsageError
+
+    if args.plugin:
+        raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
+    if args.list:
+        words: list[str] = []  # the runner lists its functions when given none
+    elif args.function:
+        words = [args.function, *args.args]
+    else:
+        raise UsageError("name the function to call, e.g. `wasmforge call --native add 1 2`, or --list")
+    settings = _settings(args, profile="release" if args.release else None)
+    crate = (args.package or [None])[0]
+    return EXIT_OK if run_native(settings, words, crate=crate) == 0 else EXIT_FAILED
 
 
 def cmd_chain(args: argparse.Namespace, out: Output) -> int:
@@ -527,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("args", nargs="*", metavar="ARGS", help="arguments: JSON values where they parse, else strings")
     call.add_argument("--plugin", metavar="PATH", help="the .wasm to load (default: build and use the workspace's plugin)")
     call.add_argument("--list", action="store_true", help="list the plugin's functions and signatures")
+    call.add_argument("--native", action="store_true",
+                      help="call it natively through the runner crate (cargo run -p NAME-runner), to compare with wasm")
     call.add_argument("-p", "--package", action="append", metavar="CRATE", help="the plugin crate, in a workspace with several")
     call.add_argument("--release", action="store_true", help="use the release build")
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
