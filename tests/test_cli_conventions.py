@@ -1,0 +1,100 @@
+"""What every command shares: --help with an example, -q, -v, colour only on a
+terminal and never with NO_COLOR, --version, and a type-checked package."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, run_cli
+
+COMMANDS = ["new", "build", "call", "inspect", "chain", "watch", "test", "doctor"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: wasmforge {command}")
+    assert "example" in result.stdout.lower()
+
+
+def test_top_level_help_lists_commands_and_exit_codes() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+    assert "Exit codes: 0 ok, 1 failed" in result.stdout
+
+
+def test_version() -> None:
+    from wasmforge import __version__
+
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout) == (0, f"wasmforge {__version__}\n")
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = run_cli()
+    assert result.returncode == 2 and "usage: wasmforge" in result.stderr
+
+
+def run_with_terminal_stderr(*args: str, env: dict, cwd: Path) -> bytes:
+    """Runs the CLI with stderr on a pseudo-terminal; returns what it wrote there."""
+    leader, follower = pty.openpty()
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", **env}
+    process = subprocess.Popen([sys.executable, "-m", "wasmforge", *args], cwd=cwd, env=full_env,
+                               stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks)
+
+
+def test_colour_on_a_terminal_only_and_never_with_no_color(tmp_path: Path) -> None:
+    env_without = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    coloured = run_with_terminal_stderr("build", env={}, cwd=tmp_path) if "NO_COLOR" not in os.environ else None
+    if coloured is not None:
+        assert b"\x1b[1;31merror\x1b[0m: " in coloured
+    plain = run_with_terminal_stderr("build", env={"NO_COLOR": "1"}, cwd=tmp_path)
+    assert b"\x1b[" not in plain and plain.startswith(b"error: ")
+    piped = subprocess.run([sys.executable, "-m", "wasmforge", "build"], cwd=tmp_path, capture_output=True,
+                           env={**env_without, "PYTHONPATH": str(REPO)})
+    assert b"\x1b[" not in piped.stderr and piped.stderr.startswith(b"error: ")
+
+
+def test_quiet_prints_only_results_and_errors(tmp_path: Path) -> None:
+    loud = run_cli("new", "chatty", cwd=tmp_path)
+    assert "created workspace" in loud.stderr
+    quiet = run_cli("-q", "new", "hushed", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert (tmp_path / "hushed/Cargo.toml").is_file()
+
+
+def test_verbose_shows_cargo_where_call_is_otherwise_silent(demo) -> None:
+    silent = run_cli("call", "add", "1", "2", cwd=demo.root)
+    assert (silent.stdout, silent.stderr) == ("3\n", "")
+    verbose = run_cli("-v", "call", "add", "1", "2", cwd=demo.root)
+    assert verbose.stdout == "3\n" and "Finished" in verbose.stderr
+
+
+def test_the_package_is_fully_typed() -> None:
+    """mypy --strict is clean on the package, and py.typed ships so users' checkers see the types."""
+    assert (REPO / "wasmforge/py.typed").is_file()
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "wasmforge"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
