@@ -2,7 +2,7 @@
 # Installs a Rust toolchain that builds wasm32 plugins offline, on Debian 12 or 13, as root:
 # Debian's rustc + cargo, the wasm32 std, lld (rust-lld links wasm) and the crates the
 # templates use, from Debian's packaged registry. Does nothing where a working
-# toolchain is already there. See ../docs/TOOLCHAIN.md.
+# toolchain is already there. See the README's "Toolchain" section.
 set -euo pipefail
 
 PACKAGES=(rustc cargo libstd-rust-dev-wasm32 lld)
@@ -49,8 +49,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
-# rustc's /usr/bin/rust-lld points at a versioned lld (lld-14 on Debian 12, newer on 13):
-# make sure the one it points at is there.
+# rustc links wasm with `rust-lld`. On Debian 12 rustc ships /usr/bin/rust-lld -> lld-14;
+# make sure what it points at is there. On Debian 13 it comes with rust-llvm, a
+# recommended package that pulls in all of clang and llvm: instead, point rust-lld at
+# the ld.lld the lld package installed (below).
 if [ -L /usr/bin/rust-lld ] && [ ! -e /usr/bin/rust-lld ]; then
     apt-get install -y -qq --no-install-recommends "$(basename "$(readlink /usr/bin/rust-lld)")" >/dev/null
 fi

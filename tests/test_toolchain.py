@@ -15,7 +15,7 @@ from helpers import assert_one_line_error, run_cli
 from wasmforge.build import cargo_command
 from wasmforge.config import Settings
 from wasmforge.errors import ToolchainError
-from wasmforge.toolchain import find_toolchain, probe, survey
+from wasmforge.toolchain import Toolchain, find_toolchain, probe, survey
 
 
 @pytest.fixture
@@ -142,3 +142,22 @@ def test_an_offline_workspace_builds_with_plain_cargo(tmp_path: Path, shared_car
     )
     assert result.returncode == 0, result.stderr
     assert (shared_cargo_target / "wasm32-unknown-unknown/debug/offline_demo_plugin.wasm").is_file()
+
+
+@pytest.mark.parametrize(
+    ("installed", "asked", "used"),
+    [
+        (("wasm32-unknown-unknown", "wasm32-wasi"), "wasm32-wasi", "wasm32-wasi"),  # Debian 12, rustc 1.63
+        (("wasm32-unknown-unknown", "wasm32-wasi"), "wasm32-wasip1", "wasm32-wasi"),
+        (("wasm32-unknown-unknown", "wasm32-wasip1"), "wasm32-wasi", "wasm32-wasip1"),  # Debian 13, rustc 1.85
+        (("wasm32-wasi", "wasm32-wasip1"), "wasm32-wasi", "wasm32-wasi"),  # Rust 1.78-1.83 have both
+        (("wasm32-unknown-unknown",), "wasm32-wasi", "wasm32-wasi"),  # missing: named as asked
+    ],
+)
+def test_wasi_and_wasip1_name_one_target(tmp_path: Path, installed: tuple[str, ...], asked: str, used: str) -> None:
+    toolchain = Toolchain(cargo=Path("/usr/bin/cargo"), rustc=Path("/usr/bin/rustc"), rustc_version="rustc",
+                          host="x86_64-unknown-linux-gnu", sysroot=Path("/usr"), targets=installed, origin="PATH")
+    assert toolchain.rustc_target(asked) == used
+    assert toolchain.has_target(asked) == (used in installed)
+    argv = cargo_command(Settings(root=tmp_path, plugin_crates=("x-plugin",), target=asked), toolchain, ["x-plugin"])
+    assert argv[argv.index("--target") + 1] == used

@@ -32,6 +32,13 @@ def add_plugin_source(offset: int) -> str:
     return ADD_PLUGIN.format(offset=offset)
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child: SIGINT back to its default. A test run started in the background
+    (`cmd &` in a script, nohup) inherits SIGINT ignored, and a Python started with
+    SIGINT ignored installs no KeyboardInterrupt handler, so interrupt() would hang."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class WatchProcess:
     """`wasmforge watch ARGS` in ``root``; with --json, ``next()`` returns its events one by one."""
 
@@ -43,7 +50,7 @@ class WatchProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wasmforge", "watch", *args],
             cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1,
+            text=True, bufsize=1, preexec_fn=_ctrl_c_reaches_it,
         )
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.stderr: list[str] = []

@@ -63,7 +63,7 @@ def cargo_command(settings: Settings, toolchain: Toolchain, crates: Sequence[str
         str(toolchain.cargo),
         "build",
         "--target",
-        settings.target,
+        toolchain.rustc_target(settings.target),
         "--message-format=json-render-diagnostics",
         f"--color={'always' if color else 'never'}",
     ]

@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = command("build", cmd_build, "compile the workspace's plugin crate(s) to .wasm")
     build.add_argument("--release", action="store_true", help="optimised build")
     build.add_argument("-p", "--package", action="append", metavar="CRATE", help="build this crate (repeatable)")
-    build.add_argument("--target", choices=("wasm32-unknown-unknown", "wasm32-wasi"), help="wasm target")
+    build.add_argument("--target", choices=("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1"), help="wasm target (wasm32-wasi and wasm32-wasip1 are one target)")
     build.add_argument("--offline", action="store_true", help="take crates from Debian's registry")
     build.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 

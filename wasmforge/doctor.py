@@ -111,7 +111,7 @@ def _toolchain_checks(found: Survey, chosen: Optional[Toolchain]) -> list[Check]
         Check("rustc", True, f"{chosen.rustc} ({chosen.rustc_version}), sysroot {chosen.sysroot}"),
     ]
     for target in WASM_TARGETS[:2]:
-        has = chosen.has_target(target) or (target == "wasm32-wasi" and chosen.has_target("wasm32-wasip1"))
+        has = chosen.has_target(target)
         checks.append(
             Check(
                 f"target {target}",

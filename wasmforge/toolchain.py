@@ -22,6 +22,10 @@ from .errors import ToolchainError
 
 DEFAULT_TARGET = "wasm32-unknown-unknown"
 WASM_TARGETS = ("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1")
+#: One target under two names: Rust 1.78 renamed wasm32-wasi to wasm32-wasip1 and Rust 1.84
+#: removed the old name (Debian 12's rustc 1.63 has only wasm32-wasi, Debian 13's 1.85 only
+#: wasm32-wasip1). Asking for either builds for whichever the chosen rustc has.
+WASI_TARGETS = ("wasm32-wasi", "wasm32-wasip1")
 DEBIAN_REGISTRY = Path("/usr/share/cargo/registry")
 DEBIAN_PACKAGES = "rustc cargo libstd-rust-dev-wasm32 lld"
 #: The crates the templates use, as Debian names them.
@@ -78,7 +82,15 @@ class Toolchain:
         return self.sysroot == Path("/usr")
 
     def has_target(self, target: str) -> bool:
-        return target in self.targets
+        return self.rustc_target(target) in self.targets
+
+    def rustc_target(self, target: str) -> str:
+        """The name this rustc knows ``target`` by: wasm32-wasi and wasm32-wasip1 stand for each other."""
+        if target in WASI_TARGETS and target not in self.targets:
+            for other in WASI_TARGETS:
+                if other in self.targets:
+                    return other
+        return target
 
     def linker(self) -> Optional[Path]:
         """rust-lld, which rustc links wasm with: its own copy, or one on PATH."""
