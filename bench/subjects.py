@@ -74,6 +74,8 @@ def _instantiate(engine: wasmtime.Engine, module: wasmtime.Module, guarded: bool
         "wasmforge", "panic", wasmtime.FuncType([wasmtime.ValType.i32()] * 2, []),
         guard_host_function(panic) if guarded else panic, access_caller=True,
     )
+    # The template's allocator reports a failed allocation here before Rust aborts.
+    linker.define_func("wasmforge", "out_of_memory", wasmtime.FuncType([wasmtime.ValType.i32()], []), lambda size: None)
     return store, linker.instantiate(store, module)
 
 

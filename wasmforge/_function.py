@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
-from ._fastcall import HostFunctionFailed
+from ._fastcall import HostFunctionFailed, MemoryBoundsError
 from ._live import LiveInstance, describe_trap_code, first_line
 from .abi import (
     STATUS_BAD_INPUT,
@@ -119,8 +119,29 @@ class PluginFunction:
         """Every other case: buffers, limits, WASI output, instance pools."""
         plugin, limits = self.plugin, self.plugin.limits
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
-        invoke = self._invoke_native if self._native else self._invoke_buffer
+        invoke = self._invoke_native if self._native else self._buffer_invoker()
         timed, armed = limits.timeout is not None, plugin._guarded
+
+        if not armed and plugin._pool is None:
+            # A buffer call with no limits and one instance: just the lock around the work.
+            acquire, release = plugin._lock.acquire, plugin._lock.release
+
+            def lean(*args: Any) -> Any:
+                if len(args) != arity:
+                    raise arity_error(len(args))
+                acquire()
+                live = plugin._current
+                try:
+                    if live is None:
+                        live = plugin._live()
+                    return invoke(live, args)
+                except BaseException as error:
+                    failed = failure(error, live, False)
+                    raise failed from failed.__cause__
+                finally:
+                    release()
+
+            return lean
 
         def call(*args: Any) -> Any:
             if len(args) != arity:
@@ -161,60 +182,77 @@ class PluginFunction:
         result = self._export(live, self.signature.name, self._wasm_types)(*values)
         return self._from_wasm(result) if self._from_wasm is not None and result is not None else result
 
-    def _invoke_buffer(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
-        signature, plugin = self.signature, self.plugin.name
-        if live.fast_memory is None:
-            raise PluginProtocolError(f"{self._where}: {plugin} exports no memory, which buffer calls need",
-                                      plugin=plugin, function=signature.name)
-        payload = encode_input(signature, args)
-        pointer = 0
-        if payload:
-            pointer = self._export(live, "__wf_alloc", _ALLOC_TYPES)(len(payload)) & 0xFFFFFFFF
-            if pointer == 0:
-                live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
-                raise PluginMemoryLimit(
-                    f"{self._where}: the plugin could not allocate {describe_bytes(len(payload))} for the arguments "
-                    f"(memory limit {self.plugin.limits.describe_memory()})",
-                    plugin=plugin, function=signature.name,
-                )
-            self._protocol(lambda: live.write(pointer, payload), "an argument buffer")
-        address = self._export(live, signature.name)(pointer, len(payload))
-        if not isinstance(address, int):
-            raise PluginProtocolError(
-                f"{self._where} returned {address!r}, not the address of a result descriptor",
-                plugin=plugin, function=signature.name,
-            )
-        status, out_ptr, out_len = self._protocol(
-            lambda: live.unpack(_DESCRIPTOR, address & 0xFFFFFFFF), "a result descriptor"
-        )
-        if status == STATUS_OK and signature.output == "str":
-            try:
-                return self._protocol(lambda: live.read_text(out_ptr, out_len), "a result")
-            except UnicodeDecodeError as error:
-                raise PluginProtocolError(
-                    f"{self._where} returned invalid UTF-8 ({error.reason} at byte {error.start}) for {signature.returns}",
-                    plugin=plugin, function=signature.name,
-                ) from None
-        if status == STATUS_OK and signature.output == "unit":
-            return None
-        data = self._protocol(lambda: live.read(out_ptr, out_len), "a result")
-        if status == STATUS_OK:
-            return decode_output(signature, data, plugin)
-        message = data.decode("utf-8", errors="replace")
-        if status == STATUS_ERROR:
-            raise PluginError(message, plugin=plugin, function=signature.name)
-        if status == STATUS_BAD_INPUT:
-            raise ArgumentError(f"{signature}: {message}")
-        raise PluginProtocolError(f"{self._where} returned unknown status {status}", plugin=plugin, function=signature.name)
+    def _buffer_invoker(self) -> Callable[[LiveInstance, tuple[Any, ...]], Any]:
+        """The buffer call (docs/ABI.md) for this export, with its encoder and result reader chosen once."""
+        signature, plugin_name, where = self.signature, self.plugin.name, self._where
+        names = {"plugin": plugin_name, "function": signature.name}
+        encode, read_result = _encoder(signature), self._result_reader()
+        export, name, limits = self._export, signature.name, self.plugin.limits
 
-    def _protocol(self, access: Callable[[], Any], what: str) -> Any:
-        try:
-            return access()
-        except MemoryAccessError as error:
-            raise PluginProtocolError(
-                f"{self._where} returned {what} outside its memory: {error}",
-                plugin=self.plugin.name, function=self.signature.name,
-            ) from None
+        def outside(live: LiveInstance, what: str, action: str, length: int, offset: int) -> PluginProtocolError:
+            return PluginProtocolError(
+                f"{where} returned {what} outside its memory: {live._outside(action, length, offset)}", **names
+            )
+
+        def invoke(live: LiveInstance, args: tuple[Any, ...]) -> Any:
+            memory = live.fast_memory
+            if memory is None:
+                raise PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
+            payload = encode(args)
+            length, pointer, bound = len(payload), 0, live._bound
+            if length:
+                pointer = (bound.get("__wf_alloc") or export(live, "__wf_alloc", _ALLOC_TYPES))(length) & 0xFFFFFFFF
+                if not pointer:
+                    live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
+                    raise PluginMemoryLimit(
+                        f"{where}: the plugin could not allocate {describe_bytes(length)} for the arguments "
+                        f"(memory limit {limits.describe_memory()})", **names,
+                    )
+                try:
+                    memory.write(pointer, payload)
+                except MemoryBoundsError:
+                    raise outside(live, "an argument buffer", "write", length, pointer) from None
+            address = (bound.get(name) or export(live, name))(pointer, length)
+            if type(address) is not int:
+                raise PluginProtocolError(f"{where} returned {address!r}, not the address of a result descriptor",
+                                          **names)
+            try:
+                status, out_ptr, out_len = memory.unpack(_DESCRIPTOR, address & 0xFFFFFFFF)
+            except MemoryBoundsError:
+                raise outside(live, "a result descriptor", "read", _DESCRIPTOR.size, address & 0xFFFFFFFF) from None
+            try:
+                if status == STATUS_OK:
+                    return read_result(memory, out_ptr, out_len)
+                message = memory.read(out_ptr, out_len).decode("utf-8", errors="replace")
+            except MemoryBoundsError:
+                raise outside(live, "a result", "read", out_len, out_ptr) from None
+            if status == STATUS_ERROR:
+                raise PluginError(message, **names)
+            if status == STATUS_BAD_INPUT:
+                raise ArgumentError(f"{signature}: {message}")
+            raise PluginProtocolError(f"{where} returned unknown status {status}", **names)
+
+        return invoke
+
+    def _result_reader(self) -> Callable[[Any, int, int], Any]:
+        """Reads a successful result out of memory as the signature's output encoding says."""
+        signature, plugin_name, where = self.signature, self.plugin.name, self._where
+        output = signature.output
+        if output == "unit":
+            return lambda memory, pointer, length: None
+        if output == "bytes":
+            return lambda memory, pointer, length: memory.read(pointer, length)
+        if output == "str":
+            def read_text(memory: Any, pointer: int, length: int) -> str:
+                try:
+                    return memory.read_text(pointer, length)  # type: ignore[no-any-return]
+                except UnicodeDecodeError as error:
+                    raise PluginProtocolError(
+                        f"{where} returned invalid UTF-8 ({error.reason} at byte {error.start}) for {signature.returns}",
+                        plugin=plugin_name, function=signature.name,
+                    ) from None
+            return read_text
+        return lambda memory, pointer, length: decode_output(signature, memory.read(pointer, length), plugin_name)
 
     # ---- failures ----
 
@@ -276,6 +314,23 @@ class PluginFunction:
         if not isinstance(error, wasmtime.Trap):
             return PluginTrap(f"{self._where} failed: {first_line(error)}", **names)
         return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
+
+
+def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
+    """The input buffer for a call: strings and bytes of the exact type go as they are, the rest through abi."""
+    if signature.input == "str":
+        def encode_text(args: tuple[Any, ...]) -> Any:
+            value = args[0]
+            if type(value) is str:
+                try:
+                    return value.encode("utf-8")
+                except UnicodeEncodeError:
+                    pass  # lone surrogates: encode_input names the argument
+            return encode_input(signature, args)
+        return encode_text
+    if signature.input == "bytes":
+        return lambda args: args[0] if type(args[0]) is bytes else encode_input(signature, args)
+    return lambda args: encode_input(signature, args)
 
 
 @functools.lru_cache(maxsize=256)

@@ -72,7 +72,10 @@ class LiveInstance:
         self.memory: Optional[wasmtime.Memory] = memory if isinstance(memory, wasmtime.Memory) else None
         if self.memory is not None:
             note_store_of(self.store, self.memory)  # taken from this store: no need to probe it
-        self.fast_memory: Optional[FastMemory] = FastMemory(self.store, self.memory) if self.memory else None
+        # stable_base: every engine wasmforge makes keeps memories in place (Limits.engine_config).
+        self.fast_memory: Optional[FastMemory] = (
+            FastMemory(self.store, self.memory, stable_base=True) if self.memory else None
+        )
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in ("_initialize", "__wf_init"):
             if setup not in plugin._export_names:

@@ -89,6 +89,10 @@ class Limits:
         config = wasmtime.Config()
         config.epoch_interruption = self.uses_epochs
         config.consume_fuel = self.fuel is not None
+        # Memories grow in place (wasmtime reserves the address space up front on 64-bit
+        # hosts anyway), so the host's view of a memory stays valid across calls and a
+        # buffer call saves re-reading the memory's base address and size.
+        config.memory_may_move = False
         return config
 
     def describe_memory(self) -> str:
