@@ -463,10 +463,10 @@ def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: 
         "",
         "## Targets (issue 6)",
         "",
-        "Measured on the public API as it is today; the preview column is the same work through "
-        "`wasmforge._fastcall` directly, which is what the public API will use once integrated.",
+        "Measured on the public API (`wasmforge.load`, `plugin.NAME(...)`); the fast path column is the "
+        "same work through `wasmforge._fastcall` directly, which the public API is built on: its floor.",
         "",
-        "| target | met today? | measured | preview | why not yet |",
+        "| target | met? | measured | fast path | why not |",
         "|---|---|---|---|---|",
     ]
     for goal in goals:
