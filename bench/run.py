@@ -506,7 +506,7 @@ NOTES = [
     "per wasm call that re-checks the memory's size.",
     "- 'wasmforge fast path (_fastcall)' is `bench/subjects.py: FastPlugin`, the buffer-ABI "
     "recipe from docs/PERFORMANCE.md over `FastFunc`/`FastMemory`, with bounds checks on "
-    "every read and write. It is not the public API yet.",
+    "every read and write: the floor the public API (built on the same FastFunc) is measured against.",
     "- The serde work item's JSON-alone row is the host's share only (json.dumps of the "
     "arguments, json.loads of the result); the wasm side also decodes and encodes with serde_json.",
     "- The machine is a shared VM: absolute numbers drift from run to run by 10-30%; ratios "

@@ -3,7 +3,8 @@
 - ``build_wasmforge_plugin``: `wasmforge new` + the bench's functions + `wasmforge build
   --release`, through the library API, cached between runs.
 - ``FastPlugin``: the same plugin driven directly through ``wasmforge._fastcall``,
-  the way host.py will once the fast path is integrated (a preview, not the public API).
+  with nothing on top: the floor that the public API (host.py, on the same FastFunc) adds
+  its argument checks, lock and instance replacement to.
 - ``RawWasmtime``: the same plugin through plain wasmtime-py ``Func.__call__`` and
   ``Memory.read``/``write``, with no checks: what a hand-written host costs.
 - ``extism_plugin_bytes``: the Extism plugin, from WAT against Extism's kernel ABI.
