@@ -51,7 +51,11 @@ def private_module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 @dataclass(frozen=True)
 class BuiltWorkspace:
     root: Path
+    #: A copy of the first build's .wasm: copies of the workspace share the
+    #: target dir and the crate name, so their builds rewrite ``artifact``.
     wasm: Path
+    #: Where cargo wrote the .wasm.
+    artifact: Path
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +69,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) ->
     new_workspace("demo", root)
     result = build(load_settings(root))
     (artifact,) = result.artifacts
-    return BuiltWorkspace(root=root, wasm=artifact.path)
+    kept = tmp_path_factory.mktemp("demo-wasm") / artifact.path.name
+    kept.write_bytes(artifact.path.read_bytes())
+    return BuiltWorkspace(root=root, wasm=kept, artifact=artifact.path)
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def scaffold_with_plugin(base: Path, name: str, source: Path, target: Optional[s
     (root / f"crates/{name}-plugin/src/lib.rs").write_text(source.read_text())
     settings = load_settings(root, {"target": target} if target else None)
     (artifact,) = build(settings).artifacts
-    return BuiltWorkspace(root=root, wasm=artifact.path)
+    return BuiltWorkspace(root=root, wasm=artifact.path, artifact=artifact.path)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ terminal and never with NO_COLOR, --version, and a type-checked package."""
 from __future__ import annotations
 
 import os
+import re
 import pty
 import subprocess
 import sys
@@ -27,8 +28,8 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 def test_top_level_help_lists_commands_and_exit_codes() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in COMMANDS:
-        assert command in result.stdout
+    listed = re.findall(r"^    (\w+) {2,}\S", result.stdout, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(COMMANDS)
     assert "Exit codes: 0 ok, 1 failed" in result.stdout
 
 
@@ -45,9 +46,13 @@ def test_no_command_is_a_usage_error() -> None:
 
 
 def run_with_terminal_stderr(*args: str, env: dict, cwd: Path) -> bytes:
-    """Runs the CLI with stderr on a pseudo-terminal; returns what it wrote there."""
+    """Runs the CLI with stderr on a pseudo-terminal; returns what it wrote there.
+
+    NO_COLOR (and FORCE_COLOR) from the suite's own environment are left out: only ``env`` decides.
+    """
     leader, follower = pty.openpty()
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", **env}
+    inherited = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    full_env = {**inherited, "PYTHONPATH": str(REPO), "TERM": "xterm", **env}
     process = subprocess.Popen([sys.executable, "-m", "wasmforge", *args], cwd=cwd, env=full_env,
                                stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
@@ -67,11 +72,13 @@ def run_with_terminal_stderr(*args: str, env: dict, cwd: Path) -> bytes:
 
 def test_colour_on_a_terminal_only_and_never_with_no_color(tmp_path: Path) -> None:
     env_without = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    coloured = run_with_terminal_stderr("build", env={}, cwd=tmp_path) if "NO_COLOR" not in os.environ else None
-    if coloured is not None:
-        assert b"\x1b[1;31merror\x1b[0m: " in coloured
+    coloured = run_with_terminal_stderr("build", env={}, cwd=tmp_path)
+    assert b"\x1b[1;31merror\x1b[0m: " in coloured
     plain = run_with_terminal_stderr("build", env={"NO_COLOR": "1"}, cwd=tmp_path)
     assert b"\x1b[" not in plain and plain.startswith(b"error: ")
+    # An empty NO_COLOR does not count (no-color.org); TERM=dumb does.
+    assert b"\x1b[1;31merror" in run_with_terminal_stderr("build", env={"NO_COLOR": ""}, cwd=tmp_path)
+    assert b"\x1b[" not in run_with_terminal_stderr("build", env={"TERM": "dumb"}, cwd=tmp_path)
     piped = subprocess.run([sys.executable, "-m", "wasmforge", "build"], cwd=tmp_path, capture_output=True,
                            env={**env_without, "PYTHONPATH": str(REPO)})
     assert b"\x1b[" not in piped.stderr and piped.stderr.startswith(b"error: ")

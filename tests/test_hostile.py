@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,8 @@ def test_infinite_loop_times_out_and_the_next_call_works(hostile_wasm, bystander
     with wasmforge.load(hostile_wasm, timeout=0.2) as plugin:
         started = time.monotonic()
         with pytest.raises(PluginTimeout, match=r"exceeded its time limit of 0.2 s") as caught:
-            plugin.spin(True)
-        elapsed = time.monotonic() - started
-        assert 0.2 <= elapsed < 1.2  # the bound of +50 ms is measured in bench/, not asserted here
+            plugin.spin(True)  # loops forever: only the timeout ends it
+        assert time.monotonic() - started >= 0.2  # not early; how soon after is measured in bench/, not here
         assert_names_plugin_and_function(caught.value, "hostile_plugin.wasm", "spin")
         assert plugin.spin(False) == 10
         assert plugin.fine(1) == 2
@@ -99,11 +99,14 @@ def test_cancel_from_another_thread(hostile_wasm, bystander) -> None:
             except Exception as error:  # noqa: BLE001 - the test inspects it
                 outcome.append(error)
 
-        worker = threading.Thread(target=run)
+        worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        time.sleep(0.2)  # let the call get going; cancel() only affects running calls
-        plugin.cancel()
-        worker.join(timeout=10)
+        # cancel() only affects calls already running, and nothing says when the
+        # worker's call starts: cancel until it has ended.
+        deadline = time.monotonic() + 60
+        while worker.is_alive() and time.monotonic() < deadline:
+            plugin.cancel()
+            worker.join(timeout=0.05)
         assert not worker.is_alive()
         assert len(outcome) == 1 and isinstance(outcome[0], PluginCancelled)
         assert str(outcome[0]) == "spin() in hostile_plugin.wasm was cancelled"
@@ -229,10 +232,14 @@ def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path, bystander) 
     path = tmp_path / "huge.wasm"
     with open(path, "wb") as handle:
         handle.truncate(100 << 20)
-    started = time.monotonic()
-    with pytest.raises(PluginLoadError, match=r"huge.wasm is 100 MiB, over the 64 MiB limit for plugin files; pass max_module_size="):
-        wasmforge.load(path)
-    assert time.monotonic() - started < 5
+    tracemalloc.start()
+    try:
+        with pytest.raises(PluginLoadError, match=r"huge.wasm is 100 MiB, over the 64 MiB limit for plugin files; pass max_module_size="):
+            wasmforge.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # reading it would have taken 100 MiB
 
 
 def test_sha256_pin(demo, bystander) -> None:

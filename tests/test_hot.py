@@ -154,11 +154,11 @@ def test_close_stops_the_reload_thread(tmp_path: Path) -> None:
 
 def test_exported_from_the_package() -> None:
     assert wasmforge.HotPlugin is HotPlugin and "HotPlugin" in wasmforge.__all__
-    assert "CheckCall" in dir(wasmforge)
-    assert answer_module(1)[:4] == b"\0asm"
+    assert wasmforge.CheckCall.__module__ == "wasmforge.hot" and "CheckCall" in wasmforge.__all__
 
 
 LOOP = wasmtime.wat2wasm('(module (func (export "spin") (loop $l (br $l))) (func (export "answer") (result i32) i32.const 7))')
+LOOP_V2 = wasmtime.wat2wasm('(module (func (export "spin") (loop $l (br $l))) (func (export "answer") (result i32) i32.const 8))')
 GREETER = wasmtime.wat2wasm(
     '(module (import "env" "base" (func $base (result i32)))'
     ' (func (export "answer") (result i32) (i32.add (call $base) (i32.const 1))))'
@@ -171,10 +171,19 @@ def test_load_options_apply_to_every_version(tmp_path: Path) -> None:
     with HotPlugin.from_file(path, timeout=0.1, memory_limit="8MiB") as hot:
         with pytest.raises(wasmforge.PluginTimeout):
             hot.spin()
+        path.write_bytes(LOOP_V2)
+        assert hot.wait_for_version(2, timeout=30)
+        assert hot.answer() == 8
         with hot.pinned() as plugin:
             assert plugin.limits.timeout == 0.1 and plugin.limits.memory == 8 << 20
-        path.write_bytes(GREETER)  # a new version also gets the options: here, its host function is missing
+        with pytest.raises(wasmforge.PluginTimeout):
+            hot.spin()
+    # A version that imports a host function gets it too.
+    path.write_bytes(LOOP)
     with HotPlugin.from_file(path, host_functions={"base": lambda: 41}) as hot:
+        assert hot.answer() == 7
+        path.write_bytes(GREETER)
+        assert hot.wait_for_version(2, timeout=30)
         assert hot.answer() == 42
 
 

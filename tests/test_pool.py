@@ -21,9 +21,10 @@ MEETING = wasmtime.wat2wasm("""
 """)
 
 
-def load(instances: int, barrier: threading.Barrier) -> wasmforge.Plugin:
+def load(instances: int, barrier: threading.Barrier, patience: float = 30) -> wasmforge.Plugin:
+    """Each call to meet() waits inside wasm until a second call is inside wasm too (or ``patience`` runs out)."""
     return wasmforge.Plugin.from_bytes(bytes(MEETING), name="meeting.wasm", instances=instances,
-                                       host_functions={"meet": lambda: barrier.wait(timeout=2)})
+                                       host_functions={"meet": lambda: barrier.wait(timeout=patience)})
 
 
 def run_two(plugin: wasmforge.Plugin) -> list:
@@ -39,7 +40,7 @@ def run_two(plugin: wasmforge.Plugin) -> list:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=20)
+        thread.join(timeout=60)
     return outcomes
 
 
@@ -49,7 +50,7 @@ def test_two_instances_run_two_calls_at_once() -> None:
 
 
 def test_one_instance_runs_one_call_at_a_time() -> None:
-    with load(1, threading.Barrier(2)) as plugin:
+    with load(1, threading.Barrier(2), patience=2) as plugin:  # the wait is meant to run out here
         outcomes = run_two(plugin)
     # The first call waited for a second that could not enter: the barrier broke.
     assert len(outcomes) == 2 and all(isinstance(o, HostFunctionError) for o in outcomes)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -74,8 +75,9 @@ def test_one_save_is_one_build_one_reload_and_the_new_answer(watch: WatchProcess
     assert reloaded["version"] == 2 and reloaded["size"] == finished["size"] and reloaded["seconds"] > 0
     assert reloaded["size_change"] == reloaded["size"] - first[3]["size"]
     assert reloaded["exports"] == {"added": [], "removed": [], "changed": []}
+    assert result.pop("seconds") > 0
     assert result == {"event": "call_result", "function": "add", "args": ["1", "2"], "ok": True, "value": 4,
-                      "error": None, "seconds": result["seconds"]}
+                      "error": None}
     assert watch.interrupt() == 130
 
 
@@ -83,11 +85,16 @@ def test_thirty_saves_in_a_second_are_at_most_two_builds_and_the_last_one_runs(
     watch: WatchProcess, lib_rs: Path
 ) -> None:
     pace = threading.Event()  # never set: its wait() paces the saves
+    saved_at = []
     for offset in range(1, 31):
         save(lib_rs, add_plugin_source(offset))
+        saved_at.append(time.monotonic())
         pace.wait(0.025)
     events = watch.until_result(33)
-    assert kinds(events).count("build_started") <= 2, kinds(events)
+    # On a loaded machine a pause between two saves can outlast the 50 ms quiet
+    # window; each such pause may rightly start one more build.
+    pauses = sum(1 for before, after in zip(saved_at, saved_at[1:]) if after - before >= 0.045)
+    assert kinds(events).count("build_started") <= 2 + pauses, (kinds(events), pauses)
     assert [e["value"] for e in events if e["event"] == "call_result"][-1] == 33
     assert watch.interrupt() == 130
     later = [line for line in _rest(watch) if '"build_started"' in line]
