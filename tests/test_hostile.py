@@ -5,6 +5,7 @@ Every case here is a row of the table in docs/SECURITY.md."""
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 import tracemalloc
@@ -261,7 +262,7 @@ def test_cli_limit_flags(hostile_wasm) -> None:
     assert_one_line_error(run_cli(*plugin, "hog_memory", "4", "--memory-limit", "32MiB"), 1,
                           "ran out of memory", "(memory limit 32 MiB)")
     assert_one_line_error(run_cli(*plugin, "spin", "true", "--fuel", "100000"), 1, "used up its fuel budget of 100000")
-    assert_one_line_error(run_cli(*plugin, "fine", "1", "--sha256", "ab"), 1, "does not match its pinned sha256")
+    assert_one_line_error(run_cli(*plugin, "fine", "1", "--sha256", "ab" * 32), 1, "does not match its pinned sha256")
     assert_one_line_error(run_cli(*plugin, "fine", "1", "--timeout", "-1"), 2, "argument --timeout: '-1' must be more than 0")
     assert_one_line_error(run_cli(*plugin, "fine", "1", "--memory-limit", "lots"), 2, "'lots' is not a size")
     assert run_cli(*plugin, "fine", "1", "--timeout", "5", "--memory-limit", "16MiB").stdout == "2\n"
@@ -273,7 +274,11 @@ def test_limits_from_wasmforge_toml(hostile, tmp_path) -> None:
     workspace = tmp_path / "limited"
     copy_workspace(hostile.root, workspace)
     config = workspace / "wasmforge.toml"
-    config.write_text(config.read_text() + '\n[limits]\ntimeout = 0.2\nmemory = "32MiB"\n')
+    # The generated file lists the [limits] keys commented out: set them there.
+    text = config.read_text()
+    assert "# timeout = " in text and '# memory = "' in text
+    text = re.sub(r"^# timeout = .*$", "timeout = 0.2", text, flags=re.MULTILINE)
+    config.write_text(re.sub(r'^# memory = ".*$', 'memory = "32MiB"', text, flags=re.MULTILINE))
     assert_one_line_error(run_cli("call", "spin", "true", cwd=workspace), 1, "exceeded its time limit of 0.2 s")
     assert_one_line_error(run_cli("call", "hog_memory", "4", cwd=workspace), 1, "(memory limit 32 MiB)")
     # A flag beats the file.

@@ -11,8 +11,16 @@ An optional ``template.toml`` in it (not copied) gives a one-line
 directory (names starting with ``_``, such as ``_guest``: the guest support
 crate and the ``#[plugin_fn]`` macro) copied along with it.
 
+Every output is planned before anything is written: a ``{{word}}`` that is not
+a placeholder, two template files rendering to the same path, or a path that
+would be both a file and a directory is refused up front. (Rust's escaped
+braces, ``{{}}``, ``{{ x }}``, ``{{"k":{}}}`` or ``{{{value}}}``, are not
+placeholders and are copied as they are.)
+
 Nothing is ever overwritten: the destination must be absent or empty, every
-output path must stay inside it, and each file is created exclusively.
+output path must stay inside it, and each file is created exclusively. If
+writing fails, what `new` created (files and directories, never anything that
+was already there) is removed again.
 """
 
 from __future__ import annotations
@@ -83,6 +91,10 @@ def describe_template(template: str) -> str:
     return str(_template_config(_template_dir(template)).get("description", ""))
 
 
+#: The keys of template.toml, and what each must be.
+_CONFIG_KEYS = {"description": "a string", "include": "a list of strings", "next": "a list of strings"}
+
+
 def _template_config(source: Path) -> dict[str, Any]:
     path = source / TEMPLATE_CONFIG
     if not path.is_file():
@@ -91,23 +103,42 @@ def _template_config(source: Path) -> dict[str, Any]:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ScaffoldError(f"{path} is not valid TOML: {error}") from None
-    unknown = set(config) - {"description", "include", "next"}
+    except OSError as error:
+        raise ScaffoldError(f"could not read {path}: {error.strerror or error}") from None
+    unknown = set(config) - set(_CONFIG_KEYS)
     if unknown:
-        raise ScaffoldError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: description, include, next")
+        raise ScaffoldError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(_CONFIG_KEYS)}")
+    for key, expected in _CONFIG_KEYS.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if expected == "a string":
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if not ok:
+            example = ' (names like ["_guest"])' if key == "include" else ""
+            raise ScaffoldError(f"{path}: {key} must be {expected}{example}, got {_toml_repr(value)}")
     return config
+
+
+def _toml_repr(value: Any) -> str:
+    """A value roughly as TOML writes it (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
 
 
 def next_steps(template: str) -> list[str]:
     """Commands to suggest after `new`, from the template's template.toml."""
-    steps = _template_config(_template_dir(template)).get("next", ["wasmforge build"])
-    return [str(step) for step in steps] if isinstance(steps, list) else []
+    return list(_template_config(_template_dir(template)).get("next", ["wasmforge build"]))
 
 
 def _template_sources(source: Path) -> list[Path]:
     """The template's directory and the shared parts it includes, parts first."""
     include = _template_config(source).get("include", [])
-    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
-        raise ScaffoldError(f"{source / TEMPLATE_CONFIG}: include must be a list of names like [\"_guest\"]")
     parts = []
     for name in include:
         part = templates_root() / name
@@ -134,32 +165,84 @@ def check_name(name: str) -> str:
     )
 
 
+#: The placeholders a template may use, and what each becomes.
+PLACEHOLDERS = ("name", "crate")
+#: ``{{word}}`` not inside a longer run of braces: a placeholder, known or not. Rust escapes
+#: braces by doubling them (``{{}}``, ``{{ x }}``, ``{{"k":{}}}``, ``{{{value}}}``); none match.
+_PLACEHOLDER = re.compile(r"(?<!\{)\{\{([A-Za-z_][A-Za-z0-9_-]*)\}\}(?!\})")
+
+
 def render(text: str, name: str) -> str:
     return text.replace("{{name}}", name).replace("{{crate}}", name.replace("-", "_"))
 
 
+def _check_placeholders(text: str, where: Path, what: str) -> None:
+    """ScaffoldError if ``text`` (the contents or the path of ``where``) uses an unknown ``{{word}}``."""
+    for match in _PLACEHOLDER.finditer(text):
+        if match.group(1) not in PLACEHOLDERS:
+            line = text.count("\n", 0, match.start()) + 1
+            at = f" (line {line})" if what == "contents" else " in its path"
+            known = ", ".join("{{%s}}" % known for known in PLACEHOLDERS)
+            raise ScaffoldError(
+                f"template file {where} uses unknown placeholder {match.group(0)}{at}; known placeholders: {known}"
+            )
+
+
 def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False) -> list[PlannedFile]:
-    """Every file the workspace gets, rendered, without touching the disk."""
+    """Every file the workspace gets, rendered and checked, without touching the disk."""
     check_name(name)
+    template_dir = _template_dir(template)
     files: list[PlannedFile] = []
-    seen: set[Path] = set()
-    for source in _template_sources(_template_dir(template)):
-        for path in sorted(source.rglob("*")):
-            if not path.is_file() or "__pycache__" in path.parts or path == source / TEMPLATE_CONFIG:
-                continue
-            relative = Path(render(path.relative_to(source).as_posix(), name))
-            if relative in seen:
-                raise ScaffoldError(f"template {template!r} writes {relative} twice (in {source.name} and a part it includes)")
-            seen.add(relative)
-            raw = path.read_bytes()
-            try:
-                content = render(raw.decode("utf-8"), name).encode("utf-8")
-            except UnicodeDecodeError:
-                content = raw  # binary files are copied as they are
-            files.append(PlannedFile(relative, content))
+    origin: dict[Path, str] = {}  # output path -> the template file (or option) it comes from
+    own = 0  # files from the template's own directory, which comes last
+    for source in _template_sources(template_dir):
+        try:
+            paths = sorted(source.rglob("*"))
+            own = 0
+            for path in paths:
+                if not path.is_file() or "__pycache__" in path.parts or path == source / TEMPLATE_CONFIG:
+                    continue
+                own += 1
+                relative_text = path.relative_to(source).as_posix()
+                _check_placeholders(relative_text, path, "path")
+                relative = Path(render(relative_text, name))
+                if relative in origin:
+                    raise ScaffoldError(
+                        f"template {template!r} writes {relative} twice: from {origin[relative]} and from {path}; "
+                        "nothing was written"
+                    )
+                origin[relative] = str(path)
+                raw = path.read_bytes()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    content = raw  # binary files are copied as they are
+                else:
+                    _check_placeholders(text, path, "contents")
+                    content = render(text, name).encode("utf-8")
+                files.append(PlannedFile(relative, content))
+        except OSError as error:
+            raise ScaffoldError(f"could not read template {source}: {error.strerror or error}") from None
+    if not own:  # the template's own directory (the last source) holds nothing to copy
+        config = " besides template.toml" if (template_dir / TEMPLATE_CONFIG).is_file() else ""
+        raise ScaffoldError(f"template {template!r} has no files{config}; nothing to create")
     files.sort(key=lambda planned: planned.relative.as_posix())
     if offline:
-        files.append(PlannedFile(Path(".cargo/config.toml"), offline_config_toml().encode("utf-8")))
+        cargo_config = Path(".cargo/config.toml")
+        if cargo_config in origin:
+            raise ScaffoldError(
+                f"template {template!r} writes {cargo_config} (from {origin[cargo_config]}), which --offline writes "
+                "too; drop --offline or that file"
+            )
+        origin[cargo_config] = "--offline"
+        files.append(PlannedFile(cargo_config, offline_config_toml().encode("utf-8")))
+    for relative, source_file in origin.items():
+        for parent in list(relative.parents)[:-1]:
+            if parent in origin:
+                raise ScaffoldError(
+                    f"template {template!r} writes {parent} both as a file (from {origin[parent]}) and as a directory "
+                    f"(for {relative}, from {source_file}); nothing was written"
+                )
     destination = destination.resolve()
     for planned in files:
         target = (destination / planned.relative).resolve()
@@ -203,25 +286,76 @@ def new_workspace(
 
 
 def _check_destination(destination: Path) -> None:
-    if destination.is_dir():
-        if any(destination.iterdir()):
-            raise ScaffoldError(
-                f"{destination} already exists and is not empty; choose another name or --path, "
-                "nothing was written"
-            )
-    elif destination.exists():
-        raise ScaffoldError(f"{destination} exists and is not a directory; choose another --path")
+    try:
+        if destination.is_dir():
+            if any(destination.iterdir()):
+                raise ScaffoldError(
+                    f"{destination} already exists and is not empty; choose another name or --path, "
+                    "nothing was written"
+                )
+        elif destination.exists():
+            raise ScaffoldError(f"{destination} exists and is not a directory; choose another --path")
+    except OSError as error:
+        raise ScaffoldError(f"cannot use {destination}: {error.strerror or error}; nothing was written") from None
 
 
 def _write(destination: Path, files: list[PlannedFile]) -> None:
-    for planned in files:
-        target = destination / planned.relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # "x": fail rather than overwrite, even if something appeared meanwhile.
-            with open(target, "xb") as handle:
+    """Writes ``files`` under ``destination``; on any failure, removes what it created and raises."""
+    created: list[tuple[Path, bool]] = []  # (path, is a directory), in the order made
+    current = destination
+    try:
+        for planned in files:
+            target = destination / planned.relative
+            missing = []
+            directory = current = target.parent
+            while not directory.is_dir():
+                missing.append(directory)
+                directory = directory.parent
+            for directory in reversed(missing):
+                current = directory
+                try:
+                    directory.mkdir()
+                except FileExistsError:
+                    if not directory.is_dir():
+                        raise
+                    continue  # made by someone else meanwhile: not ours to remove
+                created.append((directory, True))
+            current = target
+            try:
+                # "x": fail rather than overwrite, even if something appeared meanwhile.
+                handle = open(target, "xb")
+            except FileExistsError:
+                raise ScaffoldError(f"{target} appeared while writing the workspace; it was left untouched") from None
+            created.append((target, False))
+            with handle:
                 handle.write(planned.content)
-        except FileExistsError:
-            raise ScaffoldError(f"{target} appeared while writing the workspace; it was left untouched") from None
-        except OSError as error:
-            raise ScaffoldError(f"could not write {target}: {error.strerror}") from None
+    except BaseException as error:
+        left = _remove(created)
+        if left:
+            note = f"could not remove {', '.join(map(str, left))}"
+        else:
+            note = "removed what it had created" if created else "nothing was written"
+        if isinstance(error, OSError):
+            raise ScaffoldError(f"could not create {current}: {error.strerror or error}; {note}") from None
+        if isinstance(error, ScaffoldError):
+            raise ScaffoldError(f"{error}; {note}") from None
+        raise
+
+
+def _remove(created: list[tuple[Path, bool]]) -> list[Path]:
+    """Removes what `new` made, newest first; returns what could not be removed.
+
+    Directories are only removed when empty, so anything put into them meanwhile stays.
+    """
+    left = []
+    for path, is_directory in reversed(created):
+        try:
+            if is_directory:
+                path.rmdir()
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left.append(path)
+    return left
