@@ -86,7 +86,7 @@ def test_python_api_on_the_cli_built_plugin(fresh: Path) -> None:
         (["call", "add", "1"], 2, ["add() takes 2 arguments (one: i32, two: i32), got 1"]),
         (["call", "add", "1", "two"], 2, ["argument 2 of add (two: i32): expected an integer"]),
         (["call"], 2, ["name the function to call"]),
-        (["call", "--plugin", "missing.wasm", "add"], 1, ["no plugin at"]),
+        (["call", "--plugin", "missing.wasm", "add"], 2, ["no plugin at missing.wasm: no such file"]),
         (["frobnicate"], 2, ["invalid choice: 'frobnicate'"]),
         (["new"], 2, ["name the workspace, e.g. `wasmforge new my-plugin`, or see --list-templates"]),
         (["new", "--bogus"], 2, ["unrecognized arguments: --bogus", "wasmforge new --help"]),

@@ -54,6 +54,7 @@ class Save:
     at: float
     content: Content
     path: str = "src/lib.rs"
+    kind: str = "modified"
 
 
 @dataclass
@@ -71,7 +72,7 @@ class ScriptedChanges:
             if timeout is None or save.at <= self.clock.now + timeout:
                 self.clock.now = max(self.clock.now, save.at)
                 self._next += 1
-                return Change(Path(save.path), "modified")
+                return Change(Path(save.path), save.kind)
         if timeout is None:  # the script is over: the loop would wait forever, so end it
             self.closed = True
             return None
@@ -157,6 +158,22 @@ def test_a_burst_of_saves_is_one_build_of_the_last_one(tmp_path: Path) -> None:
     assert run.hot.call("answer") == 30
     (changed,) = run.of(Changed)
     assert changed.paths == (Path("src/lib.rs"),) and changed.kinds == ("modified",)
+
+
+def test_the_change_event_lists_each_file_once_with_the_last_thing_that_happened_to_it(tmp_path: Path) -> None:
+    """``kinds[i]`` belongs to ``paths[i]``: one entry each, in the order the files first changed."""
+    saves = [
+        Save(1.00, 1, "src/new.rs", "created"), Save(1.01, 1, "src/lib.rs", "modified"),
+        Save(1.02, 1, "src/new.rs", "modified"), Save(1.03, 1, "src/old.rs", "deleted"),
+        Save(1.04, 2, "src/lib.rs", "moved"),
+    ]
+    run = run_loop(tmp_path, saves)
+    (changed,) = run.of(Changed)
+    assert changed.paths == (Path("src/new.rs"), Path("src/lib.rs"), Path("src/old.rs"))
+    assert changed.kinds == ("modified", "moved", "deleted")
+    assert changed.to_json() == {
+        "event": "change", "paths": ["src/new.rs", "src/lib.rs", "src/old.rs"], "kinds": ["modified", "moved", "deleted"],
+    }
 
 
 def test_saves_during_a_build_lead_to_exactly_one_follow_up_build(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 from typing import Iterator, Optional
@@ -88,6 +90,21 @@ def test_an_atomic_save_is_a_change_to_the_file_saved(crate: Path, watched: tupl
     changes += recorder.drain()
     assert {c.path for c in changes} == {crate / "src" / "lib.rs"}
     assert changes[-1].kind in ("moved", "created", "modified")
+
+
+@pytest.mark.skipif(shutil.which("sed") is None, reason="no sed")
+def test_sed_in_place_is_a_change_to_the_file_edited_only(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
+    """GNU sed -i writes src/sedXXXXXX and renames it over the file: one change, to that file."""
+    _, recorder = watched
+    lib_rs = crate / "src" / "lib.rs"
+    subprocess.run(["sed", "-i", "s/f()/g()/", str(lib_rs)], check=True)
+    assert lib_rs.read_text() == "pub fn g() {}\n"
+    changes = [recorder.expect()]
+    # Then a plain save, so that anything the sed run still had on its way has arrived before it.
+    (crate / "src" / "mod.rs").write_text("")
+    while changes[-1].path != crate / "src" / "mod.rs":
+        changes.append(recorder.expect())
+    assert {c.path for c in changes[:-1]} == {lib_rs}, changes
 
 
 def test_build_output_vcs_and_editor_files_are_never_changes(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
@@ -186,12 +203,23 @@ def test_change_queue_wakes_a_waiting_reader_on_close() -> None:
 def test_noise_filter() -> None:
     noise = Noise(extra_dirs=[Path("/ws/out")])
     for relative in ("target/debug/x.rs", "src/.lib.rs.swp", "src/lib.rs~", "4913", ".git/HEAD", "a/.venv/b.py",
-                     "src/.#lib.rs", "src/lib.rs___jb_tmp___", "Cargo.lock"):
+                     "src/.#lib.rs", "src/#lib.rs#", "src/lib.rs___jb_tmp___", "src/lib.rs___jb_old___",
+                     "src/.goutputstream-AB12CD", "src/lib.rs.tmp", "Cargo.lock"):
         assert noise(Path(relative)), relative
     for relative in ("src/lib.rs", "Cargo.toml", "build.rs", "src/targets.rs", "data/words.txt"):
         assert not noise(Path(relative)), relative
     assert noise(Path("x.rs"), Path("/ws/out/x.rs"))
     assert "extra_dirs=['/ws/out']" in repr(noise) and "'*.swp'" in repr(noise)
+
+
+def test_sed_temporary_files_are_noise_and_files_named_like_them_are_not() -> None:
+    """GNU sed -i's temporary: "sed" and exactly 6 letters or digits, no extension."""
+    noise = Noise()
+    for name in ("sedAb12Cd", "sed0aZ9kQ", "sedabcdef", "sed123456"):
+        assert noise(Path("src") / name), name
+    for name in ("sed.rs", "sedative.rs", "sedatives.rs", "sed", "sedAb12C", "sedAb12Cd3", "sed_ab12c",
+                 "sedAb12Cd.rs", "Sedab12cd", "src_sedAb12Cd", "used.rs"):
+        assert not noise(Path("src") / name), name
 
 
 def test_a_workspace_below_a_directory_called_target_is_still_watched(tmp_path: Path) -> None:
@@ -245,7 +273,7 @@ def test_watch_settings_from_wasmforge_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "table, message",
     [
-        ("[watch]\npoll = 1\n", r"\[watch\] poll must be a bool, got 1"),
+        ("[watch]\npoll = 1\n", r"\[watch\] poll must be true or false, got 1"),
         ("[watch]\npoll_interval_ms = 1\n", r"\[watch\] poll_interval_ms must be 10 or more, got 1"),
         ("[watch]\ndebounce_ms = -1\n", r"\[watch\] debounce_ms must be 0 or more, got -1"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,17 @@ def test_an_atomic_rename_save_is_built(watch: WatchProcess, lib_rs: Path) -> No
     staged.write_text(add_plugin_source(2))
     os.replace(staged, lib_rs)  # what vim (backupcopy=no), VS Code and JetBrains do
     events = watch.until_result(5)
+    assert kinds(events).count("build_started") == 1
+    assert watch.interrupt() == 130
+
+
+@pytest.mark.skipif(shutil.which("sed") is None, reason="no sed")
+def test_sed_in_place_is_one_change_to_the_file_edited(watch: WatchProcess, lib_rs: Path) -> None:
+    """GNU sed -i writes src/sedXXXXXX and renames it over lib.rs: the temporary is no changed file."""
+    subprocess.run(["sed", "-i", "s/two + 0/two + 5/", str(lib_rs)], check=True)
+    events = watch.until_result(8)
+    assert events[0]["event"] == "change" and events[0]["paths"] == [str(lib_rs)], events[0]
+    assert len(events[0]["kinds"]) == 1
     assert kinds(events).count("build_started") == 1
     assert watch.interrupt() == 130
 

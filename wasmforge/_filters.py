@@ -17,10 +17,16 @@ from typing import Iterable, Optional, Sequence
 
 #: Directory names whose contents no build reads, wherever they appear below a watched directory.
 NOISE_DIRS = ("target", ".git", ".hg", ".svn", ".jj", ".venv", "venv", "__pycache__", "node_modules", ".idea", ".vscode")
-#: Editors' swap, backup and temporary files (vim, emacs, JetBrains, kate, gedit) and files cargo writes.
+_ALNUM = "[A-Za-z0-9]"
+#: GNU ``sed -i``'s temporary file: ``sed`` and 6 random letters or digits (mkstemp's), no extension, in the
+#: edited file's directory, renamed over it when done. ``sed.rs``, ``sedative.rs`` or ``sed_rules`` do not match.
+SED_TEMPORARY = "sed" + _ALNUM * 6
+#: Editors' and tools' swap, backup and temporary files (vim, emacs, JetBrains, kate, gedit/GIO, sed -i,
+#: ``*.tmp``) and files cargo writes. Their atomic saves still count: a temporary renamed over a source
+#: file is a change to that file (see :class:`~wasmforge.watch.Watcher`).
 NOISE_FILES = (
     "*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", "4913", "*___jb_*", "*.kate-swp",
-    ".goutputstream-*", ".DS_Store", "Cargo.lock",
+    ".goutputstream-*", SED_TEMPORARY, "*.tmp", ".DS_Store", "Cargo.lock",
 )
 
 

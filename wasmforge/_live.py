@@ -26,8 +26,18 @@ if TYPE_CHECKING:
 
 
 def first_line(error: BaseException) -> str:
+    """The line that says what went wrong.
+
+    wasmtime puts a backtrace first ("error while executing at wasm backtrace:")
+    and the reason last, after "Caused by:"; the reason is the line worth showing.
+    """
     text = str(error.message if isinstance(error, wasmtime.Trap) else error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0].startswith("error while executing at wasm backtrace") and "Caused by:" in lines:
+        return lines[-1]
+    return lines[0]
 
 
 class LiveInstance:
@@ -87,7 +97,7 @@ class LiveInstance:
                 self.arm(limits)
                 function(self.store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
-                raise PluginLoadError(f"{plugin.name} failed in {setup} while starting: {first_line(error)}") from None
+                raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from None
 
     def arm(self, limits: Limits) -> None:
         """A fresh time budget and fuel tank for the next call."""
@@ -158,3 +168,14 @@ class LiveInstance:
 
 def describe_trap_code(code: Any) -> Optional[str]:
     return code.name.lower() if code is not None else None
+
+
+def _start_failure(plugin_name: str, setup: str, error: BaseException, limits: Limits) -> str:
+    """Why starting failed, in the words a call's failure would use."""
+    code = error.trap_code if isinstance(error, wasmtime.Trap) else None
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return (f"{plugin_name} used up its fuel budget of {limits.fuel} while starting (in {setup}); "
+                "raise the fuel limit")
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return f"{plugin_name} did not finish starting (in {setup}) within its time limit of {limits.timeout:g} s"
+    return f"{plugin_name} failed in {setup} while starting: {first_line(error)}"

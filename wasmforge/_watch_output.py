@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from ._jsonout import json_line
 from .errors import UsageError
 from .events import (
     BuildFinished,
@@ -74,7 +75,7 @@ class WatchPrinter:
         if self.closing.is_set():
             return
         if self.as_json:
-            self.out.result(json.dumps(event.to_json(), default=repr))
+            self.out.result(json_line(event.to_json(), default=repr))
             return
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
@@ -88,7 +89,8 @@ class WatchPrinter:
         self.out.info(f"watching {where} ({how}); Ctrl-C stops")
 
     def _on_change(self, event: Changed) -> None:
-        # A save through a temporary file (sed -i, some editors) lists the temporary first: name the saved file.
+        # Known temporaries (sed -i, editors: _filters.NOISE_FILES) are never listed; one of a tool not known
+        # there comes first and is gone by now: name the saved file.
         main = next((p for p in reversed(event.paths) if p.exists()), event.paths[-1])
         more = f" (+{len(event.paths) - 1} more)" if len(event.paths) > 1 else ""
         self._subject = f"{self._shown(main)}{more}"
@@ -162,7 +164,7 @@ def _size_text(size: int, change: Optional[int]) -> str:
 def _value_text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return repr(bytes(value))
-    return json.dumps(value)
+    return json.dumps(value)  # text for people: NaN reads fine here
 
 
 def _without_prefix(error: str) -> str:

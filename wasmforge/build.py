@@ -145,15 +145,25 @@ def build(
             'its Cargo.toml needs [lib] crate-type = ["cdylib"]',
             diagnostics,
         )
+    # cargo reports crates as they finish, in parallel; the caller's order is steadier.
+    artifacts.sort(key=lambda artifact: crates.index(artifact.crate) if artifact.crate in crates else len(crates))
     return BuildResult(
         artifacts=tuple(artifacts),
         seconds=seconds,
         profile=settings.profile,
-        target=settings.target,
+        target=toolchain.rustc_target(settings.target),  # the name cargo built for (wasm32-wasi or -wasip1)
         command=tuple(argv),
         diagnostics=diagnostics,
         warnings=len(re.findall(r"^warning(\[\w+\])?: ", diagnostics, re.MULTILINE)),
     )
+
+
+def check_crates(settings: Settings, crates: Sequence[str] = ()) -> None:
+    """ConfigError if wasmforge.toml names a plugin crate the workspace lacks, UsageError for an unknown ``crates``.
+
+    For commands that would otherwise find out only later (watch, test).
+    """
+    _crate_dirs(settings, [*settings.plugin_crates, *crates])
 
 
 def _crate_dirs(settings: Settings, crates: Sequence[str]) -> dict[Path, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
+from ._jsonout import json_line, json_safe
 from ._version import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
@@ -155,17 +157,40 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+#: How each command works outside a workspace, for the error that says there is none.
+_WITHOUT_WORKSPACE = {
+    "call": "name a .wasm with --plugin PATH",
+    "inspect": "name a .wasm: `wasmforge inspect PATH`",
+    "chain": "name a folder of .wasm files with --dir DIR",
+}
+
+
+def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
+    """A path from the command line, relative to -C; a usage error unless it is a file."""
+    from .errors import UsageError
+
+    path = Path(given) if Path(given).is_absolute() else args.cwd / given
+    if not path.exists():
+        raise UsageError(f"no {what} at {given}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{given} is a directory; name the .wasm file in it")
+    return path
+
+
 def _plugin_paths(args: argparse.Namespace, out: Output) -> list[Path]:
     """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`)."""
-    from .errors import UsageError
+    from .errors import UsageError, WorkspaceNotFound
 
     plugin = getattr(args, "plugin", None)
     if plugin:
-        return [Path(plugin) if Path(plugin).is_absolute() else args.cwd / plugin]
+        for flag, given in (("-p", getattr(args, "package", None)), ("--release", getattr(args, "release", False))):
+            if given:
+                raise UsageError(f"--plugin names the .wasm to load; {flag} chooses what to build in a workspace: use one or the other")
+        return [_existing_file(args, plugin, "plugin")]
     try:
         settings = _settings(args, profile="release" if getattr(args, "release", False) else None)
-    except WasmforgeError as error:
-        raise UsageError(f"{error}; or name a .wasm with --plugin PATH") from None
+    except WorkspaceNotFound as error:
+        raise UsageError(f"{error}; or {_WITHOUT_WORKSPACE[args.command]}") from None
     result = _run_build(args, out, settings, getattr(args, "package", None) or (), stream=args.verbose > 0)
     return [artifact.path for artifact in result.artifacts]
 
@@ -217,25 +242,42 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
 
     if args.native:
         return _call_native(args)
-    path = _plugin_exporting(_plugin_paths(args, out), None if args.list else args.function)
-    with load(path, **_load_options(args)) as plugin:
-        if args.list:
-            signatures = list(plugin.exports.values())
-            if args.json:
-                out.result(json.dumps([s.to_json() for s in signatures]))
-            else:
-                for signature in signatures:
-                    out.result(str(signature))
-            return EXIT_OK
-        if not args.function:
-            raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
+    paths = _plugin_paths(args, out)
+    if args.list:
+        return _list_exports(args, out, paths)
+    if not args.function:
+        raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
+    with load(_plugin_exporting(paths, args.function), **_load_options(args)) as plugin:
         function = plugin.function(args.function)
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
         if args.json:
-            out.result(json.dumps({"function": args.function, **_json_result(value)}))
-        else:
+            out.result(json_line({"function": args.function, **_json_result(value)}))
+        elif function.signature.returns != "()":
             _print_value(out, value)
+    return EXIT_OK
+
+
+def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path]) -> int:
+    """`call --list`: each plugin's typed functions; with several plugins, grouped under each one's name."""
+    from .host import load
+
+    listed = []
+    for path in paths:
+        with load(path, **_load_options(args)) as plugin:
+            listed.append((plugin.name, list(plugin.exports.values())))
+    if args.json:
+        if len(listed) == 1:
+            out.result(json_line([s.to_json() for s in listed[0][1]]))
+        else:
+            out.result(json_line([{"plugin": name, "exports": [s.to_json() for s in signatures]}
+                                   for name, signatures in listed]))
+        return EXIT_OK
+    for index, (name, signatures) in enumerate(listed):
+        if len(listed) > 1:
+            out.result(f"{'' if index == 0 else chr(10)}{name}:")
+        for signature in signatures:
+            out.result(f"  {signature}" if len(listed) > 1 else str(signature))
     return EXIT_OK
 
 
@@ -246,6 +288,11 @@ def _call_native(args: argparse.Namespace) -> int:
 
     if args.plugin:
         raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
+    ignored = [flag for flag, given in (("--json", args.json), ("--sha256", args.sha256), ("--timeout", args.timeout),
+                                        ("--memory-limit", args.memory_limit), ("--fuel", args.fuel)) if given]
+    if ignored:
+        raise UsageError(f"--native runs the plugin as native code, where {', '.join(ignored)} cannot apply; "
+                         "drop --native to call the .wasm")
     if args.list:
         words: list[str] = []  # the runner lists its functions when given none
     elif args.function:
@@ -267,7 +314,10 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK  # mdBook asks `supports RENDERER`: the chain works on any renderer's book
     options = _load_options(args)
     if args.dir:
-        chain = load_dir(args.dir if Path(args.dir).is_absolute() else args.cwd / args.dir, **options)
+        folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir
+        if not folder.is_dir():
+            raise UsageError(f"--dir {args.dir}: {'not a directory' if folder.exists() else 'no such directory'}")
+        chain = load_dir(folder, **options)
     else:
         paths: list[Path] = sorted(_plugin_paths(args, out), key=lambda path: path.name)
         chain = load_paths(paths, **options)
@@ -285,7 +335,7 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         if args.mdbook:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
-            out.result(json.dumps({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
+            out.result(json_line({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
@@ -325,9 +375,12 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
 def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
     from .inspection import inspect_plugin
 
-    paths = [Path(args.target) if Path(args.target).is_absolute() else args.cwd / args.target] if args.target else (
-        _plugin_paths(args, out)
-    )
+    from .errors import UsageError
+
+    if args.target and (args.package or args.release):
+        flag = "-p" if args.package else "--release"
+        raise UsageError(f"PLUGIN names the .wasm to inspect; {flag} chooses what to build in a workspace: use one or the other")
+    paths = [_existing_file(args, args.target, "plugin")] if args.target else _plugin_paths(args, out)
     reports = [inspect_plugin(path) for path in paths]
     if args.json:
         out.result(json.dumps(reports[0] if len(reports) == 1 else reports))
@@ -359,10 +412,32 @@ def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
         return text
     if param is not None and param.wire == "bytes":
         return text.encode("utf-8")
+    if param is not None and param.type in _FLOAT_MAX:
+        return _parse_float(param.name, param.type, text)
     try:
         return json.loads(text)
     except ValueError:
         return text
+
+
+#: The largest finite value of each float type: a literal past it would silently become infinity.
+_FLOAT_MAX = {"f32": 3.4028234663852886e38, "f64": sys.float_info.max}
+
+
+def _parse_float(name: str, rust_type: str, text: str) -> Any:
+    """A float argument: any decimal literal, and nan, inf, -inf (in any case), but no overflow to infinity."""
+    from .errors import ArgumentError
+
+    try:
+        value = float(text)
+    except ValueError:
+        return text  # the argument check names the parameter and the type it needs
+    if math.isinf(value) and "inf" not in text.lower():
+        raise ArgumentError(f"{name}: {text} is too large for {rust_type} (at most {_FLOAT_MAX[rust_type]:g}); "
+                            "write inf for infinity")
+    if not math.isinf(value) and abs(value) > _FLOAT_MAX[rust_type]:
+        raise ArgumentError(f"{name}: {text} is too large for {rust_type} (at most {_FLOAT_MAX[rust_type]:g})")
+    return value
 
 
 def _json_result(value: Any) -> dict[str, Any]:
@@ -370,7 +445,7 @@ def _json_result(value: Any) -> dict[str, Any]:
         import base64
 
         return {"result": base64.b64encode(value).decode("ascii"), "encoding": "base64"}
-    return {"result": value}
+    return {"result": json_safe(value)}
 
 
 def _print_value(out: Output, value: Any, newline: bool = True) -> None:
@@ -386,16 +461,18 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
         if out.stdout is sys.stdout:
             sys.stdout.buffer.flush()
     elif value is None:
-        pass
+        out.result("null")  # an Option's None; a function returning () prints nothing (its callers skip this)
     else:
         out.result(json.dumps(value, ensure_ascii=False))
 
 
 def cmd_test(args: argparse.Namespace, out: Output) -> int:
+    from .build import check_crates
     from .errors import EXIT_FAILED
     from .testing import run_cargo_tests, run_pytest
 
     settings = _settings(args, profile="release" if args.release else None)
+    check_crates(settings)
     echo = (lambda line: None) if out.quiet else out.raw_stderr
     results = []
     if not args.python_only:
@@ -410,41 +487,56 @@ def cmd_test(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_watch(args: argparse.Namespace, out: Output) -> int:
-    """Serves the plugin and rebuilds and reloads it on every save until Ctrl-C."""
-    from ._watch_output import CliCall, WatchPrinter
-    from .hot import HotPlugin
+    """Serves the plugin and rebuilds and reloads it on every save until Ctrl-C or SIGTERM.
 
-    settings = _settings(
-        args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
-        timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel,
-    )
-    check = CliCall.parse(args.call) if args.call is not None else None
-    printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
-    hot: Optional[HotPlugin] = None
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    However it is stopped (while starting, building or idle; SIGINT or SIGTERM, once or again while
+    stopping), it ends the same way: cargo killed, "stopped watching", exit 130.
+    """
+    hot: Any = None
+    printer: Any = None
+    stopping = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        # The first SIGINT or SIGTERM stops watching; more while it stops are ignored, so that
+        # killing cargo always runs to its end.
+        if not stopping.is_set():
+            stopping.set()
+            raise KeyboardInterrupt
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # `watch &` from a script: SIGINT stays ignored
+                previous[signum] = signal.signal(signum, interrupt)
     try:
+        # Everything inside: importing wasmtime alone takes a few hundred ms, and Ctrl-C then is Ctrl-C too.
+        from ._watch_output import CliCall, WatchPrinter
+        from .hot import HotPlugin
+
+        settings = _settings(
+            args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
+            timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel,
+        )
+        check = CliCall.parse(args.call) if args.call is not None else None
+        printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
         hot = HotPlugin.from_workspace(
             settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
         )
         hot.wait_closed()
         return EXIT_OK
     except KeyboardInterrupt:
-        printer.closing.set()
+        stopping.set()
+        if printer is not None:
+            printer.closing.set()
         if hot is not None:
             hot.close()  # kills a running cargo and waits for it
         out.info("stopped watching")
         return EXIT_INTERRUPTED
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
         if hot is not None:
             hot.close()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM stops `watch` the way Ctrl-C does."""
-    raise KeyboardInterrupt
+        for signum, handler in previous.items():  # only once closed: a late signal is still ignored
+            signal.signal(signum, handler)
 
 
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
@@ -516,13 +608,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failed (build error, plugin error), 2 usage error, 3 toolchain missing, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"wasmforge {__version__}")
-    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeat for debug logs)")
+    _global_flags(parser, defaults=True)
+    # The same flags after the command (`wasmforge build -q`); given there, they win.
+    after_command = _Parser(add_help=False)
+    _global_flags(after_command, defaults=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, handler: Callable[[argparse.Namespace, Output], int], help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES.get(name))
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES.get(name),
+                                  parents=[after_command])
         sub.set_defaults(handler=handler)
         return sub
 
@@ -544,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     call = command("call", cmd_call, "call a plugin function and print the result")
     call.add_argument("function", nargs="?", metavar="FUNC", help="the export to call")
-    call.add_argument("args", nargs="*", metavar="ARGS", help="arguments: JSON values where they parse, else strings")
+    call.add_argument("args", nargs="*", default=[], metavar="ARGS", help="arguments: JSON values where they parse, else strings")
     call.add_argument("--plugin", metavar="PATH", help="the .wasm to load (default: build and use the workspace's plugin)")
     call.add_argument("--list", action="store_true", help="list the plugin's functions and signatures")
     call.add_argument("--native", action="store_true",
@@ -558,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = command("inspect", cmd_inspect, "show a plugin's typed exports, host functions, imports and memory")
     inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
     inspect.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
+    inspect.add_argument("--release", action="store_true", help="in a workspace: build and inspect the release build")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     chain = command("chain", cmd_chain, "pass stdin through FUNC of every plugin in turn and print the result")
@@ -565,14 +660,14 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--dir", metavar="DIR", help="chain every .wasm in DIR in file-name order (default: the workspace's plugins, by crate name)")
     chain.add_argument("--input", metavar="TEXT", help="use TEXT instead of reading stdin")
     chain.add_argument("--release", action="store_true", help="use release builds")
-    chain.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
+    chain.add_argument("extra", nargs="*", default=[], help=argparse.SUPPRESS)
     chain.add_argument("--json", action="store_true", help="print one JSON object")
     chain.add_argument("--mdbook", action="store_true",
                        help="speak mdBook's preprocessor protocol: answer `supports`, read [context, book], write the book")
     _limit_flags(chain)
 
     test = command("test", cmd_test, "run the plugin crates' cargo tests natively, then pytest in the workspace")
-    test.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS", help="passed to pytest (after --)")
+    test.add_argument("pytest_args", nargs="*", default=[], metavar="PYTEST_ARGS", help="passed to pytest (after --)")
     test.add_argument("--release", action="store_true", help="test release builds")
     only = test.add_mutually_exclusive_group()
     only.add_argument("--rust-only", action="store_true", help="only cargo test")
@@ -591,6 +686,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
     doctor.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
+
+
+def _global_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """-C, -q and -v. Without ``defaults`` an absent flag sets nothing, so the top level's value stays."""
+    unset: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR", **unset)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors", **unset)
+    parser.add_argument("-v", "--verbose", action="count", help="say more (repeat for debug logs)",
+                        **({"default": 0} if defaults else unset))
 
 
 def _describe_error(error: WasmforgeError) -> str:
@@ -669,7 +773,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base = Path.cwd()
     args.cwd = (base / args.directory).resolve() if args.directory else base
     if not args.cwd.is_dir():
-        out.error(f"-C {args.directory}: no such directory")
+        out.error(f"-C {args.directory}: {'not a directory' if args.cwd.exists() else 'no such directory'}")
         return EXIT_USAGE
     try:
         return int(args.handler(args, out))

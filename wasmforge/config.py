@@ -60,6 +60,17 @@ class Settings:
         return Limits(timeout=self.timeout, memory=memory, fuel=self.fuel)
 
 
+#: How a TOML user would name each type (not Python's names: "a int", "True").
+_TOML_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+
+
+def _toml_repr(value: Any) -> str:
+    """A value as it is written in TOML (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 #: (table, key) -> (attribute, type(s), allowed values or None). The schema of wasmforge.toml.
 _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("plugin", "crates"): ("plugin_crates", list, None),
@@ -103,6 +114,9 @@ def load_settings(
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if "plugin_crates" not in values:
         values["plugin_crates"] = _default_plugin_crates(root)
+        if not values["plugin_crates"]:
+            raise ConfigError(f"no plugin crate in {root}: no workspace crate's name ends in -plugin; name the "
+                              f"crate(s) to build in {CONFIG_FILE}, e.g. [plugin] crates = [\"NAME-plugin\"]")
     if not values["plugin_crates"]:
         raise ConfigError(f"{path}: [plugin] crates is empty; name the crate(s) to build, e.g. crates = [\"NAME-plugin\"]")
     settings = Settings(root=root, **values)
@@ -141,8 +155,8 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
                 raise ConfigError(f"{path}: unknown setting [{table}] {key}; known settings: {known}")
             _, kind, allowed = spec
             if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-                raise ConfigError(f"{path}: [{table}] {key} must be a {names}, got {value!r}")
+                names = " or ".join(_TOML_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise ConfigError(f"{path}: [{table}] {key} must be {names}, got {_toml_repr(value)}")
             if kind is list and not all(isinstance(item, str) for item in value):
                 raise ConfigError(f"{path}: [{table}] {key} must be a list of strings, got {value!r}")
             if allowed is not None and value not in allowed:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
@@ -120,6 +121,9 @@ def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) ->
 
 
 def check_sha256(data: bytes, expected: str, source: str) -> None:
+    """PluginIntegrityError unless ``data`` hashes to ``expected``; UsageError if that is not a sha256 at all."""
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", expected.strip()):
+        raise UsageError(f"sha256 must be 64 hexadecimal digits (as `sha256sum FILE` prints), got {expected!r}")
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected.strip().lower():
         raise PluginIntegrityError(

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 from ._filters import SourceSet
 from .abi import Signature
+from .build import check_crates
 from .config import Settings, find_workspace, load_settings
 from .errors import ConfigError, PluginLoadError, UnknownFunctionError, WasmforgeError
 from .events import (
@@ -159,6 +160,7 @@ class HotPlugin:
         """
         settings = settings or load_settings(find_workspace(Path(root)))
         options = plugin_options(load_options, settings.limits())
+        check_crates(settings)  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
         crate = crate or settings.plugin_crates[0]
         if crate not in settings.plugin_crates:
             raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")

@@ -25,6 +25,8 @@ from .errors import ConfigError
 #: How often the epoch advances: the granularity of time limits.
 TICK = 0.01
 DEFAULT_MEMORY_LIMIT = 1 << 30  # 1 GiB of linear memory
+#: Longer than any call should run; past it a deadline in epoch ticks stops being a useful number.
+MAX_TIMEOUT = 365 * 24 * 3600.0
 DEFAULT_MAX_MODULE_SIZE = 64 << 20  # refuse .wasm files over 64 MiB
 #: Table elements a plugin may have (each is a function reference).
 DEFAULT_TABLE_ELEMENTS = 1_000_000
@@ -67,8 +69,14 @@ class Limits:
     max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
-            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool)
+            and 0 < self.timeout <= MAX_TIMEOUT
+        ):
+            raise ConfigError(
+                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), got {self.timeout!r}; "
+                "leave it unset for no time limit"
+            )
         if self.fuel is not None and not (isinstance(self.fuel, int) and self.fuel > 0):
             raise ConfigError(f"fuel must be a positive integer, got {self.fuel!r}")
         for name in ("memory", "max_module_size"):

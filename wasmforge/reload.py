@@ -201,8 +201,11 @@ class ReloadLoop:
                 self._quiet_until = self.clock() + self.debounce
             elif self.source.closed:
                 return Step.STOP
-        paths = tuple(dict.fromkeys(c.path for c in self._changes))
-        kinds = tuple(next(c.kind for c in reversed(self._changes) if c.path == p) for p in paths)
+        # One entry per file, in the order each first changed; kinds[i] is what last happened to paths[i]
+        # (created, modified, deleted, moved), so the two line up (docs/WATCH.md, "The change event").
+        last_kind = {c.path: c.kind for c in self._changes}
+        paths = tuple(last_kind)
+        kinds = tuple(last_kind[p] for p in paths)
         self.emit(Changed(paths=paths, kinds=kinds))
         return Step.BUILD if self.builder is not None else Step.VALIDATE
 

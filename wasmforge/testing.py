@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from .build import check_crates
 from .config import Settings
 from .errors import EXIT_ENVIRONMENT, WasmforgeError
 from .toolchain import Toolchain, find_toolchain, offline_config_args
@@ -46,6 +47,7 @@ class SuiteResult:
 
 def run_cargo_tests(settings: Settings, on_line: LineSink, toolchain: Optional[Toolchain] = None) -> SuiteResult:
     """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
+    check_crates(settings)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
     toolchain = toolchain or find_toolchain(settings.target)
     argv = [str(toolchain.cargo), "test", "--color=never"]
     for crate in settings.plugin_crates:
@@ -79,7 +81,11 @@ def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] 
     for number, kind in _PYTEST_COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else ""):
         counts[kind.rstrip("s") if kind.startswith("error") else kind] = int(number)
     failed = counts.get("failed", 0) + counts.get("error", 0)
-    # pytest exits 5 when it collected nothing: not a failure of the plugin.
+    # pytest exits 5 when it collected nothing. With the user's own selection
+    # (-k, a path) that is a mistyped filter, and a pass would hide it.
+    if code == 5 and extra_args:
+        return SuiteResult("pytest", ok=False, passed=0, failed=0,
+                           note=f"no tests matched {' '.join(extra_args)}")
     return SuiteResult("pytest", ok=code in (0, 5), passed=counts.get("passed", 0), failed=failed,
                        note="no tests collected" if code == 5 else "")
 

@@ -144,7 +144,14 @@ class Survey:
 
     def missing_message(self, target: str) -> str:
         tried = "; ".join(_describe(c, target) for c in self.candidates) or "no cargo or rustc found"
-        return f"no Rust toolchain can build for {target} ({tried}); fix: {fix_for_target(target, self.rustup)}"
+        fix = fix_for_target(target, self.rustup)
+        if self.overridden:
+            elsewhere = ("point WASMFORGE_CARGO and WASMFORGE_RUSTC at a cargo and rustc pair that has it, "
+                         "or unset them to use the one on PATH")
+            # A working pair that lacks the target can get it; a pair that does not work cannot.
+            working = any(c.toolchain is not None for c in self.candidates)
+            fix = f"{fix} for that toolchain, or {elsewhere}" if working else elsewhere
+        return f"no Rust toolchain can build for {target} ({tried}); fix: {fix}"
 
 
 def _describe(candidate: Candidate, target: str) -> str:
@@ -157,10 +164,10 @@ def _describe(candidate: Candidate, target: str) -> str:
 def fix_for_target(target: str, rustup: Optional[Path] = None) -> str:
     """The command that installs ``target``'s std here."""
     debian_pkg = "libstd-rust-dev-wasm32" if target.startswith("wasm32") else f"the {target} std"
-    debian = f"apt-get install rustc cargo {debian_pkg} lld (or run scripts/install-toolchain.sh)"
+    debian = f"`apt-get install rustc cargo {debian_pkg} lld` (or run scripts/install-toolchain.sh)"
     if rustup is not None:
-        return f"`rustup target add {target}`, or where rustup cannot download: `{debian}`"
-    return f"`{debian}`"
+        return f"`rustup target add {target}`, or where rustup cannot download: {debian}"
+    return debian
 
 
 def survey(env: Optional[Mapping[str, str]] = None) -> Survey:
@@ -221,6 +228,8 @@ def _inspect(origin: str, cargo: Optional[Path], rustc: Optional[Path]) -> Candi
 @functools.lru_cache(maxsize=16)
 def probe(cargo: Path, rustc: Path, origin: str = "") -> Toolchain:
     """Asks ``rustc`` its version, host and sysroot, and looks for wasm std files."""
+    if not _run([str(cargo), "--version"]).startswith("cargo "):
+        raise ToolchainError(f"{cargo} does not answer `--version` like cargo")
     verbose = _run([str(rustc), "-vV"])
     info = dict(line.split(": ", 1) for line in verbose.splitlines() if ": " in line)
     sysroot = Path(_run([str(rustc), "--print", "sysroot"]).strip())
