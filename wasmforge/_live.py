@@ -70,11 +70,8 @@ class LiveInstance:
     def _start(self, plugin: "Plugin", linker: wasmtime.Linker, limits: Limits) -> None:
         try:
             self.instance = linker.instantiate(self.store, plugin._module)
-        except wasmtime.Trap as trap:
-            if trap.trap_code == wasmtime.TrapCode.INTERRUPT:
-                raise PluginLoadError(f"{plugin.name} did not finish starting within its time limit "
-                                      f"of {limits.timeout:g} s") from None
-            raise PluginLoadError(f"{plugin.name} trapped while starting: {first_line(trap)}") from None
+        except wasmtime.Trap as trap:  # in the module's start function
+            raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from None
         except wasmtime.WasmtimeError as error:
             raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None
         # One export at a time: wrapping them all costs about 8 µs each, at every (re)start.
@@ -170,12 +167,14 @@ def describe_trap_code(code: Any) -> Optional[str]:
     return code.name.lower() if code is not None else None
 
 
-def _start_failure(plugin_name: str, setup: str, error: BaseException, limits: Limits) -> str:
-    """Why starting failed, in the words a call's failure would use."""
+def _start_failure(plugin_name: str, setup: Optional[str], error: BaseException, limits: Limits) -> str:
+    """Why starting failed (in the start function, or in the export ``setup``), in the words a call's failure would use."""
     code = error.trap_code if isinstance(error, wasmtime.Trap) else None
+    where = f" (in {setup})" if setup else ""
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return (f"{plugin_name} used up its fuel budget of {limits.fuel} while starting (in {setup}); "
-                "raise the fuel limit")
+        return f"{plugin_name} used up its fuel budget of {limits.fuel} while starting{where}; raise the fuel limit"
     if code == wasmtime.TrapCode.INTERRUPT:
-        return f"{plugin_name} did not finish starting (in {setup}) within its time limit of {limits.timeout:g} s"
+        return f"{plugin_name} did not finish starting{where} within its time limit of {limits.timeout:g} s"
+    if setup is None:
+        return f"{plugin_name} trapped while starting: {first_line(error)}"
     return f"{plugin_name} failed in {setup} while starting: {first_line(error)}"

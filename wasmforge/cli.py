@@ -177,6 +177,10 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
     return path
 
 
+def _why_not_a_directory(path: Path) -> str:
+    return "not a directory" if path.exists() else "no such directory"
+
+
 def _plugin_paths(args: argparse.Namespace, out: Output) -> list[Path]:
     """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`)."""
     from .errors import UsageError, WorkspaceNotFound
@@ -316,7 +320,7 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     if args.dir:
         folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir
         if not folder.is_dir():
-            raise UsageError(f"--dir {args.dir}: {'not a directory' if folder.exists() else 'no such directory'}")
+            raise UsageError(f"--dir {args.dir}: {_why_not_a_directory(folder)}")
         chain = load_dir(folder, **options)
     else:
         paths: list[Path] = sorted(_plugin_paths(args, out), key=lambda path: path.name)
@@ -773,7 +777,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base = Path.cwd()
     args.cwd = (base / args.directory).resolve() if args.directory else base
     if not args.cwd.is_dir():
-        out.error(f"-C {args.directory}: {'not a directory' if args.cwd.exists() else 'no such directory'}")
+        out.error(f"-C {args.directory}: {_why_not_a_directory(args.cwd)}")
         return EXIT_USAGE
     try:
         return int(args.handler(args, out))

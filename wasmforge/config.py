@@ -64,10 +64,12 @@ class Settings:
 _TOML_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", list: "a list"}
 
 
-def _toml_repr(value: Any) -> str:
-    """A value as it is written in TOML (true, not True)."""
+def toml_repr(value: Any) -> str:
+    """A value roughly as TOML writes it (true, not True), for errors about a TOML file."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
     return repr(value)
 
 
@@ -156,7 +158,7 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
             _, kind, allowed = spec
             if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
                 names = " or ".join(_TOML_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
-                raise ConfigError(f"{path}: [{table}] {key} must be {names}, got {_toml_repr(value)}")
+                raise ConfigError(f"{path}: [{table}] {key} must be {names}, got {toml_repr(value)}")
             if kind is list and not all(isinstance(item, str) for item in value):
                 raise ConfigError(f"{path}: [{table}] {key} must be a list of strings, got {value!r}")
             if allowed is not None and value not in allowed:

@@ -29,13 +29,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
+from .config import toml_repr
 from .errors import ScaffoldError
 from .toolchain import offline_config_toml
 
@@ -91,8 +92,16 @@ def describe_template(template: str) -> str:
     return str(_template_config(_template_dir(template)).get("description", ""))
 
 
-#: The keys of template.toml, and what each must be.
-_CONFIG_KEYS = {"description": "a string", "include": "a list of strings", "next": "a list of strings"}
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+#: The keys of template.toml: what each must be, and the test for it.
+_CONFIG_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "description": ("a string", lambda value: isinstance(value, str)),
+    "include": ("a list of strings", _is_strings),
+    "next": ("a list of strings", _is_strings),
+}
 
 
 def _template_config(source: Path) -> dict[str, Any]:
@@ -108,27 +117,11 @@ def _template_config(source: Path) -> dict[str, Any]:
     unknown = set(config) - set(_CONFIG_KEYS)
     if unknown:
         raise ScaffoldError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(_CONFIG_KEYS)}")
-    for key, expected in _CONFIG_KEYS.items():
-        if key not in config:
-            continue
-        value = config[key]
-        if expected == "a string":
-            ok = isinstance(value, str)
-        else:
-            ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
-        if not ok:
+    for key, (expected, fits) in _CONFIG_KEYS.items():
+        if key in config and not fits(config[key]):
             example = ' (names like ["_guest"])' if key == "include" else ""
-            raise ScaffoldError(f"{path}: {key} must be {expected}{example}, got {_toml_repr(value)}")
+            raise ScaffoldError(f"{path}: {key} must be {expected}{example}, got {toml_repr(config[key])}")
     return config
-
-
-def _toml_repr(value: Any) -> str:
-    """A value roughly as TOML writes it (true, not True)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
 
 
 def next_steps(template: str) -> list[str]:
