@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import wasmtime
 
 from . import _wasmfile
 from ._imports import RUNTIME_MODULE, WASI_MODULES
 from .abi import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
-from .errors import PluginLoadError
 from ._compiled import export_signatures
-from .host import compile_module
+from .host import compile_module, read_plugin_file
+from .limits import DEFAULT_MAX_MODULE_SIZE
 
 _PAGE = 65536
 
 
-def inspect_plugin(path: Path) -> dict[str, Any]:
-    """A JSON-ready description of the plugin at ``path`` (shape in docs/CLI.md)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise PluginLoadError(f"cannot read {path}: {error.strerror}") from None
+def inspect_plugin(path: Path, max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE) -> dict[str, Any]:
+    """A JSON-ready description of the plugin at ``path`` (shape in docs/CLI.md).
+
+    The file is read as :func:`wasmforge.load` reads it: a regular file, refused past ``max_module_size``.
+    """
+    data = read_plugin_file(path, max_module_size)
     metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
     module = compile_module(data, path.name)
     host_functions = []

@@ -1,0 +1,200 @@
+"""Ctrl-C (SIGINT) stops a plugin call running on the main thread.
+
+Python runs its SIGINT handler (which raises KeyboardInterrupt) between two
+bytecodes of the main thread. While that thread is inside wasm (a ctypes
+call, the GIL released) it never gets there, so Ctrl-C would wait for the
+call to end, which for a loop is never. So:
+
+* Python's own C-level handler writes the signal's number to a wakeup
+  descriptor (:func:`signal.set_wakeup_fd`), which a daemon thread here reads;
+* that thread looks at what the main thread is doing: if its innermost
+  Python frame is a fast call into wasm (or start-up code registered with
+  :func:`running_slow`), it advances the epoch of that store's engine past the
+  store's deadline, and the wasm traps at its next epoch check;
+* the call returns, Python runs the handler there, and the KeyboardInterrupt
+  propagates from the call; the call's instance is thrown away.
+
+A store used by the main thread is armed one epoch ahead; a store used by any
+other thread is armed :data:`FAR_EPOCHS` ahead, so advancing a shared engine's
+epoch for the main thread's call does not stop calls running on other
+threads. A store re-arms itself when it is called from the other kind of
+thread or after an interrupt (the cost per call: a thread-id check and a
+comparison; docs/PERFORMANCE.md).
+
+Nothing here replaces the program's SIGINT handler. If the program already
+uses a wakeup descriptor (asyncio's ``add_signal_handler`` does), it is left
+alone and Ctrl-C waits for wasm to return, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import weakref
+from typing import Iterator, Optional
+
+import wasmtime
+
+from ._fastcall import FAST_CALL_FILE
+from .errors import PluginCancelled
+
+log = logging.getLogger(__name__)
+
+get_ident = threading.get_ident
+MAIN_THREAD = threading.main_thread().ident
+#: What a store used off the main thread is armed with: no interrupt reaches it.
+FAR = object()
+FAR_EPOCHS = 1 << 62
+
+
+class InterruptState:
+    """What stores compare themselves with before a call."""
+
+    def __init__(self) -> None:
+        #: The arming of main-thread stores; replaced at each interrupt, so they re-arm.
+        self.main: object = object()
+        #: Interrupts so far: a call that saw this change was stopped by SIGINT.
+        self.interrupts = 0
+        #: A store the main thread runs start-up code in (instantiation, _initialize).
+        self.slow: Optional[wasmtime.Store] = None
+        self.installed = False
+
+
+STATE = InterruptState()
+#: store -> (its engine, epochs to advance to pass any deadline the store can have)
+_stores: "weakref.WeakKeyDictionary[wasmtime.Store, tuple[wasmtime.Engine, int]]" = weakref.WeakKeyDictionary()
+_install_lock = threading.Lock()
+_pipe: Optional[tuple[int, int]] = None
+
+
+def register(store: wasmtime.Store, engine: wasmtime.Engine, epochs: int) -> None:
+    """Lets Ctrl-C stop calls in ``store`` by advancing ``engine`` ``epochs`` times."""
+    _stores[store] = (engine, epochs)
+
+
+def current_token() -> object:
+    """What a store called from this thread must be armed with."""
+    return STATE.main if get_ident() == MAIN_THREAD else FAR
+
+
+def arm_for_this_thread(store: wasmtime.Store) -> object:
+    """Arms a store without a deadline of its own for the calling thread; returns the token it is armed with."""
+    if get_ident() == MAIN_THREAD:
+        token = STATE.main
+        store.set_epoch_deadline(1)
+        return token
+    store.set_epoch_deadline(FAR_EPOCHS)
+    return FAR
+
+
+@contextlib.contextmanager
+def running_slow(store: wasmtime.Store) -> Iterator[None]:
+    """Marks wasm run through wasmtime-py's own calls (start functions, setup exports) as interruptible."""
+    if get_ident() != MAIN_THREAD:
+        yield
+        return
+    previous, STATE.slow = STATE.slow, store
+    try:
+        yield
+    finally:
+        STATE.slow = previous
+
+
+def interrupted_error(where: str, plugin: str, function: str) -> BaseException:
+    """What a call stopped by SIGINT raises: KeyboardInterrupt where Python would have raised it."""
+    if get_ident() == MAIN_THREAD and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        return KeyboardInterrupt()
+    return PluginCancelled(f"{where} was interrupted by SIGINT (Ctrl-C)", plugin=plugin, function=function)
+
+
+def install() -> None:
+    """Starts watching for SIGINT, once, from the main thread; does nothing elsewhere or if the
+    program has its own wakeup descriptor."""
+    global _pipe
+    if STATE.installed or get_ident() != MAIN_THREAD or not hasattr(signal, "set_wakeup_fd"):
+        return
+    with _install_lock:
+        if STATE.installed:
+            return
+        if _pipe is None:
+            read_end, write_end = os.pipe()
+            os.set_blocking(write_end, False)  # set_wakeup_fd requires it; the reader blocks
+            _pipe = (read_end, write_end)
+            threading.Thread(target=_watch, args=(read_end,), name="wasmforge-sigint", daemon=True).start()
+        try:
+            previous = signal.set_wakeup_fd(_pipe[1], warn_on_full_buffer=False)
+        except (ValueError, OSError) as error:
+            log.debug("Ctrl-C cannot stop plugin calls: %s", error)
+            return
+        if previous not in (-1, _pipe[1]):
+            signal.set_wakeup_fd(previous)  # the program's own (asyncio's, say): leave it to it
+            log.debug("Ctrl-C cannot stop plugin calls: the program has its own signal wakeup descriptor")
+            return
+        STATE.installed = True
+
+
+def _watch(read_end: int) -> None:
+    while True:
+        try:
+            data = os.read(read_end, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGINT in data:
+            interrupt_main()
+
+
+def interrupt_main() -> bool:
+    """Stops the wasm the main thread is running, if any; True if there was some."""
+    store = _main_thread_store()
+    entry = _stores.get(store) if store is not None else None
+    if entry is None:
+        return False
+    engine, epochs = entry
+    STATE.interrupts += 1
+    STATE.main = object()  # idle main-thread stores re-arm before their next call
+    for _ in range(epochs):
+        engine.increment_epoch()
+    return True
+
+
+def _main_thread_store() -> Optional[wasmtime.Store]:
+    """The store of the wasm call the main thread is in (a host function it calls may be on top)."""
+    frame = sys._current_frames().get(MAIN_THREAD or 0)
+    depth = 0
+    while frame is not None and depth < 100:
+        if frame.f_code.co_filename == FAST_CALL_FILE:
+            store = frame.f_globals.get("_store")
+            if isinstance(store, wasmtime.Store):
+                return store
+        frame, depth = frame.f_back, depth + 1
+    return STATE.slow
+
+
+def _after_fork_in_child() -> None:
+    """The watcher thread did not survive the fork: start afresh at the next load."""
+    global _pipe
+    if _pipe is not None:
+        if STATE.installed:
+            try:
+                signal.set_wakeup_fd(-1)
+            except ValueError:
+                pass
+        for fd in _pipe:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _pipe = None
+    STATE.installed = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
