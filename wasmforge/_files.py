@@ -49,7 +49,15 @@ def open_regular(path: PathLike, *, follow_symlinks: bool = True) -> int:
     """A descriptor for reading the regular file at ``path``; NotARegularFile (IsADirectoryError
     for a directory) otherwise. Never blocks, whatever the path names."""
     flags = _OPEN_FLAGS if follow_symlinks else _OPEN_FLAGS | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # what opening a socket (or a device with no driver) says
+            raise
+        mode = os.stat(path, follow_symlinks=follow_symlinks).st_mode
+        if stat.S_ISREG(mode):
+            raise
+        raise NotARegularFile(path, describe_kind(mode)) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
