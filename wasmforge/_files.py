@@ -76,17 +76,19 @@ def read_fd(fd: int, path: PathLike, limit: Optional[int]) -> bytes:
     size = os.fstat(fd).st_size
     if limit is not None and size > limit:
         raise FileTooLarge(path, size, limit)
-    chunks = []
-    # A file is at most ``limit`` bytes: one byte more is how a file growing under us shows.
-    remaining = limit + 1 if limit is not None else None
-    while remaining is None or remaining > 0:
-        chunk = os.read(fd, max(size, 1 << 16) if remaining is None else min(max(size, 1 << 16), remaining))
+    # One read of the size fstat gave, plus a byte (asking for far more than is there costs a
+    # large allocation per read), then small reads until the end: a file that grew since fstat
+    # is read on, up to one byte past the limit.
+    data = os.read(fd, size + 1)
+    chunks, total = [data], len(data)
+    while limit is None or total <= limit:
+        chunk = os.read(fd, 1 << 16)
         if not chunk:
             break
         chunks.append(chunk)
-        if remaining is not None:
-            remaining -= len(chunk)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        total += len(chunk)
+    if len(chunks) > 1:
+        data = b"".join(chunks)
     if limit is not None and len(data) > limit:
         raise FileTooLarge(path, len(data), limit)
     return data

@@ -204,6 +204,8 @@ class OutputMonitor:
         self._thread: Optional[threading.Thread] = None
 
     def enter(self, streams: Sequence[CapturedStream]) -> None:
+        if not streams:
+            return
         with self._condition:
             for stream in streams:
                 self._active[stream] = self._active.get(stream, 0) + 1
@@ -213,6 +215,8 @@ class OutputMonitor:
             self._condition.notify()
 
     def leave(self, streams: Sequence[CapturedStream]) -> None:
+        if not streams:
+            return
         with self._condition:
             for stream in streams:
                 count = self._active.get(stream, 1) - 1
