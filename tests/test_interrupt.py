@@ -101,6 +101,25 @@ def test_ctrl_c_raises_keyboard_interrupt_from_a_running_call(modules: Path, opt
     assert (out, process.returncode) == ("KeyboardInterrupt\n42\n", 0), err
 
 
+@pytest.mark.parametrize("options", [{}, {"timeout": 86400}], ids=["no-limits", "timeout"])
+def test_ctrl_c_stops_a_call_of_a_plugin_loaded_on_another_thread(modules: Path, options: dict) -> None:
+    process, _ = run_script("""
+        import sys, threading, wasmforge
+        loaded = []
+        loader = threading.Thread(target=lambda: loaded.append(
+            wasmforge.load(sys.argv[1], stdout="inherit", **eval(sys.argv[2]))))
+        loader.start()
+        loader.join()
+        try:
+            loaded[0].loop_forever()
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        print(loaded[0].answer(), flush=True)
+    """, str(modules / "wasi_loops.wasm"), repr(options))
+    out, err = interrupt_when(process, first_line_is(process, "started"))
+    assert (out, process.returncode) == ("KeyboardInterrupt\n42\n", 0), err
+
+
 def test_ctrl_c_stops_a_start_function_that_loops(modules: Path) -> None:
     process, _ = run_script("""
         import sys, wasmforge

@@ -106,7 +106,7 @@ def test_close_wakes_the_calls_waiting_for_an_instance_and_frees_busy_ones_when_
         inside.wait(timeout=60)
         leave.wait(timeout=60)
 
-    plugin = wasmforge.Plugin.from_bytes(bytes(MEETING), name="meeting.wasm", instances=2,
+    plugin = wasmforge.Plugin.from_bytes(bytes(MEETING), name="closing.wasm", instances=2,
                                          host_functions={"meet": meet})
     outcomes: dict[str, object] = {}
 
@@ -132,13 +132,13 @@ def test_close_wakes_the_calls_waiting_for_an_instance_and_frees_busy_ones_when_
     waiter.join(timeout=60)
     assert not waiter.is_alive(), "close() left a call waiting for an instance forever"
     assert isinstance(outcomes["waiter"], UsageError)
-    assert str(outcomes["waiter"]) == "plugin meeting.wasm was closed while this call waited for an instance"
+    assert str(outcomes["waiter"]) == "plugin closing.wasm was closed while this call waited for an instance"
     leave.set()
     for thread in busy:
         thread.join(timeout=60)
     assert (outcomes["busy0"], outcomes["busy1"]) == (1, 1)  # calls already running finish normally
     gc.collect()
-    left = [o for o in gc.get_objects() if isinstance(o, LiveInstance) and o.plugin_name == "meeting.wasm"]
+    left = [o for o in gc.get_objects() if isinstance(o, LiveInstance) and o.plugin_name == "closing.wasm"]
     assert left == []  # the busy instances were dropped when their calls returned
-    with pytest.raises(UsageError, match="plugin meeting.wasm is closed"):
+    with pytest.raises(UsageError, match="plugin closing.wasm is closed"):
         plugin.answer()

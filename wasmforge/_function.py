@@ -160,7 +160,7 @@ class PluginFunction:
                 raise arity_error(len(args))
             live = plugin._acquire()
             try:
-                cancels, interrupted = plugin._cancels, interrupts.interrupts
+                cancels, interrupts_before = plugin._cancels, interrupts.interrupts
                 live.arm(limits)
                 outputs = live.state.outputs
                 # Delivering output is part of the call: it gets what is left of the time limit.
@@ -172,7 +172,7 @@ class PluginFunction:
                 try:
                     result = invoke(live, args)
                 except BaseException as error:
-                    failed = failure(error, live, plugin._cancels != cancels, interrupts.interrupts != interrupted)
+                    failed = failure(error, live, plugin._cancels != cancels, interrupts_before)
                     if outputs:
                         live.state.drain_output(deadline)  # what it wrote before it failed
                     raise failed from failed.__cause__
@@ -281,11 +281,13 @@ class PluginFunction:
 
     # ---- failures ----
 
-    def _failure(self, error: BaseException, live: Any, cancelled: bool, interrupted: bool = False) -> BaseException:
+    def _failure(self, error: BaseException, live: Any, cancelled: bool,
+                 interrupts_before: Optional[int] = None) -> BaseException:
         """What to raise for ``error`` from a call: wasmforge's own errors pass through,
         anything from wasm becomes a specific error and costs the instance.
 
-        ``cancelled``/``interrupted``: Plugin.cancel() / a SIGINT came while the call ran.
+        ``cancelled``: Plugin.cancel() was called while the call ran; ``interrupts_before``:
+        the SIGINT count when it started (None: the plugin has no deadline, only SIGINT interrupts it).
         """
         if isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError)) and not isinstance(error, HostFunctionError):
             return error
@@ -309,8 +311,10 @@ class PluginFunction:
             return error
         self.plugin._discard_instance(live)
         code = error.trap_code if isinstance(error, wasmtime.Trap) else None
-        # Without a deadline of its own, only Ctrl-C interrupts a plugin.
-        if code == wasmtime.TrapCode.INTERRUPT and not cancelled and (interrupted or not self.plugin.limits.uses_epochs):
+        if code == wasmtime.TrapCode.INTERRUPT and not cancelled and (
+            not self.plugin.limits.uses_epochs  # without a deadline of its own, only Ctrl-C interrupts it
+            or interrupts_before is not None and _interrupt.stopped_by_sigint(self.plugin._engine, interrupts_before)
+        ):
             return _interrupt.interrupted_error(self._where, self.plugin.name, self.signature.name)
         return self._trap_failure(error, live, cancelled)
 

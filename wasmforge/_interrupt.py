@@ -60,7 +60,11 @@ class InterruptState:
         self.interrupts = 0
         #: A store the main thread runs start-up code in (instantiation, _initialize).
         self.slow: Optional[wasmtime.Store] = None
+        #: The engine the last interrupt advanced: only calls in it were stopped by SIGINT.
+        self.engine: "Optional[weakref.ReferenceType[wasmtime.Engine]]" = None
         self.installed = False
+        #: install() was tried from the main thread (it is retried at each load there, not per call).
+        self.tried = False
 
 
 STATE = InterruptState()
@@ -75,6 +79,12 @@ def register(store: wasmtime.Store, engine: wasmtime.Engine, epochs: int) -> Non
     _stores[store] = (engine, epochs)
 
 
+def stopped_by_sigint(engine: wasmtime.Engine, interrupts_before: int) -> bool:
+    """Whether an interrupted call in ``engine`` that started at ``interrupts_before`` was stopped by SIGINT."""
+    last = STATE.engine() if STATE.engine is not None else None
+    return STATE.interrupts != interrupts_before and last is engine
+
+
 def current_token() -> object:
     """What a store called from this thread must be armed with."""
     return STATE.main if get_ident() == MAIN_THREAD else FAR
@@ -83,6 +93,8 @@ def current_token() -> object:
 def arm_for_this_thread(store: wasmtime.Store) -> object:
     """Arms a store without a deadline of its own for the calling thread; returns the token it is armed with."""
     if get_ident() == MAIN_THREAD:
+        if not STATE.tried:
+            install()  # a plugin loaded on another thread, called on the main one
         token = STATE.main
         store.set_epoch_deadline(1)
         return token
@@ -127,6 +139,7 @@ def install() -> None:
     if STATE.installed or get_ident() != MAIN_THREAD or not hasattr(signal, "set_wakeup_fd"):
         return
     with _install_lock:
+        STATE.tried = True
         if STATE.installed:
             return
         if _pipe is None:
@@ -167,6 +180,7 @@ def interrupt_main() -> bool:
     if entry is None:
         return False
     engine, epochs = entry
+    STATE.engine = weakref.ref(engine)
     STATE.interrupts += 1
     STATE.main = object()  # idle main-thread stores re-arm before their next call
     for _ in range(epochs):
@@ -202,7 +216,7 @@ def _after_fork_in_child() -> None:
             except OSError:
                 pass
     _pipe = None
-    STATE.installed = False
+    STATE.installed = STATE.tried = False
 
 
 if hasattr(os, "register_at_fork"):

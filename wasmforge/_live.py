@@ -113,6 +113,8 @@ class LiveInstance:
         """A fresh time budget and fuel tank for the next call, and Ctrl-C armed for the calling thread."""
         if limits.uses_epochs:
             self.store.set_epoch_deadline(limits.deadline_ticks)
+            if not _interrupt.STATE.tried:
+                _interrupt.install()  # loaded on another thread: Ctrl-C reaches it if called on the main one
         elif limits.interruptible and self.armed is not _interrupt.current_token():
             self.armed = _interrupt.arm_for_this_thread(self.store)
         if limits.fuel is not None:
