@@ -142,14 +142,14 @@ def install() -> None:
         STATE.tried = True
         if STATE.installed:
             return
-        if _pipe is None:
-            read_end, write_end = os.pipe()
-            os.set_blocking(write_end, False)  # set_wakeup_fd requires it; the reader blocks
-            _pipe = (read_end, write_end)
-            threading.Thread(target=_watch, args=(read_end,), name="wasmforge-sigint", daemon=True).start()
         try:
+            if _pipe is None:
+                read_end, write_end = os.pipe()
+                os.set_blocking(write_end, False)  # set_wakeup_fd requires it; the reader blocks
+                _pipe = (read_end, write_end)
+                threading.Thread(target=_watch, args=(read_end,), name="wasmforge-sigint", daemon=True).start()
             previous = signal.set_wakeup_fd(_pipe[1], warn_on_full_buffer=False)
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError) as error:  # e.g. Windows, which wants a socket
             log.debug("Ctrl-C cannot stop plugin calls: %s", error)
             return
         if previous not in (-1, _pipe[1]):
