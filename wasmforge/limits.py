@@ -90,9 +90,8 @@ class Limits:
             )
         if self.fuel is not None and not (isinstance(self.fuel, int) and self.fuel > 0):
             raise ConfigError(f"fuel must be a positive integer, got {self.fuel!r}")
-        for name in ("cancellable", "interruptible"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.interruptible, bool):
+            raise ConfigError(f"interruptible must be True or False, got {self.interruptible!r}")
         for name in ("memory", "max_module_size", "max_output"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
