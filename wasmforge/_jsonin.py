@@ -1,0 +1,66 @@
+"""JSON read from outside (plugins, metadata, the command line): depth-bounded.
+
+``json.loads`` recurses once per nesting level and raises RecursionError, not
+ValueError, for input nested about a thousand levels deep; a result nested
+just under that limit still breaks whatever walks it next (repr, json.dumps).
+:func:`loads` refuses nesting past :data:`MAX_DEPTH` with a ValueError, as it
+does any other malformed JSON, so callers need one ``except ValueError``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import operator
+from typing import Any, Union
+
+#: Deepest nesting accepted: twice serde_json's own limit (128), far below Python's recursion limit.
+MAX_DEPTH = 256
+
+#: translate() arguments: every bracket becomes [ or ], quotes stay, everything else goes.
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
+_STEPS = bytes.maketrans(b"[]", b"\x02\x00")
+#: Typical JSON is a few levels deep: peeling (a fast replace per level) settles it in these many passes.
+_PEELS = 8
+
+
+def too_deep(text: Union[str, bytes], limit: int = MAX_DEPTH) -> bool:
+    """Whether ``text`` nests arrays and objects more than ``limit`` levels deep.
+
+    Linear and mostly in C: nothing to do unless there are more than ``limit``
+    brackets at all. Otherwise escapes go, everything but brackets and quotes
+    goes, strings go (first the many that hold no bracket, as empty pairs of
+    quotes), and the brackets left are peeled one level per pass.
+    """
+    if isinstance(text, str):
+        text = text.encode("utf-8", errors="surrogatepass")
+    if text.count(b"[") + text.count(b"{") <= limit:
+        return False
+    if b"\\" in text:  # \\ first, so that the backslash of \\" does not hide the quote after it
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = text.translate(_SQUARE, _NOT_STRUCTURE)
+    while b'""' in structure:  # dropping two adjacent quotes leaves every bracket inside or outside a string as it was
+        structure = structure.replace(b'""', b"")
+    if b'"' in structure:
+        structure = b"".join(structure.split(b'"')[::2])
+    for _ in range(_PEELS):
+        peeled = structure.replace(b"[]", b"")  # no rescan: exactly one level per pass
+        if not peeled or len(peeled) == len(structure):
+            return False  # all peeled, or unbalanced (json.loads then says where)
+        structure = peeled
+    # Still deep after a few passes: the running depth, in one pass (each [ counts 2, each ] 0, minus one per bracket).
+    steps = structure.translate(_STEPS)
+    return max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1))) > limit - _PEELS
+
+
+def loads(text: Union[str, bytes, bytearray]) -> Any:
+    """``json.loads``, with nesting deeper than :data:`MAX_DEPTH` a ValueError like any other bad JSON."""
+    if isinstance(text, bytearray):
+        text = bytes(text)
+    if too_deep(text):
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
