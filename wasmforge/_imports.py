@@ -16,6 +16,7 @@ gets a fresh Linker bound to its own :class:`CallState`.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
@@ -49,6 +50,7 @@ from .errors import (
     PluginCallError,
     PluginLoadError,
     PluginProtocolError,
+    UsageError,
 )
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,35 @@ def normalize_host_functions(functions: HostFunctionsArg) -> dict[str, Callable[
             raise ArgumentError(f"host function {name!r} is {describe_value(fn)}, not a callable")
     return items
 
+
+def import_host_functions(spec: str, directory: "os.PathLike[str]") -> dict[str, Callable[..., Any]]:
+    """The host functions named by ``MODULE:ATTRIBUTE`` (as uvicorn and pytest name objects).
+
+    ``MODULE`` is imported with ``directory`` first on ``sys.path`` (it stays there, so the
+    functions' own imports keep working); ``ATTRIBUTE`` may be dotted, and names a mapping,
+    a :class:`HostFunctions` registry or a list of functions.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute or not all(part.isidentifier() for part in attribute.split(".")):
+        raise UsageError(f"--host-functions {spec}: expected MODULE:ATTRIBUTE, e.g. host:functions")
+    folder = os.fspath(directory)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UsageError(f"--host-functions {spec}: cannot import {module_name} from {folder}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the user's module ran and failed: say so in one line
+        raise UsageError(f"--host-functions {spec}: importing {module_name} raised {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"--host-functions {spec}: {module_name} has no attribute {attribute}") from None
+    try:
+        return normalize_host_functions(target)
+    except ArgumentError as error:
+        raise UsageError(f"--host-functions {spec}: {error}") from None
 
 class CapturedStream:
     """A WASI stream written to a private temporary file and forwarded after each call.
