@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wasmforge
 from wasmforge import (
@@ -25,7 +27,7 @@ from wasmforge import (
     PluginProtocolError,
     UsageError,
 )
-from wasmforge._jsonin import MAX_DEPTH
+from wasmforge._jsonin import MAX_DEPTH, too_deep
 from helpers import assert_one_line_error, run_cli
 
 DEEP = "[" * 5000 + "]" * 5000
@@ -314,3 +316,36 @@ def test_host_functions_that_are_not_functions(nested: Path, host_functions: obj
 def test_an_absurd_number_of_instances_is_refused_at_once(nested: Path) -> None:
     with pytest.raises(UsageError, match=r"instances must be a whole number of 1 or more \(at most 1024\), got 100000000000000000000"):
         wasmforge.load(nested, instances=10**20)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(alphabet='[]{}"\\ab,:'),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet='[]{}"\\k'), children, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, limit=st.integers(0, 12), indent=st.sampled_from([None, 1]))
+def test_the_depth_check_agrees_with_the_parsed_value(value: object, limit: int, indent: object) -> None:
+    """Strings full of brackets, quotes and backslashes do not fool it, in either direction."""
+    text = json.dumps(value, indent=indent)  # type: ignore[arg-type]
+    assert too_deep(text, limit) == (_depth(value) > limit)
+    assert too_deep(text.encode(), limit) == (_depth(value) > limit)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 300])
+@pytest.mark.parametrize("noise", ["]]}", "[[{", '\\"]', ""])
+def test_the_depth_check_at_the_limit_with_brackets_in_strings(depth: int, noise: str) -> None:
+    value: object = 1
+    for level in range(depth):
+        value = [noise, value] if level % 2 else {noise: value}
+    assert too_deep(json.dumps(value)) == (depth > MAX_DEPTH)

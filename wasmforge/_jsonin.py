@@ -28,26 +28,32 @@ _PEELS = 8
 def too_deep(text: Union[str, bytes], limit: int = MAX_DEPTH) -> bool:
     """Whether ``text`` nests arrays and objects more than ``limit`` levels deep.
 
-    Linear and mostly in C: nothing to do unless there are more than ``limit``
-    brackets at all. Otherwise escapes go, everything but brackets and quotes
-    goes, strings go (first the many that hold no bracket, as empty pairs of
-    quotes), and the brackets left are peeled one level per pass.
+    Linear and in C but for a loop of at most a few passes: escapes go, then
+    everything but brackets and quotes (nothing more to do unless more than
+    ``limit`` brackets are left), then strings (when none holds a bracket,
+    all quotes at once), and the brackets left are peeled one level per pass.
     """
     if isinstance(text, str):
         text = text.encode("utf-8", errors="surrogatepass")
-    if text.count(b"[") + text.count(b"{") <= limit:
-        return False
     if b"\\" in text:  # \\ first, so that the backslash of \\" does not hide the quote after it
         text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
     structure = text.translate(_SQUARE, _NOT_STRUCTURE)
-    while b'""' in structure:  # dropping two adjacent quotes leaves every bracket inside or outside a string as it was
-        structure = structure.replace(b'""', b"")
-    if b'"' in structure:
+    if structure.count(b"[") <= limit:
+        return False
+    quotes = structure.count(b'"')
+    if quotes and 2 * structure.count(b'""') == quotes:
+        # Every string is an empty pair of quotes here: none holds a bracket.
+        structure = structure.translate(None, b'"')
+    elif quotes:
+        while b'""' in structure:  # dropping two adjacent quotes leaves every bracket inside or outside a string as it was
+            structure = structure.replace(b'""', b"")
         structure = b"".join(structure.split(b'"')[::2])
-    for _ in range(_PEELS):
+    for level in range(1, _PEELS + 1):
         peeled = structure.replace(b"[]", b"")  # no rescan: exactly one level per pass
-        if not peeled or len(peeled) == len(structure):
-            return False  # all peeled, or unbalanced (json.loads then says where)
+        if not peeled:
+            return level > limit
+        if len(peeled) == len(structure):
+            return False  # unbalanced: json.loads says where
         structure = peeled
     # Still deep after a few passes: the running depth, in one pass (each [ counts 2, each ] 0, minus one per bracket).
     steps = structure.translate(_STEPS)
