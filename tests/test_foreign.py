@@ -48,11 +48,26 @@ def wasm(wat: str) -> bytes:
     return bytes(wasmtime.wat2wasm(wat))
 
 
+BYSTANDER_WAT = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+
+
+@pytest.fixture(autouse=True)
+def bystander() -> "object":
+    """Another plugin in the same process: it must keep answering whatever the foreign one does."""
+    with wasmforge.Plugin.from_bytes(wasm(BYSTANDER_WAT), name="bystander.wasm") as plugin:
+        yield plugin
+        assert plugin.add(1, 2) == 3
+
+
 def run_python(code: str, *args: str, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
-    """``code`` in a fresh interpreter: an abort there is a signal exit status, not a dead test run."""
+    """``code`` in a fresh interpreter (with a bystander plugin that must still answer at the end):
+    an abort there is a signal exit status, not a dead test run."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
+    bystander = (f"import wasmforge as _wf, wasmtime as _wt\n"
+                 f"_bystander = _wf.Plugin.from_bytes(_wt.wat2wasm({BYSTANDER_WAT!r}), name='bystander.wasm')\n")
+    check = "\nassert _bystander.add(1, 2) == 3, 'the bystander stopped answering'\n"
+    return subprocess.run([sys.executable, "-c", bystander + textwrap.dedent(code) + check, *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
 def survived(result: "subprocess.CompletedProcess[str]") -> str:

@@ -33,6 +33,15 @@ from helpers import assert_one_line_error, run_cli
 DEEP = "[" * 5000 + "]" * 5000
 
 
+@pytest.fixture(autouse=True)
+def bystander() -> "object":
+    """Another plugin in the same process: it must keep answering whatever the hostile one does."""
+    wat = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+    with wasmforge.Plugin.from_bytes(bytes(wasmtime.wat2wasm(wat)), name="bystander.wasm") as plugin:
+        yield plugin
+        assert plugin.add(1, 2) == 3
+
+
 def export(name: str, params: list, returns: str, result_wasm: str = "") -> dict:
     return {"v": 1, "kind": "export", "name": name, "abi": "native", "input": "json", "output": "json",
             "params": params, "returns": returns, "fallible": False,
