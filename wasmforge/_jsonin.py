@@ -57,7 +57,8 @@ def too_deep(text: Union[str, bytes], limit: int = MAX_DEPTH) -> bool:
         structure = peeled
     # Still deep after a few passes: the running depth, in one pass (each [ counts 2, each ] 0, minus one per bracket).
     steps = structure.translate(_STEPS)
-    return max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1))) > limit - _PEELS
+    deepest: int = max(map(operator.sub, itertools.accumulate(steps), range(1, len(steps) + 1)))
+    return deepest > limit - _PEELS
 
 
 def loads(text: Union[str, bytes, bytearray]) -> Any:

@@ -249,8 +249,8 @@ def _number_converter(rust: str, wasm: Optional[str], where: str) -> Callable[[A
                 raise ArgumentError(f"{where}: expected a number, got {describe_value(value)}")
             try:
                 number = float(value)
-            except OverflowError:
-                raise ArgumentError(f"{where}: an integer of {value.bit_length()} bits is too large for {rust}") from None
+            except OverflowError:  # only an int converts to a float that overflows
+                raise ArgumentError(f"{where}: an integer of {int(value).bit_length()} bits is too large for {rust}") from None
             if single and math.isfinite(number) and abs(number) > F32_MAX:
                 raise ArgumentError(f"{where}: {number:g} is too large for f32 (at most {F32_MAX:g}); "
                                     "pass float('inf') for infinity")

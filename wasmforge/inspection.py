@@ -55,7 +55,7 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
     main = main_memory_export(data, path.name, [e.name for e in exported], facts)
     # Memory 0 first: the imported one, or the export that is memory 0.
     exported.sort(key=lambda e: e.name != main)
-    memories += [{"name": e.name, "kind": "export", "type": _wasmtypes.describe_memory_type(e.type)} for e in exported]
+    memories += [{"name": e.name, "kind": "export", "type": _wasmtypes.describe_extern(e.type)} for e in exported]
     return {
         "file": str(path),
         "size": len(data),
