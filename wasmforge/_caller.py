@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import wasmtime
 
@@ -111,6 +111,17 @@ class Caller:
 
     def __repr__(self) -> str:
         return f"<Caller {self.plugin}{'' if self._valid else ' (finished)'}>"
+
+
+def call_with_caller(plugin: str, caller: wasmtime.Caller,
+                     find_memory: Callable[[wasmtime.Caller], Optional[wasmtime.Memory]],
+                     function: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """``function(Caller(...), *args)``, the Caller invalid once it returns."""
+    handle = Caller(plugin, caller, find_memory)
+    try:
+        return function(handle, *args)
+    finally:
+        handle._end()
 
 
 def wants_caller(function: Callable[..., Any]) -> bool:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import wasmtime
 
 from . import _jsonin, _wasmtypes
-from ._caller import Caller, wants_caller
+from ._caller import call_with_caller, wants_caller
 from ._fastcall import guard_host_function
 from .abi import (
     HOST_IMPORT_MODULE,
@@ -479,13 +479,7 @@ class ImportPlan:
             found = caller.get(main_memory) if main_memory is not None else None
             return found if isinstance(found, wasmtime.Memory) else None
 
-        def with_caller(caller: wasmtime.Caller, args: Sequence[Any]) -> Any:
-            handle = Caller(plugin, caller, find_memory)
-            try:
-                return implementation(handle, *args)
-            finally:
-                handle._end()
-        return with_caller
+        return lambda caller, args: call_with_caller(plugin, caller, find_memory, implementation, args)
 
 def _unprovidable(item: ImportFact) -> str:
     """Why no host value can satisfy ``item``, or "" if wasmforge can."""

@@ -47,7 +47,7 @@ class LiveInstance:
     def __init__(self, plugin: "Plugin") -> None:
         limits = plugin.limits
         self.plugin_name = plugin.name
-        self.plugin_main_memory = plugin._main_memory
+        self.plugin_main_memory = plugin._imports.main_memory
         self.store = wasmtime.Store(plugin._engine)
         self.store.set_limits(
             memory_size=limits.memory if limits.memory is not None else -1,
@@ -78,7 +78,7 @@ class LiveInstance:
             raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None
         # Memory 0, under whatever name it is exported (or the imported one wasmforge made):
         # one export at a time, since wrapping them all costs about 8 µs each, at every (re)start.
-        self.memory: Optional[wasmtime.Memory] = self.state.memory or self._exported_memory(plugin._main_memory)
+        self.memory: Optional[wasmtime.Memory] = self.state.memory or self._exported_memory(self.plugin_main_memory)
         self.state.memory = self.memory
         self._memories: dict[str, FastMemory] = {}
         # stable_base: every engine wasmforge makes keeps memories in place (Limits.engine_config).

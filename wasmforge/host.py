@@ -199,7 +199,6 @@ class Plugin:
         self._module = compiled.module
         self._engine = compiled.engine
         self._export_names = compiled.export_names
-        self._main_memory = compiled.main_memory
         self._memory_exports = compiled.memory_exports
         # One instance: a re-entrant lock (a host function may call back in). Several: a
         # queue of idle instances, None standing for one not made yet (or thrown away).
