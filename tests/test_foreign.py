@@ -543,3 +543,36 @@ def test_inspect_and_load_name_what_an_emscripten_module_needs(sql_wasm: Path) -
     assert_one_line_error(loaded, 1, "sql-wasm-1.17.0.wasm imports a.a(i32, i32, i32, i32) -> (), ",
                           "and 32 more, which wasmforge does not provide; supply them as "
                           "host_functions={'a.a': callable, 'a.b': callable, ...}")
+
+
+# ---- real Rust plugins: #[host_fn] imports take a Caller too, from the command line too ------------
+
+
+@pytest.mark.cargo
+def test_a_host_fn_of_a_rust_plugin_takes_a_caller_and_the_cli_supplies_host_functions(boundary, tmp_path: Path) -> None:
+    seen = []
+
+    def print_str(caller: Caller, message: str) -> None:
+        seen.append((message, caller.plugin, caller.memory.size > 0))
+
+    with wasmforge.load(boundary.wasm, instances=2, host_functions={"print_str": print_str, "lookup": lambda k: None}) as plugin:
+        assert plugin.greet_via_host("ada") == "Hello, ada!"
+    assert seen == [("greeting ada", "boundary_plugin.wasm", True)]
+    (tmp_path / "titles.py").write_text(textwrap.dedent("""
+        def print_str(message):
+            pass
+
+        def lookup(key):
+            return {"ada": "Countess"}.get(key)
+
+        host = [print_str, lookup]
+    """))
+    called = run_cli("-C", str(tmp_path), "call", "--plugin", str(boundary.wasm), "--host-functions", "titles:host",
+                     "greet_via_host", "ada")
+    assert (called.returncode, called.stdout) == (0, "Hello, Countess ada!\n"), called.stderr
+
+
+@pytest.mark.cargo
+def test_watch_refuses_host_functions_it_cannot_import(demo) -> None:
+    watched = run_cli("-C", str(demo.root), "watch", "--host-functions", "no_such_module:host", timeout=300)
+    assert_one_line_error(watched, 2, "--host-functions no_such_module:host: cannot import no_such_module")
