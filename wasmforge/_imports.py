@@ -142,6 +142,7 @@ def import_host_functions(spec: str, directory: "os.PathLike[str]") -> dict[str,
     except ArgumentError as error:
         raise UsageError(f"--host-functions {spec}: {error}") from None
 
+
 class CapturedStream:
     """A WASI stream written to a private temporary file and forwarded after each call.
 
@@ -480,6 +481,7 @@ class ImportPlan:
             return found if isinstance(found, wasmtime.Memory) else None
 
         return lambda caller, args: call_with_caller(plugin, caller, find_memory, implementation, args)
+
 
 def _unprovidable(item: ImportFact) -> str:
     """Why no host value can satisfy ``item``, or "" if wasmforge can."""

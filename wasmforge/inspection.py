@@ -32,7 +32,8 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
     other = []
     imports = []
     wasi = False
-    for item in ImportFact.all_of(module):  # never str(ValType): it aborts on v128
+    facts = ImportFact.all_of(module)  # never str(ValType): it aborts on v128
+    for item in facts:
         if item.module == HOST_IMPORT_MODULE and item.kind == "function":
             signature = metadata.imports.get(item.name) or raw_signature(item.name, item.params, item.results, "import")
             entry = signature.to_json()
@@ -48,7 +49,6 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
             if host_functions is not None and item.kind == "function":
                 described["provided"] = item.key in host_functions or item.name in host_functions
             imports.append(described)
-    facts = ImportFact.all_of(module)
     memories = [{"name": item.key, "kind": "import", "type": _wasmtypes.describe_memory_type(item.type)}
                 for item in facts if item.kind == "memory"]
     exported = [e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)]
