@@ -179,6 +179,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         ("ctypes floor: libc labs(1)", "floor", "labs(1)"),
         ("wasmforge fast path (_fastcall)", "fast", "fast.add(1, 2)"),
         ("wasmforge public API: plugin.add(1, 2)", "wasmforge", "public.add(1, 2)"),
+        ("plain wasm numbers: plugin.call_raw('add', 1, 2)", "wasmforge", "public.call_raw('add', 1, 2)"),
         ("wasmtime-py Func.__call__", "wasmtime", "raw.add(1, 2)"),
         ("Extism no-op call", "extism", "ext.call('noop', b'')"),
     ])

@@ -217,10 +217,23 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
         options["memory_limit"] = args.memory_limit if args.memory_limit is not None else memory
     if getattr(args, "sha256", None):
         options["sha256"] = args.sha256
+    options.update(_host_options(args))
     return options
 
 
-def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
+def _host_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``host_functions=`` from --host-functions MODULE:ATTRIBUTE, imported once (from -C's directory)."""
+    spec = getattr(args, "host_functions", None)
+    if not spec:
+        return {}
+    if not hasattr(args, "host_functions_loaded"):
+        from ._imports import import_host_functions
+
+        args.host_functions_loaded = import_host_functions(spec, args.cwd)
+    return {"host_functions": args.host_functions_loaded}
+
+
+def _plugin_exporting(paths: Sequence[Path], function: Optional[str], options: Optional[dict[str, Any]] = None) -> Path:
     """Of several plugins, the one that exports ``function``."""
     from .errors import UnknownFunctionError, UsageError
     from .host import load
@@ -229,7 +242,7 @@ def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
         return paths[0]
     having = []
     for path in paths:
-        with load(path) as plugin:
+        with load(path, **(options or {})) as plugin:
             if function in plugin.exports:
                 having.append(path)
     if len(having) == 1:
@@ -251,7 +264,7 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         return _list_exports(args, out, paths)
     if not args.function:
         raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
-    with load(_plugin_exporting(paths, args.function), **_load_options(args)) as plugin:
+    with load(_plugin_exporting(paths, args.function, _host_options(args)), **_load_options(args)) as plugin:
         function = plugin.function(args.function)
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
@@ -293,7 +306,8 @@ def _call_native(args: argparse.Namespace) -> int:
     if args.plugin:
         raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
     ignored = [flag for flag, given in (("--json", args.json), ("--sha256", args.sha256), ("--timeout", args.timeout),
-                                        ("--memory-limit", args.memory_limit), ("--fuel", args.fuel)) if given]
+                                        ("--memory-limit", args.memory_limit), ("--fuel", args.fuel),
+                                        ("--host-functions", args.host_functions)) if given]
     if ignored:
         raise UsageError(f"--native runs the plugin as native code, where {', '.join(ignored)} cannot apply; "
                          "drop --native to call the .wasm")
@@ -370,8 +384,10 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
         raise UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start}), which {signature} needs") from None
     if wire == "str":
         return text
+    from . import _jsonin
+
     try:
-        return json.loads(text)
+        return _jsonin.loads(text)
     except ValueError as error:
         raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
 
@@ -385,7 +401,8 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
         flag = "-p" if args.package else "--release"
         raise UsageError(f"PLUGIN names the .wasm to inspect; {flag} chooses what to build in a workspace: use one or the other")
     paths = [_existing_file(args, args.target, "plugin")] if args.target else _plugin_paths(args, out)
-    reports = [inspect_plugin(path) for path in paths]
+    host = _host_options(args).get("host_functions")
+    reports = [inspect_plugin(path, host) for path in paths]
     if args.json:
         out.result(json.dumps(reports[0] if len(reports) == 1 else reports))
         return EXIT_OK
@@ -400,13 +417,23 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
         out.result("exports:")
         for export in report["exports"]:
             out.result(f"  {export['signature']}  [{export['abi']}]")
+        if len(report["memories"]) > 1:
+            out.result("memories: " + ", ".join(f"{m['name']} ({m['kind']}: {m['type']})" for m in report["memories"]))
         if report["host_functions"]:
             out.result("host functions (imported from Python):")
             for imported in report["host_functions"]:
-                out.result(f"  {imported['signature']}")
-        if report["other_imports"]:
-            out.result("other imports: " + ", ".join(report["other_imports"]))
+                out.result(f"  {imported['signature']}{_provided_mark(imported)}")
+        if report["imports"]:
+            out.result("other imports:")
+            for imported in report["imports"]:
+                out.result(f"  {imported['module']}.{imported['name']}  {imported['kind']} "
+                           f"{imported['type']}{_provided_mark(imported)}")
     return EXIT_OK
+
+
+def _provided_mark(imported: dict[str, Any]) -> str:
+    """" (missing)" for an import --host-functions does not supply; nothing without --host-functions."""
+    return " (missing)" if imported.get("provided") is False else ""
 
 
 def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
@@ -418,9 +445,14 @@ def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
         return text.encode("utf-8")
     if param is not None and param.type in _FLOAT_MAX:
         return _parse_float(param.name, param.type, text)
+    from . import _jsonin
+    from .errors import ArgumentError
+
     try:
-        return json.loads(text)
+        return _jsonin.loads(text)
     except ValueError:
+        if _jsonin.too_deep(text):
+            raise ArgumentError(f"argument {index + 1} is JSON nested more than {_jsonin.MAX_DEPTH} levels deep") from None
         return text
 
 
@@ -524,7 +556,8 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
         check = CliCall.parse(args.call) if args.call is not None else None
         printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
+            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False,
+            **_host_options(args),
         )
         hot.wait_closed()
         return EXIT_OK
@@ -652,12 +685,14 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
     call.add_argument("--sha256", metavar="HEX", help="refuse the plugin unless its sha256 is HEX")
     _limit_flags(call)
+    _host_flag(call)
 
     inspect = command("inspect", cmd_inspect, "show a plugin's typed exports, host functions, imports and memory")
     inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
     inspect.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
     inspect.add_argument("--release", action="store_true", help="in a workspace: build and inspect the release build")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _host_flag(inspect)
 
     chain = command("chain", cmd_chain, "pass stdin through FUNC of every plugin in turn and print the result")
     chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")
@@ -669,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--mdbook", action="store_true",
                        help="speak mdBook's preprocessor protocol: answer `supports`, read [context, book], write the book")
     _limit_flags(chain)
+    _host_flag(chain)
 
     test = command("test", cmd_test, "run the plugin crates' cargo tests natively, then pytest in the workspace")
     test.add_argument("pytest_args", nargs="*", default=[], metavar="PYTEST_ARGS", help="passed to pytest (after --)")
@@ -685,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
     watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
     _limit_flags(watch)
+    _host_flag(watch)
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
@@ -745,6 +782,12 @@ def _limit_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="time limit per call")
     parser.add_argument("--memory-limit", type=_size, metavar="SIZE", help="linear memory cap, e.g. 64MiB (default 1GiB)")
     parser.add_argument("--fuel", type=_positive_int, metavar="N", help="fuel budget per call (about N instructions)")
+
+
+def _host_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host-functions", metavar="MODULE:ATTR",
+                        help="the plugin's host functions: a mapping, HostFunctions registry or list of functions "
+                             "in a Python module (imported from the current directory), e.g. host:functions")
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

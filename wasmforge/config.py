@@ -146,6 +146,8 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: arrays or tables nested too deeply") from None
     flat: dict[tuple[str, str], Any] = {}
     for table, entries in data.items():
         if not isinstance(entries, dict):
@@ -181,6 +183,8 @@ def workspace_crates(root: Path) -> dict[str, Path]:
         raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{manifest} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{manifest} is not valid TOML: arrays or tables nested too deeply") from None
     members = data.get("workspace", {}).get("members", [])
     crates: dict[str, Path] = {}
     package = data.get("package", {}).get("name")
@@ -195,6 +199,8 @@ def workspace_crates(root: Path) -> dict[str, Path]:
                 name = tomllib.loads(member.read_text(encoding="utf-8")).get("package", {}).get("name")
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
                 raise ConfigError(f"{member} is not valid TOML: {error}") from None
+            except RecursionError:
+                raise ConfigError(f"{member} is not valid TOML: arrays or tables nested too deeply") from None
             if isinstance(name, str):
                 crates[name] = directory
     return crates
