@@ -41,13 +41,16 @@ def test_build_takes_the_artifact_path_from_cargo_not_a_guess(demo, shared_cargo
     artifact is where cargo says, not in ./target."""
     monkeypatch.delenv("CARGO_TARGET_DIR")
     config = demo.root / ".cargo" / "config.toml"
-    assert not config.exists()
-    config.parent.mkdir()
-    config.write_text(f"[build]\ntarget-dir = {json.dumps(str(shared_cargo_target))}\n", encoding="utf-8")
+    before = config.read_text(encoding="utf-8") if config.exists() else None  # `new` writes it where crates are Debian's
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(f"{before or ''}\n[build]\ntarget-dir = {json.dumps(str(shared_cargo_target))}\n", encoding="utf-8")
     try:
         result = build(load_settings(demo.root))
     finally:
-        shutil.rmtree(config.parent)
+        if before is None:
+            shutil.rmtree(config.parent)
+        else:
+            config.write_text(before, encoding="utf-8")
     assert not (demo.root / "target").exists()
     assert result.artifacts[0].path == demo.artifact
     assert result.artifacts[0].path.is_relative_to(shared_cargo_target)
