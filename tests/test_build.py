@@ -156,6 +156,9 @@ def test_target_dir_setting_is_a_path_from_the_workspace(demo, tmp_path: Path) -
     (ws / "wasmforge.toml").write_text('[build]\ntarget_dir = " "\n')
     with pytest.raises(ConfigError, match=r"\[build\] target_dir is empty"):
         load_settings(ws, env={})
+    (ws / "wasmforge.toml").write_text('[build]\ntarget_dir = "Cargo.toml"\n')
+    result = run_cli("build", cwd=ws)
+    assert_one_line_error(result, 2, "[build] target_dir = 'Cargo.toml' is not a directory")
 
 
 @pytest.mark.cargo

@@ -113,9 +113,10 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
         shown = str(scaffold.destination)
     steps = "".join(f"\n  {step}" for step in next_steps(args.template))
     out.info(f"next:\n  cd {shown}{steps}")
-    if not os.environ.get("CARGO_TARGET_DIR"):
-        out.info("tip: its first build compiles serde and syn; to compile them once for all your workspaces, "
-                 "set target_dir in wasmforge.toml (or CARGO_TARGET_DIR) to one directory")
+    crates = scaffold.registry_dependencies()
+    if crates and not os.environ.get("CARGO_TARGET_DIR"):
+        out.info(f"tip: its first build compiles {', '.join(crates)} and what they need; to compile them once for "
+                 "all your workspaces, set target_dir in wasmforge.toml (or CARGO_TARGET_DIR) to one directory")
     return EXIT_OK
 
 

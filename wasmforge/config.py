@@ -141,7 +141,10 @@ def _target_dir(root: Path, value: str, path: Path) -> Path:
     """[build] target_dir as a path: ``~`` is the user's home, a relative path is relative to the workspace."""
     if not value.strip():
         raise ConfigError(f"{path}: [build] target_dir is empty; name a directory, e.g. \"~/.cache/wasmforge/target\"")
-    return root / Path(value).expanduser()
+    directory = root / Path(value).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{path}: [build] target_dir = {value!r} is not a directory; name a directory (cargo creates it)")
+    return directory
 
 
 def _check_limits(settings: Settings, path: Path) -> None:

@@ -80,6 +80,22 @@ class Scaffold:
     #: What `new` did not do that one would expect, and why.
     notes: tuple[str, ...] = ()
 
+    def registry_dependencies(self) -> list[str]:
+        """The crates its Cargo.toml files take from a registry (not a path), in name order: what a first build compiles."""
+        names: set[str] = set()
+        for planned in self.files:
+            if planned.relative.name != "Cargo.toml":
+                continue
+            try:
+                manifest = tomllib.loads(planned.content.decode("utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                continue
+            for table in ("dependencies", "build-dependencies", "dev-dependencies"):
+                for name, spec in manifest.get(table, {}).items():
+                    if not (isinstance(spec, dict) and ("path" in spec or "git" in spec or spec.get("workspace"))):
+                        names.add(name)
+        return sorted(names)
+
 
 def templates_root() -> Path:
     """Where the templates are: inside the installed package, or the source checkout."""
