@@ -92,8 +92,9 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("name the workspace, e.g. `wasmforge new my-plugin`, or see --list-templates")
 
     destination = Path(args.path) if args.path else None
+    offline = True if args.offline else False if args.online else None
     scaffold = new_workspace(
-        args.name, destination, template=args.template, offline=args.offline, dry_run=args.dry_run, cwd=args.cwd
+        args.name, destination, template=args.template, offline=offline, dry_run=args.dry_run, cwd=args.cwd
     )
     if args.dry_run:
         out.result(f"would create {scaffold.destination} with:")
@@ -101,11 +102,21 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
             out.result(f"  {planned.relative.as_posix()}  ({len(planned.content)} bytes)")
         return EXIT_OK
     out.success(f"created workspace {scaffold.name!r} in {scaffold.destination} ({len(scaffold.files)} files)")
+    if scaffold.offline:
+        opt_out = "" if args.offline else "; `new --online` leaves it out"
+        out.info("plain cargo and editors take crates from Debian's registry too, as `wasmforge build` does "
+                 f"(.cargo/config.toml{opt_out})")
+    for note in scaffold.notes:
+        out.info(f"note: {note}")
     shown = os.path.relpath(scaffold.destination, args.cwd)
     if shown.startswith(".."):
         shown = str(scaffold.destination)
     steps = "".join(f"\n  {step}" for step in next_steps(args.template))
     out.info(f"next:\n  cd {shown}{steps}")
+    crates = scaffold.registry_dependencies()
+    if crates and not os.environ.get("CARGO_TARGET_DIR"):
+        out.info(f"tip: its first build compiles {', '.join(crates)} and what they need; to compile them once for "
+                 "all your workspaces, set target_dir in wasmforge.toml (or CARGO_TARGET_DIR) to one directory")
     return EXIT_OK
 
 
@@ -119,8 +130,21 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> "Settings":
 def _run_build(args: argparse.Namespace, out: Output, settings: "Settings", crates: Sequence[str], stream: bool) -> "BuildResult":
     from .build import build
     from .host import compile_module
+    from .toolchain import find_toolchain
 
-    result = build(settings, crates, on_diagnostic=out.raw_stderr if stream else None, color=stream and out.color)
+    toolchain = find_toolchain(settings.target)
+    # An older rustc than the one on PATH: say so once cargo starts, above what it prints.
+    pending = [note for note in [toolchain.choice_note()] if note and stream]
+
+    def show(line: str) -> None:
+        while pending:
+            out.info(pending.pop())
+        out.raw_stderr(line)
+
+    result = build(settings, crates, toolchain=toolchain, on_diagnostic=show if stream else None,
+                   color=stream and out.color)
+    while pending:
+        out.info(pending.pop())
     for artifact in result.artifacts:
         compile_module(artifact.path.read_bytes(), str(artifact.path))  # proves it loads
     return result
@@ -132,7 +156,7 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args, profile="release" if args.release else None, target=args.target, offline=args.offline or None)
     if not args.json:
         result = _run_build(args, out, settings, args.package or (), stream=not out.quiet)
-        for artifact in result.artifacts:
+        for artifact in result.artifacts if not out.quiet else ():
             out.result(
                 f"built {artifact.crate}: {_shown_path(artifact.path, args.cwd)} "
                 f"({_human_size(artifact.size)}) in {result.seconds:.2f} s"
@@ -171,6 +195,10 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
 
     path = Path(given) if Path(given).is_absolute() else args.cwd / given
     if not path.exists():
+        if what == "plugin" and path.suffix == ".wasm":
+            from .host import build_command_for
+
+            raise UsageError(f"no {what} at {given}: no such file; build it with `{build_command_for(path)}`")
         raise UsageError(f"no {what} at {given}: no such file")
     if path.is_dir():
         raise UsageError(f"{given} is a directory; name the .wasm file in it")
@@ -586,7 +614,12 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK if report.ok else EXIT_FAILED
     width = max(len(c.name) for c in report.checks)
     for check in report.checks:
-        mark = out._paint("ok  ", "32") if check.ok else out._paint("MISSING" if check.required else "absent ", "31" if check.required else "33")
+        if check.warning:
+            mark = out._paint("warn", "33")
+        elif check.ok:
+            mark = out._paint("ok  ", "32")
+        else:
+            mark = out._paint("MISSING" if check.required else "absent ", "31" if check.required else "33")
         out.result(f"{mark.ljust(4)} {check.name.ljust(width)}  {check.detail}")
         if check.fix:
             out.result(f"     {' ' * width}  fix: {check.fix}")
@@ -662,7 +695,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--list-templates", action="store_true", help="list the templates and what each makes")
     new.add_argument("--path", metavar="DIR", help="create the workspace in DIR instead of ./NAME")
     new.add_argument("--dry-run", action="store_true", help="list the files that would be written, write nothing")
-    new.add_argument("--offline", action="store_true", help="take crates from Debian's registry (writes .cargo/config.toml)")
+    registry = new.add_mutually_exclusive_group()
+    registry.add_argument("--offline", action="store_true",
+                          help="take crates from Debian's registry (writes .cargo/config.toml); "
+                               "the default where wasmforge builds from it")
+    registry.add_argument("--online", action="store_true",
+                          help="leave .cargo/config.toml out: plain cargo takes crates from crates.io")
     new.add_argument("--template", default="default", metavar="NAME|DIR",
                      help="a template from --list-templates, or your own template directory (default: default)")
 

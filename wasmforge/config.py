@@ -21,7 +21,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 from .errors import ConfigError, WorkspaceNotFound
-from .toolchain import DEFAULT_TARGET, WASM_TARGETS
+from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -40,6 +40,8 @@ class Settings:
     target: str = DEFAULT_TARGET
     #: Force Debian's registry even when the toolchain is not Debian's.
     offline: bool = False
+    #: Cargo's target directory for wasmforge's builds (CARGO_TARGET_DIR in the environment wins); None: cargo's own.
+    target_dir: Optional[Path] = None
     debounce_ms: int = 50
     #: Sandbox limits for plugins the CLI loads ([limits] in wasmforge.toml).
     timeout: Optional[float] = None
@@ -79,6 +81,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("build", "profile"): ("profile", str, PROFILES),
     ("build", "target"): ("target", str, WASM_TARGETS),
     ("build", "offline"): ("offline", bool, None),
+    ("build", "target_dir"): ("target_dir", str, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
     ("limits", "timeout"): ("timeout", (int, float), None),
     ("limits", "memory"): ("memory_limit", (int, str), None),
@@ -111,7 +114,9 @@ def load_settings(
     values: dict[str, Any] = {}
     for (table, key), value in _read_toml(path).items():
         values[_SCHEMA[(table, key)][0]] = tuple(value) if isinstance(value, list) else value
-    if env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if "target_dir" in values:
+        values["target_dir"] = _target_dir(root, values["target_dir"], path)
+    if offline_from_env(env):
         values["offline"] = True
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if "plugin_crates" not in values:
@@ -130,6 +135,16 @@ def load_settings(
     if settings.poll_interval_ms < 10:
         raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
     return settings
+
+
+def _target_dir(root: Path, value: str, path: Path) -> Path:
+    """[build] target_dir as a path: ``~`` is the user's home, a relative path is relative to the workspace."""
+    if not value.strip():
+        raise ConfigError(f"{path}: [build] target_dir is empty; name a directory, e.g. \"~/.cache/wasmforge/target\"")
+    directory = root / Path(value).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{path}: [build] target_dir = {value!r} is not a directory; name a directory (cargo creates it)")
+    return directory
 
 
 def _check_limits(settings: Settings, path: Path) -> None:

@@ -91,13 +91,18 @@ def load(
             check_sha256(data, sha256, file.name)
         compiled = compiled_file(file.absolute(), info, data, file.name, limits)
     except FileNotFoundError:
-        raise PluginLoadError(f"no plugin at {file}; build one with `wasmforge build`") from None
+        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from None
     except IsADirectoryError:
         raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
     except OSError as error:
         raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
     return Plugin(compiled, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr,
                   limits=limits, instances=instances)
+
+
+def build_command_for(path: Path) -> str:
+    """The command that makes a missing .wasm: cargo puts release builds under .../release/."""
+    return "wasmforge build --release" if "release" in path.parts else "wasmforge build"
 
 
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",

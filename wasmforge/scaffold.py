@@ -37,8 +37,9 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 from .config import toml_repr
-from .errors import ScaffoldError
-from .toolchain import offline_config_toml
+from .errors import ScaffoldError, ToolchainError
+from .lockfile import LOCK_FILE, write_lock
+from .toolchain import find_toolchain, offline_config_toml, uses_debian_registry
 
 DEFAULT_TEMPLATE = "default"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -61,6 +62,9 @@ class PlannedFile:
     content: bytes
 
 
+CARGO_CONFIG = Path(".cargo/config.toml")
+
+
 @dataclass(frozen=True)
 class Scaffold:
     """What `new` writes (or, for a dry run, would write)."""
@@ -69,6 +73,28 @@ class Scaffold:
     destination: Path
     files: tuple[PlannedFile, ...]
     written: bool
+    #: .cargo/config.toml takes crates from Debian's registry, so plain cargo works as `wasmforge build` does.
+    offline: bool = False
+    #: Cargo.lock was resolved and written (by the cargo that builds, in a format it reads).
+    locked: bool = False
+    #: What `new` did not do that one would expect, and why.
+    notes: tuple[str, ...] = ()
+
+    def registry_dependencies(self) -> list[str]:
+        """The crates its Cargo.toml files take from a registry (not a path), in name order: what a first build compiles."""
+        names: set[str] = set()
+        for planned in self.files:
+            if planned.relative.name != "Cargo.toml":
+                continue
+            try:
+                manifest = tomllib.loads(planned.content.decode("utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                continue
+            for table in ("dependencies", "build-dependencies", "dev-dependencies"):
+                for name, spec in manifest.get(table, {}).items():
+                    if not (isinstance(spec, dict) and ("path" in spec or "git" in spec or spec.get("workspace"))):
+                        names.add(name)
+        return sorted(names)
 
 
 def templates_root() -> Path:
@@ -221,7 +247,7 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
         raise ScaffoldError(f"template {template!r} has no files{config}; nothing to create")
     files.sort(key=lambda planned: planned.relative.as_posix())
     if offline:
-        cargo_config = Path(".cargo/config.toml")
+        cargo_config = CARGO_CONFIG
         if cargo_config in origin:
             raise ScaffoldError(
                 f"template {template!r} writes {cargo_config} (from {origin[cargo_config]}), which --offline writes "
@@ -262,20 +288,57 @@ def new_workspace(
     destination: Optional[Path] = None,
     *,
     template: str = DEFAULT_TEMPLATE,
-    offline: bool = False,
+    offline: Optional[bool] = None,
     dry_run: bool = False,
     cwd: Optional[Path] = None,
+    lock: bool = True,
 ) -> Scaffold:
-    """Creates workspace ``name`` at ``destination`` (default: ``cwd/name``)."""
+    """Creates workspace ``name`` at ``destination`` (default: ``cwd/name``).
+
+    ``offline``: write .cargo/config.toml taking crates from Debian's registry; None (the
+    default) does so where `wasmforge build` takes them from there (Debian's toolchain, or
+    WASMFORGE_OFFLINE), so plain cargo and editors work in the workspace as the build does.
+    ``lock``: resolve Cargo.lock offline with the cargo that builds, in a format every cargo
+    here reads, where crates come from Debian's registry.
+    """
     check_name(name)
     destination = (destination if destination is not None else Path(name))
     if not destination.is_absolute():
         destination = (cwd or Path.cwd()) / destination
     _check_destination(destination)
-    files = plan(name, destination, template, offline)
+    notes: list[str] = []
+    files = plan(name, destination, template, offline=bool(offline))
+    if offline is None and uses_debian_registry():
+        if any(planned.relative == CARGO_CONFIG for planned in files):
+            notes.append(f"template {template!r} writes its own {CARGO_CONFIG}; Debian's registry was not added to it")
+        else:
+            offline = True
+            files = plan(name, destination, template, offline=True)
+    locked = False
     if not dry_run:
         _write(destination, files)
-    return Scaffold(name=name, destination=destination, files=tuple(files), written=not dry_run)
+        if lock:
+            locked, why_not = _write_lock(destination, bool(offline))
+            if why_not:
+                notes.append(f"{LOCK_FILE} not written ({why_not}); the first build writes it")
+    return Scaffold(name=name, destination=destination, files=tuple(files), written=not dry_run,
+                    offline=bool(offline), locked=locked, notes=tuple(notes))
+
+
+def _write_lock(destination: Path, offline: bool) -> tuple[bool, Optional[str]]:
+    """Writes Cargo.lock for a new workspace whose crates come from Debian's registry: (written, why it failed).
+
+    Elsewhere (a rustup toolchain with the target, crates from crates.io) one cargo is in
+    play and it writes the lock on the first build, with the network it needs.
+    """
+    try:
+        toolchain = find_toolchain()
+    except ToolchainError:
+        return False, "no Rust toolchain builds for wasm here yet; `wasmforge doctor` says what is missing"
+    if not (offline or toolchain.is_debian):
+        return False, None
+    failure = write_lock(destination, toolchain, debian_registry=True)
+    return failure is None, failure
 
 
 def _check_destination(destination: Path) -> None:
