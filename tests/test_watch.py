@@ -92,6 +92,43 @@ def test_an_atomic_save_is_a_change_to_the_file_saved(crate: Path, watched: tupl
     assert changes[-1].kind in ("moved", "created", "modified")
 
 
+def test_a_hidden_temporary_is_no_change_until_it_is_renamed_over_a_source(
+    crate: Path, watched: tuple[Watcher, Recorder]
+) -> None:
+    """An editor's atomic save through .lib.rs.XXXX.new: created, written, and (a while later, under load)
+    renamed over lib.rs. Until the rename nothing happened to the build; then lib.rs changed."""
+    _, recorder = watched
+    lib_rs, staged = crate / "src" / "lib.rs", crate / "src" / ".lib.rs.Xk3q.new"
+    staged.write_text("pub fn staged() {}\n")
+    with staged.open("a") as handle:
+        handle.write("// more\n")
+    # A plain save after it: had the temporary counted, its change would come first (events arrive in order).
+    (crate / "src" / "mod.rs").write_text("")
+    seen = [recorder.expect()]
+    while seen[-1].path != crate / "src" / "mod.rs":
+        seen.append(recorder.expect())
+    os.replace(staged, lib_rs)
+    seen.append(recorder.expect())
+    while seen[-1].path != lib_rs:
+        seen.append(recorder.expect())
+    assert {c.path for c in seen} == {crate / "src" / "mod.rs", lib_rs}, seen
+    if seen[-1].kind == "moved":  # native events see the rename; polling may see a new lib.rs instead
+        assert seen[-1].source == staged
+
+
+def test_a_hidden_file_that_comes_and_goes_is_never_a_change(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
+    _, recorder = watched
+    for name in (".lib.rs.Xk3q.new", ".hidden.rs"):
+        (crate / "src" / name).write_text("x")
+    os.replace(crate / "src" / ".lib.rs.Xk3q.new", crate / "src" / ".lib.rs.other")  # renamed, but not onto a source
+    (crate / "src" / ".hidden.rs").unlink()
+    (crate / ".cache").mkdir()
+    (crate / ".cache" / "x.rs").write_text("x")
+    (crate / "src" / "lib.rs").write_text("pub fn h() {}\n")
+    assert recorder.expect().path == crate / "src" / "lib.rs"
+    assert {c.path for c in recorder.drain()} <= {crate / "src" / "lib.rs"}
+
+
 @pytest.mark.skipif(shutil.which("sed") is None, reason="no sed")
 def test_sed_in_place_is_a_change_to_the_file_edited_only(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
     """GNU sed -i writes src/sedXXXXXX and renames it over the file: one change, to that file."""
@@ -250,6 +287,14 @@ def test_dep_info_lists_what_the_build_read(demo) -> None:
     files = dep_info_files(artifact.path, demo.root)
     assert demo.root / "crates" / "demo-plugin" / "src" / "lib.rs" in files
     assert all(demo.root in f.parents for f in files)
+
+
+def test_dep_info_names_files_as_the_watcher_does(tmp_path: Path) -> None:
+    """include_str!("../../../words.txt") is listed with its ..: hidden-file noise must not take it for one."""
+    (tmp_path / "x.d").write_text(f"{tmp_path}/x.wasm: {tmp_path}/crates/p/src/../../../words.txt\n")
+    (listed,) = dep_info_files(tmp_path / "x.wasm", tmp_path)
+    assert listed == tmp_path / "words.txt"
+    assert not Noise()(Path("crates/p/src/../../../words.txt"))
 
 
 def test_dep_info_unescapes_spaces(tmp_path: Path) -> None:
