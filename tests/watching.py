@@ -98,8 +98,13 @@ class WatchProcess:
                 return events
 
     def until_result(self, value: Any, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
-        """Every event up to the --call result ``value``."""
-        return self.until(lambda e: e["event"] == "call_result" and e.get("value") == value, timeout)
+        """Every event up to the end of the cycle whose (first) --call result is ``value``."""
+        events = self.until(lambda e: e["event"] == "call_result" and e.get("value") == value, timeout)
+        return events + self.until_cycle_end(timeout)
+
+    def until_cycle_end(self, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        """Every event up to and including the next cycle_finished."""
+        return self.until(lambda e: e["event"] == "cycle_finished", timeout)
 
     def interrupt(self, timeout: float = 60) -> int:
         """Ctrl-C; the exit code."""
