@@ -317,6 +317,7 @@ def test_exec_runs_after_each_good_swap_without_holding_up_the_next_build(worksp
         first = process.until_result(3)
         started = process.next()
         assert started == {"event": "exec_started", "command": command, "version": 1}
+        assert wait_until(lambda: log.exists() and log.read_text().count("\n") == 1, TIMEOUT)
         save(lib_rs, add_plugin_source(1))
         events = process.until(lambda e: e["event"] == "exec_started")
         assert kinds(events) == ["change", "build_started", "build_finished", "reloaded", "call_result",
@@ -416,6 +417,8 @@ def test_clear_clears_the_terminal_before_each_cycle(workspace: Path, lib_rs: Pa
         (["--check-timeout", "0"], ["argument --check-timeout: '0' must be more than 0"]),
         (["--exec", "a", "--exec", "b"], ["give --exec once", "--exec 'cmd1 && cmd2'"]),
         (["--clear", "--json"], ["--clear clears the screen", "use one"]),
+        (["--exec", " "], ["--exec needs a command"]),
+        (["--check-timeout", "inf"], ["argument --check-timeout: 'inf' is more than a year"]),
     ],
 )
 def test_bad_watch_arguments_are_one_line_and_exit_2(workspace: Path, args: list, fragments: list) -> None:

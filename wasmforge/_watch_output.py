@@ -55,9 +55,6 @@ class CliCall(CheckCall):
         signature = plugin.function(self.function).signature
         return [parse_cli_argument(signature, i, text) for i, text in enumerate(self.args)]
 
-    def describe(self) -> str:
-        return " ".join([self.function, *(shlex.quote(str(a)) for a in self.args)])
-
 
 #: Warnings shown in full per build without -v; the rest are counted.
 SHOWN_WARNINGS = 3

@@ -539,6 +539,8 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
             raise UsageError("--clear clears the screen between the lines of text output; --json prints events: use one")
         if args.exec is not None and len(args.exec) > 1:
             raise UsageError("give --exec once; to run several commands, join them: --exec 'cmd1 && cmd2'")
+        if args.exec is not None and not args.exec[0].strip():
+            raise UsageError("--exec needs a command, e.g. --exec 'pytest -q'")
         settings = _settings(
             args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
             timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel, check_timeout=args.check_timeout,
@@ -732,7 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--call", action="append", metavar="'FUNC ARGS...'",
                        help="call this on each new version before it goes live; print the result (repeatable: "
                             "all run, in order, and each must pass)")
-    watch.add_argument("--check-timeout", type=_positive_float, metavar="SECONDS",
+    watch.add_argument("--check-timeout", type=_check_seconds, metavar="SECONDS",
                        help="time limit for each --call on a new version (default 5, [watch] check_timeout)")
     watch.add_argument("--exec", action="append", metavar="CMD",
                        help="run this shell command after each new version goes live, e.g. 'pytest -q'; "
@@ -775,6 +777,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _check_seconds(text: str) -> float:
+    """--check-timeout: a positive number of seconds up to a year (inf is said here, not blamed on wasmforge.toml)."""
+    from .limits import MAX_TIMEOUT
+
+    value = _positive_float(text)
+    if not value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a year ({MAX_TIMEOUT:.0f} s)")
     return value
 
 
