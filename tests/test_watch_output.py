@@ -20,6 +20,7 @@ from wasmforge.events import (
     ExecStarted,
     KeptOldVersion,
     Reloaded,
+    Unchanged,
 )
 
 ROOT = Path("/ws")
@@ -160,3 +161,16 @@ def test_clear_clears_the_terminal_when_a_cycle_starts() -> None:
     piped = WatchPrinter(Output(stdout=io.StringIO(), stderr=io.StringIO()), ROOT, as_json=False, clear=True)
     feed(piped, *good_cycle(2))
     assert "\033" not in piped.out.stdout.getvalue()  # type: ignore[attr-defined]  # not a terminal: nothing to clear
+
+
+def test_a_rebuild_that_ends_a_failure_with_the_serving_bytes_says_so() -> None:
+    shown = printer()
+    for recovered in (True, False):
+        feed(shown, Changed(paths=(LIB_RS,), kinds=("modified",)),
+             BuildFinished(ok=True, seconds=0.3, diagnostics="", size=2048),
+             Unchanged(version=2, size=2048, recovered=recovered),
+             CycleFinished(outcome="unchanged", version=2, seconds=0.4))
+    assert stdout(shown) == [
+        "src/lib.rs: built in 0.30 s, 2.0 KiB, identical to v2: recovered, not reloaded; save to result 0.40 s",
+        "src/lib.rs: built in 0.30 s, 2.0 KiB, identical: not reloaded (still v2); save to result 0.40 s",
+    ]

@@ -165,7 +165,10 @@ class WatchPrinter:
         self._parts.append(f"{_describe_call(event)} -> {_value_text(event.value)}")
 
     def _on_unchanged(self, event: Unchanged) -> None:
-        self._parts.append(f"{_size_text(event.size, None)}, identical: not reloaded (still v{event.version})")
+        if event.recovered:  # the failure before is over: the sources are the serving version's again
+            self._parts.append(f"{_size_text(event.size, None)}, identical to v{event.version}: recovered, not reloaded")
+        else:
+            self._parts.append(f"{_size_text(event.size, None)}, identical: not reloaded (still v{event.version})")
 
     def _on_kept_old_version(self, event: KeptOldVersion) -> None:
         if event.stage == "check" and self._failed_call is not None:

@@ -50,8 +50,8 @@ class Settings:
     #: Watch by polling file metadata instead of native file events (inotify and the like).
     poll: bool = False
     poll_interval_ms: int = 300
-    #: Seconds the checks (`watch --call`, HotPlugin's ``check=``) may run on a new version.
-    check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    #: Seconds the checks (`watch --call`, HotPlugin's ``check=``) may run on a new version; None: no limit.
+    check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -136,7 +136,7 @@ def load_settings(
         raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
     from .limits import MAX_TIMEOUT
 
-    if not 0 < settings.check_timeout <= MAX_TIMEOUT:
+    if settings.check_timeout is not None and not 0 < settings.check_timeout <= MAX_TIMEOUT:
         raise ConfigError(f"{path}: [watch] check_timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} "
                           f"seconds, got {toml_repr(settings.check_timeout)}")
     return settings

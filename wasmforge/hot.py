@@ -6,9 +6,9 @@
     hot.close()
 
 A new version goes live only after it loaded, instantiated and passed its
-checks, in order, each within ``check_timeout`` seconds (check, then swap). The swap is one assignment: calls already
-running finish on the old version, which is closed once the last of them
-returns; later calls see the new one. A failed build, an invalid module or a
+checks, in order, each within ``check_timeout`` seconds (check, then swap).
+The swap is one assignment: calls already running finish on the old version,
+which is closed once the last of them returns; later calls see the new one. A failed build, an invalid module or a
 failed check leaves the last good version serving.
 """
 
@@ -40,7 +40,7 @@ from .events import (
     Watching,
 )
 from .host import PathLike, Plugin, plugin_options
-from .limits import Limits
+from .limits import MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
 from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
 
@@ -136,9 +136,11 @@ class HotPlugin:
         self._plugin_options = dict(plugin_options or {})
         self.check = check
         if check_timeout is not None and not (
-            isinstance(check_timeout, (int, float)) and not isinstance(check_timeout, bool) and check_timeout > 0
+            isinstance(check_timeout, (int, float)) and not isinstance(check_timeout, bool)
+            and 0 < check_timeout <= MAX_TIMEOUT
         ):
-            raise ConfigError(f"check_timeout must be a positive number of seconds or None, got {check_timeout!r}")
+            raise ConfigError(f"check_timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), "
+                              f"or None for no limit; got {check_timeout!r}")
         self.check_timeout = check_timeout
         self.on_event = on_event
         self.on_reload = on_reload
