@@ -93,6 +93,7 @@ def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> 
     assert "error[E0277]" in report["diagnostics"]
 
 
+@pytest.mark.cargo
 def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -> None:
     broken = tmp_path / "warn"
     copy_workspace(demo.root, broken)

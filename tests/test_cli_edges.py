@@ -211,6 +211,7 @@ def _failed_json(result, exit_code: int) -> dict:
     return report["error"]
 
 
+@pytest.mark.cargo
 def test_call_json_reports_a_panic_with_where_it_happened(boundary) -> None:
     from test_boundary import line_of
 
@@ -225,6 +226,7 @@ def test_call_json_reports_a_panic_with_where_it_happened(boundary) -> None:
     }
 
 
+@pytest.mark.cargo
 def test_call_json_reports_errors_returned_and_usage_errors(boundary) -> None:
     call = ["-q", "call", "--plugin", str(boundary.wasm), "--json"]
     error = _failed_json(run_cli(*call, "checked_div", "7", "0"), 1)

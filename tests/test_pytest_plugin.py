@@ -43,6 +43,7 @@ def test_a_failing_python_test_fails_the_run(workspace: Path) -> None:
     assert "assert 4 == 5" in result.stderr
 
 
+@pytest.mark.cargo
 def test_json_reports_each_runner_and_failures(workspace: Path) -> None:
     import json
 
