@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import copy_workspace, assert_one_line_error, run_cli
-from wasmforge.build import build
+from wasmforge.build import build, warning_blocks
 from wasmforge.config import load_settings
 from wasmforge.errors import BuildError, UsageError
 
@@ -96,6 +96,7 @@ def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> 
     assert "error[E0277]" in report["diagnostics"]
 
 
+@pytest.mark.cargo
 def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -> None:
     broken = tmp_path / "warn"
     copy_workspace(demo.root, broken)
@@ -104,7 +105,11 @@ def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -
     seen: list[str] = []
     result = build(load_settings(broken), on_diagnostic=seen.append)
     assert any("unused_helper" in line for line in seen)
-    assert result.warnings >= 1 and "never used" in result.diagnostics
+    assert "never used" in result.diagnostics and "generated 1 warning" in result.diagnostics
+    # One warning, whatever else cargo says about it ("`warn-plugin` (lib) generated 1 warning").
+    assert result.warnings == 1
+    report = json.loads(run_cli("build", "--json", cwd=broken).stdout)
+    assert report["warnings"] == 1 and "unused_helper" in report["diagnostics"]
 
 
 def test_unknown_setting_in_wasmforge_toml_is_named(demo, tmp_path: Path) -> None:
@@ -181,3 +186,39 @@ def test_target_dir_moves_the_build_unless_cargo_target_dir_is_set(demo, tmp_pat
     again = build(load_settings(ws))
     assert again.artifacts[0].path.is_relative_to(shared_cargo_target)
     assert not (ws / "elsewhere").exists()
+#: What cargo 1.65 printed for a plugin with two warnings, one of them in two places, and a manifest warning.
+CARGO_WARNINGS = """\
+warning: unused manifest key: package.colour
+   Compiling w-plugin v0.1.0 (/ws/crates/w-plugin)
+warning: unused variable: `x`
+  --> crates/w-plugin/src/lib.rs:85:25
+   |
+85 | fn other_unused() { let x = 1; }
+   |                         ^ help: if this is intentional, prefix it with an underscore: `_x`
+   |
+   = note: `#[warn(unused_variables)]` on by default
+
+warning: function `other_unused` is never used
+  --> crates/w-plugin/src/lib.rs:85:4
+   |
+85 | fn other_unused() { let x = 1; }
+   |    ^^^^^^^^^^^^
+
+warning: `w-plugin` (lib) generated 2 warnings (1 duplicate)
+warning: build failed, waiting for other jobs to finish...
+    Finished dev [unoptimized] target(s) in 1.91s
+"""
+
+
+def test_warnings_are_counted_once_each_without_cargos_summaries() -> None:
+    blocks = warning_blocks(CARGO_WARNINGS)
+    assert [block.splitlines()[0] for block in blocks] == [
+        "warning: unused manifest key: package.colour",
+        "warning: unused variable: `x`",
+        "warning: function `other_unused` is never used",
+    ]
+    assert blocks[1].endswith("= note: `#[warn(unused_variables)]` on by default")
+    assert blocks[2].endswith("   |    ^^^^^^^^^^^^")
+    coloured = CARGO_WARNINGS.replace("warning", "\x1b[0m\x1b[1m\x1b[33mwarning\x1b[0m")
+    assert warning_blocks(coloured) == blocks
+    assert warning_blocks("   Compiling x\n    Finished dev\n") == []

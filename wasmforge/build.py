@@ -166,9 +166,40 @@ def build(
         target=toolchain.rustc_target(settings.target),  # the name cargo built for (wasm32-wasi or -wasip1)
         command=tuple(argv),
         diagnostics=diagnostics,
-        warnings=len(re.findall(r"^warning(\[\w+\])?: ", diagnostics, re.MULTILINE)),
+        warnings=len(warning_blocks(diagnostics)),
         toolchain=toolchain,
     )
+
+
+#: The start of a warning, rustc's (``warning: ...``, ``warning[E0170]: ...``) or cargo's own.
+_WARNING_START = re.compile(r"^warning(\[\w+\])?: ")
+#: cargo's summary after a crate's warnings (``warning: `x` (lib) generated 2 warnings (1 duplicate)``): no warning.
+_WARNING_SUMMARY = re.compile(r"^warning: .* generated \d+ warnings?\b")
+#: Where a diagnostic's text ends: a blank line, another diagnostic, or one of cargo's status lines.
+_DIAGNOSTIC_END = re.compile(r"^(\s*$|(warning|error)(\[\w+\])?: | +[A-Z][a-z]+ )")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def warning_blocks(diagnostics: str) -> list[str]:
+    """Each warning in what cargo printed, as cargo rendered it (its text up to the blank line after it).
+
+    cargo's ``generated N warnings`` summaries and ``build failed, waiting for
+    other jobs`` are not warnings of their own. Colours are removed.
+    """
+    lines = _ANSI.sub("", diagnostics).splitlines()
+    blocks = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not _WARNING_START.match(line) or _WARNING_SUMMARY.match(line) or line.startswith("warning: build failed"):
+            continue
+        block = [line]
+        while index < len(lines) and not _DIAGNOSTIC_END.match(lines[index]):
+            block.append(lines[index])
+            index += 1
+        blocks.append("\n".join(block))
+    return blocks
 
 
 def check_crates(settings: Settings, crates: Sequence[str] = ()) -> None:

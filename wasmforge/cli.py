@@ -13,12 +13,13 @@ import logging
 import math
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
-from ._jsonout import json_line, json_safe
+from ._jsonout import error_json, json_line, json_safe
 from ._version import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
@@ -50,6 +51,8 @@ class Output:
         self.quiet = quiet
         self.stdout = stdout
         self.stderr = stderr
+        #: How many results were printed: a failing --json command with none yet prints its error as JSON.
+        self.results = 0
         self.color = stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
     def _paint(self, text: str, code: str) -> str:
@@ -59,6 +62,7 @@ class Output:
         """A command's answer: always printed, even with -q."""
         self.stdout.write(text + "\n")
         self.stdout.flush()
+        self.results += 1
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -75,6 +79,12 @@ class Output:
     def raw_stderr(self, text: str) -> None:
         self.stderr.write(text)
         self.stderr.flush()
+
+    def clear_screen(self) -> None:
+        """Clears the terminal (and its scrollback) where results go; nothing when that is no terminal."""
+        if self.stdout.isatty():
+            self.stdout.write("\033[H\033[2J\033[3J")
+            self.stdout.flush()
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -297,7 +307,7 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
         if args.json:
-            out.result(json_line({"function": args.function, **_json_result(value)}))
+            out.result(json_line({"ok": True, "function": args.function, **_json_result(value)}))
         elif function.signature.returns != "()":
             _print_value(out, value)
     return EXIT_OK
@@ -381,7 +391,8 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         if args.mdbook:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
-            out.result(json_line({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
+            out.result(json_line({"ok": True, "function": args.function, "steps": [p.name for p in chain],
+                                  **_json_result(result)}))
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
@@ -545,9 +556,13 @@ def cmd_test(args: argparse.Namespace, out: Output) -> int:
     if not args.rust_only:
         out.info("== pytest ==")
         results.append(run_pytest(settings, echo, args.pytest_args))
-    for result in results:
-        out.result(result.summary())
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    ok = all(r.ok for r in results)
+    if args.json:
+        out.result(json_line({"ok": ok, "suites": [r.to_json() for r in results]}))
+    else:
+        for result in results:
+            out.result(result.summary())
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_watch(args: argparse.Namespace, out: Output) -> int:
@@ -558,6 +573,7 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
     """
     hot: Any = None
     printer: Any = None
+    after_swap: Any = None
     stopping = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -574,17 +590,35 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
                 previous[signum] = signal.signal(signum, interrupt)
     try:
         # Everything inside: importing wasmtime alone takes a few hundred ms, and Ctrl-C then is Ctrl-C too.
+        from ._after_swap import AfterSwap
         from ._watch_output import CliCall, WatchPrinter
+        from .errors import UsageError
         from .hot import HotPlugin
 
+        if args.clear and args.json:
+            raise UsageError("--clear clears the screen between the lines of text output; --json prints events: use one")
+        if args.exec is not None and len(args.exec) > 1:
+            raise UsageError("give --exec once; to run several commands, join them: --exec 'cmd1 && cmd2'")
+        if args.exec is not None and not args.exec[0].strip():
+            raise UsageError("--exec needs a command, e.g. --exec 'pytest -q'")
         settings = _settings(
             args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
-            timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel,
+            timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel, check_timeout=args.check_timeout,
         )
-        check = CliCall.parse(args.call) if args.call is not None else None
-        printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
+        checks = [CliCall.parse(text) for text in args.call or ()]
+        command = args.exec[0] if args.exec else None
+        printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
+                               exec_command=command)
+        on_event: Callable[[Any], None] = printer
+        if command is not None:
+            after_swap = AfterSwap(command, settings.root, printer, output=_stderr_fd(out))
+
+            def on_event(event: Any) -> None:
+                printer(event)
+                after_swap(event)
+
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False,
+            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=on_event, wait=False,
             **_host_options(args),
         )
         hot.wait_closed()
@@ -595,11 +629,15 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
             printer.closing.set()
         if hot is not None:
             hot.close()  # kills a running cargo and waits for it
+        if after_swap is not None:
+            after_swap.close()
         out.info("stopped watching")
         return EXIT_INTERRUPTED
     finally:
         if hot is not None:
             hot.close()
+        if after_swap is not None:
+            after_swap.close()
         for signum, handler in previous.items():  # only once closed: a late signal is still ignored
             signal.signal(signum, handler)
 
@@ -650,6 +688,14 @@ def _milliseconds(text: str) -> int:
     return int(text)
 
 
+def _stderr_fd(out: Output) -> Optional[int]:
+    """Where commands we start write: our stderr (stdout carries results), or nowhere if it has no descriptor."""
+    try:
+        return out.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+
+
 def _shown_path(path: Path, cwd: Path) -> str:
     try:
         return str(path.relative_to(cwd))
@@ -669,6 +715,11 @@ _EXAMPLES = {
     "test": "example: wasmforge test -- -k stats",
     "watch": "examples: wasmforge watch --call 'add 1 2' | wasmforge watch --json --release",
 }
+
+
+#: Commands whose --json output on failure is `{"ok": false, "error": {...}}` (docs/CLI.md). build has its own
+#: (`"error"` is a string there, with cargo's diagnostics beside it); watch's output is events.
+_JSON_ERRORS = ("call", "chain", "inspect", "test")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -750,10 +801,19 @@ def build_parser() -> argparse.ArgumentParser:
     only = test.add_mutually_exclusive_group()
     only.add_argument("--rust-only", action="store_true", help="only cargo test")
     only.add_argument("--python-only", action="store_true", help="only pytest")
+    test.add_argument("--json", action="store_true", help="print one JSON object with each runner's counts")
 
     watch = command("watch", cmd_watch, "rebuild the plugin on every save and hot-reload it, checked first")
     watch.add_argument("--release", action="store_true", help="build and serve the release profile")
-    watch.add_argument("--call", metavar="'FUNC ARGS...'", help="call this on each new version before it goes live; print the result")
+    watch.add_argument("--call", action="append", metavar="'FUNC ARGS...'",
+                       help="call this on each new version before it goes live; print the result (repeatable: "
+                            "all run, in order, and each must pass)")
+    watch.add_argument("--check-timeout", type=_check_seconds, metavar="SECONDS",
+                       help="time limit for each --call on a new version (default 5, [watch] check_timeout)")
+    watch.add_argument("--exec", action="append", metavar="CMD",
+                       help="run this shell command after each new version goes live, e.g. 'pytest -q'; "
+                            "the build after it never waits for it")
+    watch.add_argument("--clear", action="store_true", help="clear the screen before each cycle's output")
     watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
@@ -792,6 +852,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _check_seconds(text: str) -> float:
+    """--check-timeout: a positive number of seconds up to a year (inf is said here, not blamed on wasmforge.toml)."""
+    from .limits import MAX_TIMEOUT
+
+    value = _positive_float(text)
+    if not value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a year ({MAX_TIMEOUT:.0f} s)")
     return value
 
 
@@ -863,6 +933,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.handler(args, out))
     except WasmforgeError as error:
+        if getattr(args, "json", False) and args.command in _JSON_ERRORS and not out.results:
+            out.result(json_line({"ok": False, "error": error_json(error)}, default=str))
         out.error(_describe_error(error))
         return error.exit_code
     except KeyboardInterrupt:

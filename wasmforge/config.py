@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "wasmforge.toml"
 PROFILES = ("debug", "release")
+#: Seconds a HotPlugin's (and `watch --call`'s) checks may run on a new version before it is refused.
+DEFAULT_CHECK_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Settings:
     #: Watch by polling file metadata instead of native file events (inotify and the like).
     poll: bool = False
     poll_interval_ms: int = 300
+    #: Seconds the checks (`watch --call`, HotPlugin's ``check=``) may run on a new version; None: no limit.
+    check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -88,6 +92,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("limits", "fuel"): ("fuel", int, None),
     ("watch", "poll"): ("poll", bool, None),
     ("watch", "poll_interval_ms"): ("poll_interval_ms", int, None),
+    ("watch", "check_timeout"): ("check_timeout", (int, float), None),
 }
 
 
@@ -134,6 +139,11 @@ def load_settings(
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
     if settings.poll_interval_ms < 10:
         raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
+    from .limits import MAX_TIMEOUT
+
+    if settings.check_timeout is not None and not 0 < settings.check_timeout <= MAX_TIMEOUT:
+        raise ConfigError(f"{path}: [watch] check_timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} "
+                          f"seconds, got {toml_repr(settings.check_timeout)}")
     return settings
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .build import cargo_env, check_crates
 from .config import Settings
@@ -37,6 +37,10 @@ class SuiteResult:
     failed: int = 0
     ran: bool = True
     note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "ran": self.ran, "passed": self.passed, "failed": self.failed,
+                "note": self.note}
 
     def summary(self) -> str:
         if not self.ran:
