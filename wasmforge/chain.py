@@ -4,6 +4,7 @@ preprocessors)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -80,6 +81,10 @@ def load_dir(directory: PathLike, *, pattern: str = "*.wasm", **options: Any) ->
     folder = Path(directory)
     if not folder.is_dir():
         raise PluginLoadError(f"{folder} is not a directory of plugins")
+    try:
+        os.listdir(folder)  # glob says nothing of a directory it may not list: it finds no plugins there
+    except OSError as error:
+        raise PluginLoadError(f"cannot list the plugins in {folder}: {error.strerror}") from None
     paths = sorted(p for p in folder.glob(pattern) if p.is_file())
     if not paths:
         raise PluginLoadError(f"no plugins ({pattern}) in {folder}")
