@@ -28,12 +28,16 @@ from wasmforge.scaffold import new_workspace
 TIMEOUT = 30.0
 
 
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return env
+
+
 def cli(*args: "str | bytes", cwd: Path = REPO, preexec: Optional[Callable[[], None]] = None,
         stdout: "int | None" = subprocess.PIPE, input: Optional[str] = None) -> "subprocess.CompletedProcess[str]":
     """`python -m wasmforge ARGS` with control over the standard streams, which run_cli does not give."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("NO_COLOR", None)
-    return subprocess.run([sys.executable, "-m", "wasmforge", *args], cwd=cwd, env=env, stdout=stdout,
+    return subprocess.run([sys.executable, "-m", "wasmforge", *args], cwd=cwd, env=cli_env(), stdout=stdout,
                           stderr=subprocess.PIPE, text=True, timeout=600, preexec_fn=preexec,
                           input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
@@ -107,13 +111,13 @@ def test_a_deleted_current_directory(tmp_path: Path) -> None:
     script = 'mkdir "$1" && cd "$1" && rmdir "$1" && shift && exec "$@"'
     for args in (["build"], ["call", "add"], ["new", "x"]):
         result = subprocess.run(["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "wasmforge", *args],
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                                env=cli_env(), capture_output=True, text=True,
                                 timeout=600)
         assert_one_line_error(result, 2, "the current directory cannot be used", "was it deleted?",
                               "pass -C with an absolute path")
     # With -C naming a directory that exists, a deleted current directory does not matter.
     ok = subprocess.run(["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "wasmforge", "-C", str(tmp_path),
-                         "new", "fine", "--dry-run"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         "new", "fine", "--dry-run"], env=cli_env(),
                         capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0 and ok.stdout.startswith(f"would create {tmp_path / 'fine'} with:"), ok.stderr
 

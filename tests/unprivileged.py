@@ -23,8 +23,11 @@ from typing import Mapping, Optional, Sequence, Union
 from helpers import REPO
 
 USER = "nobody"
-#: What the probe imports: what the CLI tests need in the other user's Python.
-_NEEDED = "import wasmtime, watchdog, pytest, hypothesis, wasmforge"
+#: What the probe runs: the CLI tests need these imports in the other user's Python, and they
+#: start `sys.executable -m wasmforge` themselves (setpriv may exec a path that user's own
+#: processes may not: a venv's python linking to pyenv's under /root).
+_PROBE = ("import subprocess, sys, wasmtime, watchdog, pytest, hypothesis, wasmforge; "
+          "subprocess.run([sys.executable, '-c', 'import wasmforge'], check=True)")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,9 @@ class Unprivileged:
 
     def env(self, home: Path, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "PYTHONHOME")}
-        env.update(HOME=str(home), PYTHONPATH=os.pathsep.join(self.pythonpath), PYTHONDONTWRITEBYTECODE="1")
+        inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env.update(HOME=str(home), PYTHONPATH=os.pathsep.join([*self.pythonpath, *inherited]),
+                   PYTHONDONTWRITEBYTECODE="1")
         env.update(extra or {})
         return env
 
@@ -88,7 +93,7 @@ def unprivileged() -> Union[Unprivileged, str]:
         for python in dict.fromkeys(candidates):
             found = Unprivileged(prefix=prefix, python=python, pythonpath=paths, uid=user.pw_uid, gid=user.pw_gid)
             try:
-                probe = found.run([python, "-c", _NEEDED], cwd=Path(home), home=Path(home), timeout=120)
+                probe = found.run([python, "-c", _PROBE], cwd=Path(home), home=Path(home), timeout=120)
             except (OSError, subprocess.TimeoutExpired) as error:
                 tried.append(f"{python}: {error}")
                 continue
