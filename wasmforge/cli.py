@@ -379,7 +379,7 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         if args.mdbook:
             from ._mdbook import parse_input
 
-            given = parse_input(raw, args.argv)
+            given = parse_input(raw, getattr(args, "argv", ()))
             result = chain.call(args.function, given.book, context=given.context)
         else:
             result = chain.call(args.function, _stdin_value(chain.plugins[0].exports[args.function], raw))
