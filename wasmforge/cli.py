@@ -51,11 +51,12 @@ class _Parser(argparse.ArgumentParser):
 class Output:
     """Where the CLI writes: results to stdout, messages to stderr, colour only on a terminal."""
 
-    def __init__(self, quiet: bool = False, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
+    def __init__(self, quiet: bool = False, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> None:
         self.quiet = quiet
-        self.stdout = stdout
-        self.stderr = stderr
-        self.color = stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        # The streams of the moment, not of import time: main() may have put them back first.
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.color = self.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
@@ -799,7 +800,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI; returns the exit code."""
     stdout_closed = _fill_closed_standard_streams()
     parser = build_parser()
-    out = Output(stdout=sys.stdout, stderr=sys.stderr)
+    out = Output()
     if stdout_closed:
         out.error("stdout is closed, so results would be lost; send them to /dev/null instead (>/dev/null)")
         return EXIT_USAGE
