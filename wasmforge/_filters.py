@@ -106,6 +106,27 @@ class SourceSet:
         return f"SourceSet(dirs={[str(d) for d in self.dirs]}, files={[str(f) for f in self.files]}, noise={self.noise!r})"
 
 
+def link_chain(path: Path) -> list[Path]:
+    """``path`` and, where it is a symbolic link, every path it leads through to the file it names.
+
+    A plugin served through a link (``current.wasm -> builds/v3.wasm``) changes when the file
+    at the end changes, and that file may live in a directory nobody would think to watch.
+    """
+    chain = [_absolute(path)]
+    current = chain[0]
+    for _ in range(40):  # the kernel's own limit on links in a row
+        try:
+            target = os.readlink(current)
+        except OSError:  # not a link, or gone
+            break
+        current = _absolute(current.parent / target)
+        if current in chain:
+            break
+        chain.append(current)
+    real = Path(os.path.realpath(path))  # the same file, should a directory on the way be a link too
+    return chain if real in chain else [*chain, real]
+
+
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 

@@ -61,13 +61,20 @@ def too_deep(text: Union[str, bytes], limit: int = MAX_DEPTH) -> bool:
     return deepest > limit - _PEELS
 
 
+class NestedTooDeep(ValueError):
+    """JSON nested more than :data:`MAX_DEPTH` levels: a ValueError, for callers that want to say so."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested more than {MAX_DEPTH} levels deep")
+
+
 def loads(text: Union[str, bytes, bytearray]) -> Any:
     """``json.loads``, with nesting deeper than :data:`MAX_DEPTH` a ValueError like any other bad JSON."""
     if isinstance(text, bytearray):
         text = bytes(text)
     if too_deep(text):
-        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+        raise NestedTooDeep()
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
+        raise NestedTooDeep() from None

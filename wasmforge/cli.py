@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, T
 
 from ._jsonout import error_json, json_line, json_safe
 from ._version import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
 if TYPE_CHECKING:
     from .abi import Signature
@@ -43,48 +43,84 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise _ArgumentsRejected(self.prog, message)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse's own swallows write errors: --help into a full stdout would exit 0 having printed nothing.
+        if message:
+            (file or sys.stderr).write(message)
+
 
 class Output:
     """Where the CLI writes: results to stdout, messages to stderr, colour only on a terminal."""
 
-    def __init__(self, quiet: bool = False, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
+    def __init__(self, quiet: bool = False, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> None:
         self.quiet = quiet
-        self.stdout = stdout
-        self.stderr = stderr
+        # The streams of the moment, not of import time: main() may have put them back first.
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
         #: How many results were printed: a failing --json command with none yet prints its error as JSON.
         self.results = 0
-        self.color = stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        self.color = self.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
-    def result(self, text: str) -> None:
+    def result(self, text: str, end: str = "\n") -> None:
         """A command's answer: always printed, even with -q."""
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+        try:
+            self.stdout.write(text + end)
+            self.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _ResultLost(error) from None
+        self.results += 1
+
+    def result_bytes(self, data: bytes) -> None:
+        """A binary answer, as it is (its repr where stdout takes only text)."""
+        binary = getattr(self.stdout, "buffer", None)
+        if binary is None:
+            self.result(repr(data))
+            return
+        try:
+            self.stdout.flush()
+            binary.write(data)
+            binary.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _ResultLost(error) from None
         self.results += 1
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.stderr.write(text + "\n")
-            self.stderr.flush()
+            self.raw_stderr(text + "\n")
 
     def success(self, text: str) -> None:
         self.info(self._paint(text, "32"))
 
     def error(self, text: str) -> None:
-        self.stderr.write(f"{self._paint('error', '1;31')}: {text}\n")
-        self.stderr.flush()
+        self.raw_stderr(f"{self._paint('error', '1;31')}: {text}\n")
 
     def raw_stderr(self, text: str) -> None:
-        self.stderr.write(text)
-        self.stderr.flush()
+        try:
+            self.stderr.write(text)
+            self.stderr.flush()
+        except OSError:
+            pass  # stderr itself is full or gone: there is nowhere left to say so
 
     def clear_screen(self) -> None:
         """Clears the terminal (and its scrollback) where results go; nothing when that is no terminal."""
         if self.stdout.isatty():
             self.stdout.write("\033[H\033[2J\033[3J")
             self.stdout.flush()
+
+
+class _ResultLost(Exception):
+    """stdout would not take a result (its disk is full, or it is /dev/full)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -121,7 +157,7 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
     shown = os.path.relpath(scaffold.destination, args.cwd)
     if shown.startswith(".."):
         shown = str(scaffold.destination)
-    steps = "".join(f"\n  {step}" for step in next_steps(args.template))
+    steps = "".join(f"\n  {step}" for step in next_steps(args.template, args.cwd))
     out.info(f"next:\n  cd {shown}{steps}")
     crates = scaffold.registry_dependencies()
     if crates and not os.environ.get("CARGO_TARGET_DIR"):
@@ -204,14 +240,17 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
     from .errors import UsageError
 
     path = Path(given) if Path(given).is_absolute() else args.cwd / given
-    if not path.exists():
-        if what == "plugin" and path.suffix == ".wasm":
-            from .host import build_command_for
+    try:
+        if not path.exists():
+            if what == "plugin" and path.suffix == ".wasm":
+                from .host import build_command_for
 
-            raise UsageError(f"no {what} at {given}: no such file; build it with `{build_command_for(path)}`")
-        raise UsageError(f"no {what} at {given}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{given} is a directory; name the .wasm file in it")
+                raise UsageError(f"no {what} at {given}: no such file; build it with `{build_command_for(path)}`")
+            raise UsageError(f"no {what} at {given}: no such file")
+        if path.is_dir():
+            raise UsageError(f"{given} is a directory; name the .wasm file in it")
+    except OSError as error:  # a directory on the way that may not be searched
+        raise UsageError(f"cannot reach the {what} {given}: {error.strerror} ({error.filename})") from None
     return path
 
 
@@ -364,10 +403,16 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     from .chain import load_dir, load_paths
     from .errors import UsageError
 
+    if args.mdbook and args.function == "supports" and len(args.extra) == 1:
+        raise UsageError("--mdbook needs the function to run before it: "
+                         "command = \"wasmforge chain preprocess --mdbook\" in book.toml")
     if args.extra and not (args.mdbook and args.extra[0] == "supports"):
         raise UsageError(f"unexpected argument(s) {' '.join(args.extra)}; chain reads its input from stdin")
     if args.mdbook and args.extra:
-        return EXIT_OK  # mdBook asks `supports RENDERER`: the chain works on any renderer's book
+        from ._mdbook import check_supports
+
+        check_supports(args.extra)
+        return EXIT_OK  # the chain works on any renderer's book; anything else is checked when the book runs
     options = _load_options(args)
     if args.dir:
         folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir
@@ -379,15 +424,19 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         chain = load_paths(paths, **options)
     with chain:
         if args.input is not None:
-            raw = args.input.encode("utf-8")
+            raw = _argument_bytes("--input", args.input)
         elif sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"pipe the input in, e.g. `wasmforge chain {args.function} < book.md`, or pass --input TEXT")
         else:
             raw = sys.stdin.buffer.read()
         chain.check(args.function)
-        first = chain.plugins[0].exports[args.function]
-        value = _mdbook_book(raw) if args.mdbook else _stdin_value(first, raw)
-        result = chain.call(args.function, value)
+        if args.mdbook:
+            from ._mdbook import parse_input
+
+            given = parse_input(raw, getattr(args, "argv", ()))
+            result = chain.call(args.function, given.book, context=given.context)
+        else:
+            result = chain.call(args.function, _stdin_value(chain.plugins[0].exports[args.function], raw))
         if args.mdbook:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
@@ -398,23 +447,10 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _mdbook_book(raw: bytes) -> Any:
-    """The book from mdBook's preprocessor input, `[context, book]`."""
-    from .errors import UsageError
-
-    try:
-        payload = json.loads(raw)
-    except ValueError as error:
-        raise UsageError(f"--mdbook expects mdBook's [context, book] JSON on stdin: {error}") from None
-    if not (isinstance(payload, list) and len(payload) == 2):
-        raise UsageError("--mdbook expects mdBook's [context, book] JSON array on stdin")
-    return payload[1]
-
-
 def _stdin_value(signature: "Signature", raw: bytes) -> Any:
     from .errors import UsageError
 
-    wire = signature.params[0].wire
+    wire = signature.params[-1].wire  # a step taking (context, value) reads the value last
     if wire == "bytes":
         return raw
     try:
@@ -429,6 +465,17 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
         return _jsonin.loads(text)
     except ValueError as error:
         raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
+
+
+def _argument_bytes(flag: str, text: str) -> bytes:
+    """A command-line value as UTF-8; bytes that were not UTF-8 in argv are a usage error, not a traceback."""
+    from .errors import UsageError
+
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        at = len(text[:error.start].encode("utf-8", "surrogateescape"))
+        raise UsageError(f"{flag} is not UTF-8 text (at byte {at}); pipe such input in on stdin instead") from None
 
 
 def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
@@ -528,13 +575,9 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
         if newline or not value.endswith("\n"):
             out.result(value if newline else value.rstrip("\n"))
         else:
-            out.stdout.write(value)
-            out.stdout.flush()
+            out.result(value, end="")
     elif isinstance(value, (bytes, bytearray)):
-        out.stdout.flush()
-        sys.stdout.buffer.write(bytes(value)) if out.stdout is sys.stdout else out.result(repr(value))
-        if out.stdout is sys.stdout:
-            sys.stdout.buffer.flush()
+        out.result_bytes(bytes(value))
     elif value is None:
         out.result("null")  # an Option's None; a function returning () prints nothing (its callers skip this)
     else:
@@ -905,8 +948,12 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI; returns the exit code."""
+    stdout_closed = _fill_closed_standard_streams()
     parser = build_parser()
     out = Output()
+    if stdout_closed:
+        out.error("stdout is closed, so results would be lost; send them to /dev/null instead (>/dev/null)")
+        return EXIT_USAGE
     try:
         args, extras = parser.parse_known_args(argv)
         if extras and getattr(args, "command", None) == "chain":
@@ -918,19 +965,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except _ArgumentsRejected as rejected:
         out.error(f"{rejected} (see `{rejected.prog} --help`)")
         return EXIT_USAGE
-    except SystemExit as exit_:  # --help and --version
+    except SystemExit as exit_:  # --help and --version, which argparse has written to stdout
+        try:
+            sys.stdout.flush()
+        except OSError as error:
+            return _result_lost(out, error)
         return int(exit_.code or 0)
+    except OSError as error:  # --help or --version into a full stdout
+        return _result_lost(out, error)
     out.quiet = args.quiet
     _configure_logging(args.verbose, args.quiet)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    base = Path.cwd()
-    args.cwd = (base / args.directory).resolve() if args.directory else base
-    if not args.cwd.is_dir():
-        out.error(f"-C {args.directory}: {_why_not_a_directory(args.cwd)}")
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    cwd, problem = _working_directory(args.directory)
+    if problem and not _mdbook_question(args):
+        out.error(problem)
         return EXIT_USAGE
+    args.cwd = cwd
     try:
+        _quiet_wasmtime_log(args.verbose)
         return int(args.handler(args, out))
     except WasmforgeError as error:
         if getattr(args, "json", False) and args.command in _JSON_ERRORS and not out.results:
@@ -942,6 +997,93 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `wasmforge call ... | head`: the reader left; that is not our failure.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         return EXIT_OK
+    except _ResultLost as lost:
+        return _result_lost(out, lost.error)
+    except OSError as error:
+        # The system refused something no check foresaw (a file that may not be read, a full disk): one line.
+        where = f" ({error.filename})" if error.filename else ""
+        out.error(f"{error.strerror or error}{where}")
+        return EXIT_FAILED
+
+
+def _fill_closed_standard_streams() -> bool:
+    """Puts /dev/null on closed file descriptors 0-2, so that no file opened later takes their
+    numbers (and cargo, inheriting them, never writes into it); True if stdout was closed."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if 2 in closed and sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    return 1 in closed
+
+
+def _stdout_to_devnull() -> None:
+    """After a failed write, so that Python's own flush at exit does not fail again with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _result_lost(out: Output, error: OSError) -> int:
+    """stdout would not take the result (a full disk, /dev/full): one line, exit 1."""
+    if isinstance(error, BrokenPipeError):
+        _stdout_to_devnull()
+        return EXIT_OK
+    _stdout_to_devnull()
+    out.error(f"could not write the result to stdout: {error.strerror or error}")
+    return EXIT_FAILED
+
+
+def _working_directory(directory: Optional[str]) -> tuple[Optional[Path], Optional[str]]:
+    """The directory to work in (the current one, or -C's) and, if it cannot be used, why."""
+    if directory is not None and os.path.isabs(directory):
+        path = Path(directory)
+    else:
+        try:
+            base = Path.cwd()
+        except OSError as error:
+            return None, (f"the current directory cannot be used ({error.strerror}; was it deleted?): "
+                          "cd to one that exists, or pass -C with an absolute path")
+        path = base / directory if directory else base
+    flag = f"-C {directory}: " if directory else "the current directory: "
+    try:
+        if not path.is_dir():
+            return None, flag + _why_not_a_directory(path)
+        path = path.resolve()
+    except OSError as error:  # a directory on the way that may not be searched
+        return None, f"{flag}cannot reach it ({error.strerror})"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return None, f"{flag}permission denied: you may not read it"
+    return path, None
+
+
+def _mdbook_question(args: argparse.Namespace) -> bool:
+    """`chain FUNC --mdbook supports RENDERER`: answered whatever the directory, because mdBook quietly skips
+    a preprocessor that says no, and a problem then surfaces when mdBook runs the book and fails the build."""
+    return bool(args.command == "chain" and args.mdbook and args.extra[:1] == ["supports"])
+
+
+def _quiet_wasmtime_log(verbose: int) -> None:
+    """Keeps wasmtime's own log quiet whatever RUST_LOG says (mdBook users often set RUST_LOG=debug);
+    -vv lets it through.
+
+    wasmtime sets up its logger from RUST_LOG once, when the process makes its first engine:
+    making that engine with RUST_LOG hidden settles the question for the whole process."""
+    if verbose > 1 or "RUST_LOG" not in os.environ:
+        return
+    import wasmtime
+
+    saved = os.environ.pop("RUST_LOG")
+    try:
+        wasmtime.Engine()
+    finally:
+        os.environ["RUST_LOG"] = saved

@@ -100,8 +100,11 @@ def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
     """The nearest directory at or above ``start`` holding wasmforge.toml."""
     start = Path(start).resolve()
     for directory in (start, *start.parents):
-        if (directory / CONFIG_FILE).is_file():
-            return directory
+        try:
+            if (directory / CONFIG_FILE).is_file():
+                return directory
+        except OSError as error:  # a directory that may not be searched
+            raise ConfigError(f"cannot look for {CONFIG_FILE} in {directory}: {error.strerror}") from None
     raise WorkspaceNotFound(
         f"{start} is not inside a wasmforge workspace (no {CONFIG_FILE} here or above); "
         "create one with `wasmforge new NAME`, or pass -C DIR"
@@ -169,6 +172,8 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     except RecursionError:
@@ -206,6 +211,8 @@ def workspace_crates(root: Path) -> dict[str, Path]:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {manifest}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{manifest} is not valid TOML: {error}") from None
     except RecursionError:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
-from ._filters import SourceSet
+from ._filters import SourceSet, link_chain
 from .abi import Signature
 from .build import check_crates
 from .config import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
@@ -42,7 +42,7 @@ from .events import (
 from .host import PathLike, Plugin, plugin_options
 from .limits import MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
-from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
+from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,9 @@ class HotPlugin:
     ) -> "HotPlugin":
         """Serves the .wasm at ``path`` and reloads it whenever the file is written or replaced.
 
-        ``load_options`` are :func:`wasmforge.load`'s, for every version.
-        Raises like :func:`wasmforge.load` when the file is not a plugin now.
+        When ``path`` is a symbolic link, a change to the file it leads to counts too, and so
+        does pointing the link elsewhere. ``load_options`` are :func:`wasmforge.load`'s, for
+        every version. Raises like :func:`wasmforge.load` when the file is not a plugin now.
         """
         file = Path(path).absolute()
         hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
@@ -224,7 +225,7 @@ class HotPlugin:
         settings = Settings(
             root=file.parent, plugin_crates=(), debounce_ms=debounce_ms, poll=poll, poll_interval_ms=poll_interval_ms
         )
-        hot._start(SourceSet(files=[file]), settings, artifact=file)
+        hot._start(SourceSet(files=link_chain(file)), settings, artifact=file)
         return hot
 
     def _start(
@@ -232,8 +233,11 @@ class HotPlugin:
         artifact: Optional[Path] = None,
     ) -> None:
         changes = ChangeQueue()
-        watcher = Watcher(sources, changes.put, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
+        sink = FollowLinks(artifact, sources, changes.put) if artifact is not None else changes.put
+        watcher = Watcher(sources, sink, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
         watcher.start()  # before the first build or load, so no save in between is missed
+        if isinstance(sink, FollowLinks):
+            sink.watcher = watcher
         if builder is not None:
             builder.watcher = watcher
         stop = threading.Event()

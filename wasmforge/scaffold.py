@@ -25,6 +25,7 @@ was already there) is removed again.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -113,9 +114,9 @@ def available_templates() -> list[str]:
     return sorted(p.name for p in templates_root().iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def describe_template(template: str) -> str:
+def describe_template(template: str, cwd: Optional[Path] = None) -> str:
     """The template's one-line description, from its template.toml."""
-    return str(_template_config(_template_dir(template)).get("description", ""))
+    return str(_template_config(_template_dir(template, cwd)).get("description", ""))
 
 
 def _is_strings(value: Any) -> bool:
@@ -132,9 +133,9 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 def _template_config(source: Path) -> dict[str, Any]:
     path = source / TEMPLATE_CONFIG
-    if not path.is_file():
-        return {}
     try:
+        if not path.is_file():
+            return {}
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ScaffoldError(f"{path} is not valid TOML: {error}") from None
@@ -150,9 +151,9 @@ def _template_config(source: Path) -> dict[str, Any]:
     return config
 
 
-def next_steps(template: str) -> list[str]:
+def next_steps(template: str, cwd: Optional[Path] = None) -> list[str]:
     """Commands to suggest after `new`, from the template's template.toml."""
-    return list(_template_config(_template_dir(template)).get("next", ["wasmforge build"]))
+    return list(_template_config(_template_dir(template, cwd)).get("next", ["wasmforge build"]))
 
 
 def _template_sources(source: Path) -> list[Path]:
@@ -207,10 +208,15 @@ def _check_placeholders(text: str, where: Path, what: str) -> None:
             )
 
 
-def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False) -> list[PlannedFile]:
-    """Every file the workspace gets, rendered and checked, without touching the disk."""
+def plan(
+    name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False, cwd: Optional[Path] = None
+) -> list[PlannedFile]:
+    """Every file the workspace gets, rendered and checked, without touching the disk.
+
+    A relative template directory is found from ``cwd`` (default: the current directory).
+    """
     check_name(name)
-    template_dir = _template_dir(template)
+    template_dir = _template_dir(template, cwd)
     files: list[PlannedFile] = []
     origin: dict[Path, str] = {}  # output path -> the template file (or option) it comes from
     own = 0  # files from the template's own directory, which comes last
@@ -219,6 +225,14 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
             paths = sorted(source.rglob("*"))
             own = 0
             for path in paths:
+                if path.is_symlink():
+                    # Copying what a link points at could put any file the user may read (say
+                    # /etc/shadow, for root) into the new workspace, readable by everyone.
+                    raise ScaffoldError(
+                        f"template {template!r} holds a symbolic link, {path.relative_to(source)} -> "
+                        f"{os.readlink(path)}; templates copy files, not links: put the file itself there; "
+                        "nothing was written"
+                    )
                 if not path.is_file() or "__pycache__" in path.parts or path == source / TEMPLATE_CONFIG:
                     continue
                 own += 1
@@ -270,12 +284,15 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
     return files
 
 
-def _template_dir(template: str) -> Path:
-    candidate = Path(template)
-    if template not in available_templates() and ("/" in template or candidate.is_dir()):
-        if not candidate.is_dir():
-            raise ScaffoldError(f"template directory {template} does not exist")
-        return candidate.resolve()
+def _template_dir(template: str, cwd: Optional[Path] = None) -> Path:
+    candidate = Path(template) if cwd is None else cwd / template  # an absolute template stays as it is
+    try:
+        if template not in available_templates() and ("/" in template or candidate.is_dir()):
+            if not candidate.is_dir():
+                raise ScaffoldError(f"template directory {template} does not exist")
+            return candidate.resolve()
+    except OSError as error:  # a directory on the way that may not be searched
+        raise ScaffoldError(f"cannot reach template directory {template}: {error.strerror or error}") from None
     source = templates_root() / template
     if not source.is_dir():
         known = ", ".join(available_templates())
@@ -307,13 +324,13 @@ def new_workspace(
         destination = (cwd or Path.cwd()) / destination
     _check_destination(destination)
     notes: list[str] = []
-    files = plan(name, destination, template, offline=bool(offline))
+    files = plan(name, destination, template, bool(offline), cwd)
     if offline is None and uses_debian_registry():
         if any(planned.relative == CARGO_CONFIG for planned in files):
             notes.append(f"template {template!r} writes its own {CARGO_CONFIG}; Debian's registry was not added to it")
         else:
             offline = True
-            files = plan(name, destination, template, offline=True)
+            files = plan(name, destination, template, True, cwd)
     locked = False
     if not dry_run:
         _write(destination, files)

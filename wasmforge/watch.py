@@ -29,7 +29,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from ._filters import Noise, SourceSet
+from ._filters import Noise, SourceSet, link_chain
 from .build import build
 from .config import Settings, workspace_crates
 from .toolchain import find_toolchain
@@ -192,6 +192,23 @@ class CargoBuilder:
 
 Sink = Callable[[Change], None]
 _WATCHED_KINDS = ("created", "modified", "deleted", "moved")
+
+
+class FollowLinks:
+    """A sink for a file served through symbolic links: passes each change on, and after each one
+    watches wherever the links lead now (``ln -sf v2.wasm current.wasm``, then edits to v2.wasm)."""
+
+    def __init__(self, path: Path, sources: SourceSet, sink: Sink) -> None:
+        self.path = path
+        self.sources = sources
+        self.sink = sink
+        self.watcher: Optional["Watcher"] = None
+
+    def __call__(self, change: Change) -> None:
+        added = self.sources.add_files(link_chain(self.path))
+        if added and self.watcher is not None:
+            self.watcher.watch_more(added)
+        self.sink(change)
 
 
 class Watcher:
