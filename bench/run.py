@@ -182,6 +182,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         ("wasmforge public API: plugin.add(1, 2)", "wasmforge", "public.add(1, 2)"),
         # What Ctrl-C support costs per call (docs/PERFORMANCE.md): the same without epoch checks.
         ("wasmforge public API, interruptible=False", "wasmforge", "uninterruptible.add(1, 2)"),
+        ("plain wasm numbers: plugin.call_raw('add', 1, 2)", "wasmforge", "public.call_raw('add', 1, 2)"),
         ("wasmtime-py Func.__call__", "wasmtime", "raw.add(1, 2)"),
         ("Extism no-op call", "extism", "ext.call('noop', b'')"),
     ])

@@ -77,7 +77,7 @@ def test_cli_chain_reads_stdin_and_writes_stdout(preprocessors: Path, example: P
 def test_cli_chain_json_and_input_option(preprocessors: Path) -> None:
     result = run_cli("chain", "preprocess", "--dir", str(preprocessors), "--input", "hi :rocket:", "--json")
     assert json.loads(result.stdout) == {
-        "function": "preprocess", "steps": ["10-shortcodes.wasm", "20-toc.wasm"], "result": "hi 🚀",
+        "ok": True, "function": "preprocess", "steps": ["10-shortcodes.wasm", "20-toc.wasm"], "result": "hi 🚀",
     }
 
 

@@ -197,3 +197,52 @@ def test_a_workspace_without_plugin_crates_says_what_is_missing(tmp_path: Path) 
     (tmp_path / "wasmforge.toml").write_text("", encoding="utf-8")
     assert_one_line_error(run_cli("build", cwd=tmp_path), 2, "no workspace crate's name ends in -plugin",
                           '[plugin] crates = ["NAME-plugin"]')
+
+
+# ---- --json on failure: the error as JSON on stdout too -----------------------------------------------------
+
+
+def _failed_json(result, exit_code: int) -> dict:
+    """A failing --json command: the exit code, one line on stderr, and `{"ok": false, "error": {...}}` on stdout."""
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"ok", "error"} and report["ok"] is False
+    return report["error"]
+
+
+@pytest.mark.cargo
+def test_call_json_reports_a_panic_with_where_it_happened(boundary) -> None:
+    from test_boundary import line_of
+
+    line, column = line_of("PANIC-LINE")
+    error = _failed_json(run_cli("-q", "call", "--plugin", str(boundary.wasm), "--json", "explode", "3"), 1)
+    assert error == {
+        "type": "PluginPanic",
+        "message": f"explode() in boundary_plugin.wasm panicked at crates/boundary-plugin/src/lib.rs:{line}:{column}: "
+                   "exploded on 3",
+        "plugin": "boundary_plugin.wasm", "function": "explode", "panic_message": "exploded on 3",
+        "file": "crates/boundary-plugin/src/lib.rs", "line": line, "column": column,
+    }
+
+
+@pytest.mark.cargo
+def test_call_json_reports_errors_returned_and_usage_errors(boundary) -> None:
+    call = ["-q", "call", "--plugin", str(boundary.wasm), "--json"]
+    error = _failed_json(run_cli(*call, "checked_div", "7", "0"), 1)
+    assert error == {"type": "PluginError", "message": "cannot divide 7 by zero", "plugin": "boundary_plugin.wasm",
+                     "function": "checked_div"}
+    error = _failed_json(run_cli(*call, "nope"), 2)
+    assert error["type"] == "UnknownFunctionError" and "has no function 'nope'" in error["message"]
+    error = _failed_json(run_cli(*call, "add", "1"), 2)
+    assert error["type"] == "ArgumentError"
+    ok = run_cli(*call, "add", "1", "2")
+    assert (ok.returncode, json.loads(ok.stdout)) == (0, {"ok": True, "function": "add", "result": 3})
+
+
+def test_json_commands_outside_a_workspace_report_the_error_as_json(tmp_path: Path) -> None:
+    for command in (["call", "add"], ["inspect"], ["chain", "f", "--input", "x"], ["test"]):
+        error = _failed_json(run_cli(*command, "--json", cwd=tmp_path), 2)
+        expected = "WorkspaceNotFound" if command[0] == "test" else "UsageError"  # the others say what else to do
+        assert error["type"] == expected, (command, error)
+        assert "not inside a wasmforge workspace" in error["message"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -111,8 +112,12 @@ def script_for(document: str, runnable: list[Block], folder: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+#: Run as a newcomer runs it: in a checkout where README's first command made .venv and built the example.
+IN_A_FRESH_VENV = "docs/GETTING_STARTED.md"
+
+
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if d != IN_A_FRESH_VENV])
 def test_examples_run(document: str, tmp_path: Path, bin_dir: Path, request: pytest.FixtureRequest) -> None:
     runnable = [b for b in blocks(document) if b.marker is None and b.lang in ("python", "sh")]
     checks = [b for b in blocks(document) if b.marker in ("plugin", "wasmforge.toml")]
@@ -151,3 +156,56 @@ def check_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) ->
     new_workspace(name, root)
     (root / f"crates/{name}-plugin/src/lib.rs").write_text(block.body)
     build(load_settings(root))
+
+
+def readme_first_command() -> str:
+    """README's first command: install everything, build example-workspace, call it."""
+    first = next(block for block in blocks("README.md") if block.lang == "sh")
+    assert "./scripts/setup.sh" in first.body, first
+    return first.body.strip()
+
+
+def newcomer_env() -> dict[str, str]:
+    """This environment without what the test run adds to Python (its venv, this checkout on PYTHONPATH);
+    the shared cargo target dir and the private module cache stay, so builds are reused."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    return env
+
+
+@pytest.fixture(scope="module")
+def readme_checkout(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
+    """A copy of this checkout after README's first command, run as written: scripts/setup.sh
+    (the toolchain is already here; .venv gets a plain, non-editable install), then
+    example-workspace built and called."""
+    checkout = tmp_path_factory.mktemp("newcomer") / "wasmforge"
+    # shutil.copy gives the copies new mtimes: cargo must not take the original's builds as theirs.
+    shutil.copytree(REPO, checkout, copy_function=shutil.copy, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "target", "Cargo.lock", "__pycache__", ".pytest_cache", ".mypy_cache", "*.egg-info"))
+    result = subprocess.run(["bash", "-c", readme_first_command()], cwd=checkout, env=newcomer_env(),
+                            capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, f"README's first command failed:\n{result.stderr[-4000:]}"
+    assert result.stdout.endswith("3\n"), result.stdout
+    return checkout
+
+
+@pytest.mark.cargo
+@pytest.mark.timeout(2400)
+def test_getting_started_runs_in_a_venv_made_as_the_readme_says(readme_checkout: Path, tmp_path: Path) -> None:
+    """docs/GETTING_STARTED.md, in order, with only what `./scripts/setup.sh` installed: its step 1
+    ends with `. .venv/bin/activate`, so every command and `python` come from that venv."""
+    runnable = [b for b in blocks(IN_A_FRESH_VENV) if b.marker is None and b.lang in ("python", "sh")]
+    assert any("wasmforge test" in block.body for block in runnable)
+    parts = ["set -euo pipefail", ". .venv/bin/activate"]
+    for index, block in enumerate(runnable):
+        parts.append(f"echo '>>> {block}' >&2")
+        if block.lang == "python":
+            source = tmp_path / f"block{index}.py"
+            source.write_text(block.body)
+            parts.append(f"python {source}")
+        else:
+            parts.append(block.body)
+    result = subprocess.run(["bash", "-c", "\n".join(parts) + "\n"], cwd=readme_checkout, env=newcomer_env(),
+                            capture_output=True, text=True, timeout=2300)
+    assert result.returncode == 0, f"{IN_A_FRESH_VENV} failed:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
+    assert "pytest: ok" in result.stdout  # step 5's `wasmforge test` ran the Python tests too

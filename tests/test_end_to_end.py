@@ -40,7 +40,7 @@ def test_call_length_of_the_seed_word(fresh: Path) -> None:
 
 def test_call_with_directory_option_and_json(fresh: Path) -> None:
     result = run_cli("-C", str(fresh), "call", "--json", "greet", "you")
-    assert json.loads(result.stdout) == {"function": "greet", "result": "Hello, you!"}
+    assert json.loads(result.stdout) == {"ok": True, "function": "greet", "result": "Hello, you!"}
 
 
 def test_text_parameters_take_the_argument_as_typed(fresh: Path) -> None:

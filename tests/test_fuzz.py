@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import wasmtime
@@ -18,6 +21,8 @@ from hypothesis import strategies as st
 
 import wasmforge
 from wasmforge.cli import parse_cli_argument
+
+REPO = Path(__file__).resolve().parents[1]
 
 EXAMPLES = int(os.environ.get("WASMFORGE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
@@ -215,3 +220,178 @@ def test_the_chaos_plugin_is_meaningful() -> None:
     answers = iter([1, 0, 1024, 10, 16])  # alloc ok, then status 0, ptr 1024, len 10, descriptor at 16
     with wasmforge.Plugin.from_bytes(CHAOS, name="chaos.wasm", host_functions={"next": lambda: next(answers)}) as plugin:
         assert plugin.chaos_text("x") == '{"message"'
+
+
+# ---- JSON from outside: nesting depth and numbers past every range ----------------------------------
+
+#: Numbers no Python int or float conversion should meet unguarded: overflow to infinity, 5000 digits, NaN.
+HUGE = st.sampled_from(["1e999", "-1e999", "9" * 5000, "1" + "0" * 400, "NaN", "Infinity", "-0", "1.5",
+                        str(2**64), str(-(2**63) - 1), "true", "null", '"x"'])
+
+
+@st.composite
+def nested_json(draw: st.DrawFn) -> str:
+    """JSON text nested anywhere from flat to far past any recursion limit, around a huge number."""
+    depth = draw(st.one_of(st.integers(0, 8), st.integers(250, 262), st.integers(900, 1100), st.integers(3000, 20000)))
+    pattern = draw(st.lists(st.sampled_from(["[", '{"k":', '["]]}",']), min_size=1, max_size=4))  # the last hides ]s in a string
+    opening = (pattern * (depth // len(pattern) + 1))[:depth]
+    closing = "".join("}" if o.startswith("{") else "]" for o in reversed(opening))
+    if draw(st.booleans()):
+        closing = closing[: draw(st.integers(0, len(closing)))]  # unbalanced too
+    return "".join(opening) + draw(HUGE) + closing
+
+
+JSON_PLUGIN_RECORDS = [
+    record("give_json", "buffer", "none", "json", [], "Vec<u32>"),
+    record("take_json", "native", "none", "unit", [], "()"),
+]
+
+
+def json_plugin(text: str, metadata_extra: str = "") -> bytes:
+    """A plugin that returns ``text`` as a JSON result, reports it as a panic, and whose metadata may carry it."""
+    data = text.encode()
+    lines = "".join(json.dumps(r) + "\n" for r in JSON_PLUGIN_RECORDS) + metadata_extra
+    wat = f"""(module
+      (import "wasmforge" "panic" (func $panic (param i32 i32)))
+      (memory (export "memory") {1 + len(data) // 65536 + 1})
+      (data (i32.const 65536) {json.dumps(text)})
+      (func (export "__wf_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "give_json") (param i32 i32) (result i32)
+        (i32.store (i32.const 16) (i32.const 0)) (i32.store (i32.const 20) (i32.const 65536))
+        (i32.store (i32.const 24) (i32.const {len(data)})) (i32.const 16))
+      (func (export "take_json") (call $panic (i32.const 65536) (i32.const {len(data)})) unreachable)
+      (@custom "wasmforge.exports" {json.dumps(lines)}))"""
+    return bytes(wasmtime.wat2wasm(wat))
+
+
+@FUZZ
+@given(text=nested_json(), where=st.sampled_from(["result", "panic", "metadata-v", "metadata-params", "cli"]))
+def test_nested_json_and_huge_numbers_only_raise_wasmforge_errors(text: str, where: str) -> None:
+    if where == "cli":
+        signature = wasmforge.Signature("f", (wasmforge.Param("v", "Value"),), "()", "buffer", "json")
+        try:
+            parse_cli_argument(signature, 0, text)
+        except wasmforge.WasmforgeError:
+            pass
+        return
+    extra = ""
+    if where.startswith("metadata"):
+        field = "v" if where == "metadata-v" else "params"
+        extra = json.dumps({**record("m", "buffer", "none", "unit", [], "()"), field: 0}).replace(
+            f'"{field}": 0', f'"{field}": {text}') + "\n"
+    try:
+        plugin = wasmforge.Plugin.from_bytes(json_plugin(text, extra), name="json.wasm", limits=LIMITS)
+    except wasmforge.WasmforgeError:
+        return
+    with plugin:
+        call_everything(plugin)
+
+
+# ---- foreign module shapes: SIMD and GC types, several memories, duplicate and imported things ---------
+
+VALUE_TYPES = ["i32", "i64", "f32", "f64", "v128", "funcref", "externref", "anyref", "i31ref", "exnref"]
+_DEFAULTS = {"i32": "i32.const 0", "i64": "i64.const 0", "f32": "f32.const 0", "f64": "f64.const 0",
+             "v128": "v128.const i64x2 0 0", "funcref": "ref.null func", "externref": "ref.null extern",
+             "anyref": "ref.null any", "i31ref": "ref.null i31", "exnref": "ref.null exn"}
+_ZEROS = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
+
+
+def _signature(params: list, results: list) -> str:
+    return (f"(param {' '.join(params)})" if params else "") + (f" (result {' '.join(results)})" if results else "")
+
+
+@st.composite
+def foreign_module(draw: st.DrawFn) -> tuple[str, list]:
+    """A WAT module of shapes foreign toolchains make, and the function imports it has (to stub)."""
+    types = st.lists(st.sampled_from(VALUE_TYPES), max_size=3)
+    memory_names = draw(st.lists(st.sampled_from(["memory", "O", "mem", "a", "scratch"]), max_size=3, unique=True))
+    imported_memory = draw(st.booleans())
+    imports = draw(st.lists(st.tuples(st.sampled_from(["env", "gojs", "a"]), st.sampled_from(["f", "g", "runtime.ticks"]),
+                                      types, types), max_size=4))
+    others = draw(st.lists(st.sampled_from(['(import "env" "t" (table 1 funcref))', '(import "env" "sp" (global (mut i32)))',
+                                            '(import "env" "any" (table 1 anyref))']), max_size=2, unique=True))
+    exports = draw(st.lists(st.tuples(types, types), max_size=4))
+    lines = ["(module"]
+    for module, name, params, results in imports:
+        lines.append(f'  (import "{module}" "{name}" (func {_signature(params, results)}))')
+    if imported_memory:
+        lines.append(f'  (import "env" "memory" (memory {draw(st.integers(0, 2))}))')
+    lines += [f"  {other}" for other in others]
+    for name in memory_names:
+        lines.append(f'  (memory (export "{name}") {draw(st.integers(0, 2))})')
+    if not memory_names and not imported_memory and draw(st.booleans()):
+        lines.append("  (memory 1)")  # a memory nobody exports
+    for index, (params, results) in enumerate(exports):
+        body = " ".join(_DEFAULTS[t] for t in results)
+        lines.append(f'  (func (export "{draw(st.sampled_from(["f", "_f", "memory"]))}{index}") {_signature(params, results)} {body})')
+    calls = []
+    for index, (_, _, params, results) in enumerate(imports):
+        calls.append(f"(call {index} {' '.join(f'({_DEFAULTS[t]})' for t in params)})" + " drop" * len(results))
+    lines.append(f'  (func (export "call_imports") {" ".join(calls)})')
+    return "\n".join(lines) + ")", imports
+
+
+def foreign_shapes_property(examples: int, last_case: Path) -> None:
+    """Loads, inspects, calls and reads generated foreign modules; only WasmforgeError may come out.
+
+    Run in a child process (see the test below): the failure these shapes used to cause was an abort,
+    and ``last_case`` keeps the module being tried, so an abort still says which.
+    """
+    from wasmforge.inspection import inspect_plugin
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+    @given(case=foreign_module(), supply=st.booleans())
+    def foreign_shapes(case: tuple[str, list], supply: bool) -> None:
+        wat, imports = case
+        last_case.write_text(wat)
+        try:
+            data = bytes(wasmtime.wat2wasm(wat))
+        except wasmtime.WasmtimeError:
+            return  # a shape wat2wasm rejects (a duplicate export name): not a module
+        path = last_case.with_suffix(".wasm")
+        path.write_bytes(data)
+        try:
+            inspect_plugin(path)
+        except wasmforge.WasmforgeError:
+            pass
+
+        def stub(results: list) -> object:
+            def host(caller: wasmforge.Caller, *args: object) -> object:
+                try:
+                    caller.memory.read(0, min(8, caller.memory.size))
+                except wasmforge.WasmforgeError:
+                    pass
+                values = [_ZEROS.get(t, 0) for t in results]
+                return None if not values else values[0] if len(values) == 1 else values
+            return host
+
+        host = {f"{m}.{n}": stub(results) for m, n, _, results in imports} if supply else None
+        try:
+            plugin = wasmforge.Plugin.from_bytes(data, name="foreign.wasm", limits=LIMITS, host_functions=host)
+        except wasmforge.WasmforgeError:
+            return
+        with plugin:
+            call_everything(plugin)
+            for name in plugin.exports:
+                try:
+                    plugin.call_raw(name, *[_ZEROS.get(p.type, 0) for p in plugin.exports[name].params])
+                except wasmforge.WasmforgeError:
+                    pass
+            for memory in [plugin.memory, *plugin.memories.values()]:
+                try:
+                    memory.read(0, min(16, memory.size))
+                except wasmforge.WasmforgeError:
+                    pass
+
+    foreign_shapes()
+
+
+def test_foreign_module_shapes_only_raise_wasmforge_errors(tmp_path: Path) -> None:
+    last_case = tmp_path / "case.wat"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; import test_fuzz; "
+            "test_fuzz.foreign_shapes_property(int(sys.argv[2]), Path(sys.argv[3]))")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(EXAMPLES), str(last_case)],
+                            capture_output=True, text=True, env=env, timeout=1800)
+    shown = last_case.read_text() if last_case.exists() else "(none)"
+    assert result.returncode == 0, f"exit {result.returncode}; last module tried:\n{shown}\n{result.stderr[-4000:]}"

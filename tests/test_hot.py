@@ -12,7 +12,7 @@ import wasmtime
 
 import wasmforge
 from wasmforge import CheckCall, HotPlugin, PluginLoadError, UnknownFunctionError
-from wasmforge.events import Event, KeptOldVersion, Reloaded, Unchanged
+from wasmforge.events import CallResult, Event, KeptOldVersion, Reloaded, Unchanged
 from wat_plugins import answer_module, write_answer
 from watching import call_through_reloads
 
@@ -190,3 +190,93 @@ def test_load_options_apply_to_every_version(tmp_path: Path) -> None:
 def test_unknown_load_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="unknown plugin option\\(s\\): colour"):
         HotPlugin.from_file(write_answer(tmp_path / "a.wasm", 1), colour="blue")
+
+
+# ---- checks that never return, several checks, a recovery ----
+
+#: "spin" loops forever in LOOP (and LOOP_V2); here it returns.
+SPIN_RETURNS = wasmtime.wat2wasm(
+    '(module (func (export "spin")) (func (export "answer") (result i32) i32.const 6))'
+)
+
+
+def test_a_check_that_never_returns_refuses_the_version_within_the_time_limit(tmp_path: Path) -> None:
+    hot = HotPlugin(name="spin", check=[CheckCall("answer"), CheckCall("spin")], check_timeout=0.5)
+    path = tmp_path / "plugin.wasm"
+    path.write_bytes(SPIN_RETURNS)
+    hot.reload_from(path)
+    path.write_bytes(LOOP)
+    with pytest.raises(wasmforge.PluginTimeout, match=r"spin\(\) did not return within 0.5 s, the time limit for checks"):
+        hot.reload_from(path)
+    assert hot.version == 1 and hot.answer() == 6
+    with hot.pinned() as plugin:
+        assert plugin.limits.cancellable  # so that a check can be stopped
+    hot.close()
+
+
+def test_a_watched_version_whose_check_hangs_is_refused_and_the_next_save_goes_live(tmp_path: Path) -> None:
+    """Issue 11: a save that makes the check loop forever must not wedge the loop."""
+    path = tmp_path / "plugin.wasm"
+    path.write_bytes(SPIN_RETURNS)
+    failures: list[KeptOldVersion] = []
+    failed = threading.Event()
+
+    def on_failure(event: KeptOldVersion) -> None:
+        failures.append(event)
+        failed.set()
+
+    with HotPlugin.from_file(path, check=CheckCall("spin"), check_timeout=1.0, on_failure=on_failure) as hot:
+        path.write_bytes(LOOP)
+        assert failed.wait(TIMEOUT)
+        (failure,) = failures
+        assert failure.stage == "check" and failure.version == 1
+        assert failure.error == "spin() did not return within 1 s, the time limit for checks (check_timeout)"
+        assert isinstance(failure.exception, wasmforge.PluginTimeout)
+        path.write_bytes(wasmtime.wat2wasm('(module (func (export "spin")) (func (export "answer") (result i32) i32.const 9))'))
+        assert hot.wait_for_version(2, timeout=TIMEOUT) and hot.answer() == 9
+
+
+def test_without_a_check_time_limit_versions_are_not_made_cancellable(tmp_path: Path) -> None:
+    with HotPlugin.from_file(write_answer(tmp_path / "a.wasm", 1), check=CheckCall("answer"), check_timeout=None) as hot:
+        with hot.pinned() as plugin:
+            assert not plugin.limits.cancellable
+    with HotPlugin.from_file(write_answer(tmp_path / "b.wasm", 1)) as hot:  # no check: nothing to stop
+        with hot.pinned() as plugin:
+            assert not plugin.limits.cancellable
+
+
+@pytest.mark.parametrize("bad", [0, -1, "5", True, float("nan"), float("inf"), 1e10])
+def test_a_bad_check_timeout_is_refused(bad: object) -> None:
+    with pytest.raises(wasmforge.ConfigError, match=r"check_timeout must be a positive number of seconds up to "
+                                                    r"31536000 \(a year\), or None for no limit; got"):
+        HotPlugin(name="x", check_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_several_checks_each_report_their_result(tmp_path: Path) -> None:
+    seen: list[Event] = []
+    hot = HotPlugin(name="answer", check=(CheckCall("answer"), CheckCall("double", 21)), on_event=seen.append)
+    hot.reload_from(write_answer(tmp_path / "v1.wasm", 1, extra_export="double"))
+    results = [(e.function, e.args, e.value) for e in seen if isinstance(e, CallResult)]
+    assert results == [("answer", (), 1), ("double", (21,), 21)]
+    assert len(hot.checks) == 2
+    hot.close()
+
+
+def test_a_fix_that_restores_the_serving_bytes_is_reported_as_a_recovery(tmp_path: Path) -> None:
+    """An app listening for failures sees the failure end, even though nothing new was loaded."""
+    wasm = write_answer(tmp_path / "plugin.wasm", 1)
+    good = wasm.read_bytes()
+    failed, recovered = threading.Event(), threading.Event()
+    unchanged: list[Unchanged] = []
+
+    def on_unchanged(event: Unchanged) -> None:
+        unchanged.append(event)
+        recovered.set()
+
+    with HotPlugin.from_file(wasm, on_failure=lambda e: failed.set(), on_unchanged=on_unchanged) as hot:
+        wasm.write_text("not wasm")
+        assert failed.wait(TIMEOUT) and hot.last_failure is not None
+        wasm.write_bytes(good)  # the edit undone
+        assert recovered.wait(TIMEOUT)
+        assert unchanged == [Unchanged(version=1, size=len(good), recovered=True)]
+        assert hot.last_failure is None and hot.version == 1

@@ -43,6 +43,25 @@ def test_a_failing_python_test_fails_the_run(workspace: Path) -> None:
     assert "assert 4 == 5" in result.stderr
 
 
+@pytest.mark.cargo
+def test_json_reports_each_runner_and_failures(workspace: Path) -> None:
+    import json
+
+    result = run_cli("test", "--python-only", "--json", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "suites": [
+        {"name": "pytest", "ok": True, "ran": True, "passed": 4, "failed": 0, "note": ""},
+    ]}
+    assert "tests/test_plugin.py ...." in result.stderr  # pytest's own output still streams to stderr
+    tests = workspace / "tests/test_plugin.py"
+    tests.write_text(tests.read_text() + "\n\ndef test_wrong(wasm_plugin):\n    assert wasm_plugin.add(2, 2) == 5\n")
+    failed = run_cli("test", "--python-only", "--json", "--", "-k", "add or wrong", cwd=workspace)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout) == {"ok": False, "suites": [
+        {"name": "pytest", "ok": False, "ran": True, "passed": 1, "failed": 1, "note": ""},
+    ]}
+
+
 def test_pytest_args_pass_through(workspace: Path) -> None:
     result = run_cli("test", "--python-only", "--", "-k", "add", cwd=workspace)
     assert result.stdout.splitlines() == ["pytest: ok, 1 passed, 0 failed"]

@@ -20,6 +20,7 @@ from wasmforge.events import (
     BuildStarted,
     CallResult,
     Changed,
+    CycleFinished,
     Event,
     KeptOldVersion,
     Reloaded,
@@ -55,6 +56,8 @@ class Save:
     content: Content
     path: str = "src/lib.rs"
     kind: str = "modified"
+    #: For a rename onto ``path``: the name the file had before.
+    source: Optional[str] = None
 
 
 @dataclass
@@ -72,7 +75,8 @@ class ScriptedChanges:
             if timeout is None or save.at <= self.clock.now + timeout:
                 self.clock.now = max(self.clock.now, save.at)
                 self._next += 1
-                return Change(Path(save.path), save.kind)
+                return Change(Path(save.path), save.kind, source=Path(save.source) if save.source else None,
+                              seen=save.at)
         if timeout is None:  # the script is over: the loop would wait forever, so end it
             self.closed = True
             return None
@@ -126,7 +130,7 @@ class Run:
 
 def run_loop(
     tmp_path: Path, saves: list[Save], *, duration: float = 1.0, debounce: float = 0.05,
-    check: Optional[CheckCall] = None, build_first: bool = False, on_build: Optional[Callable] = None,
+    check: Optional[object] = None, build_first: bool = False, on_build: Optional[Callable] = None,
 ) -> Run:
     clock = FakeClock()
     script = ScriptedChanges(clock, saves)
@@ -144,8 +148,10 @@ def run_loop(
 def test_one_save_is_one_cycle_through_every_step(tmp_path: Path) -> None:
     run = run_loop(tmp_path, [Save(1.0, 7)])
     assert run.loop.trace == [*ONE_CYCLE, W, STOP]
-    assert [type(e) for e in run.events] == [Changed, BuildStarted, BuildFinished, Reloaded]
+    assert [type(e) for e in run.events] == [Changed, BuildStarted, BuildFinished, Reloaded, CycleFinished]
     assert run.builder.started == [pytest.approx(1.05)]  # the save, then the 50 ms quiet window
+    # From the save to the result: the quiet window and the 1 s build (loading takes no fake time).
+    assert run.events[-1] == CycleFinished(outcome="reloaded", version=2, seconds=pytest.approx(1.05))
     assert run.hot.call("answer") == 7 and run.hot.version == 2
     assert run.hot.diagnostics == "warning: unused variable\n"
     assert run.loop.cycles == 1
@@ -251,7 +257,8 @@ def test_a_failing_check_keeps_the_old_version(tmp_path: Path) -> None:
     (failure,) = run.of(KeptOldVersion)
     assert failure.stage == "check" and failure.version == 1 and failure.error == "answer 500 is too big"
     assert run.loop.trace[:6] == [W, D, B, V, C, W]
-    assert [type(e) for e in run.events[-2:]] == [Reloaded, CallResult]  # reloaded, then the check's result
+    # reloaded, then the check's result, then the cycle's end
+    assert [type(e) for e in run.events[-3:]] == [Reloaded, CallResult, CycleFinished]
     assert run.hot.call("answer") == 42 and run.hot.version == 2
 
 
@@ -321,10 +328,90 @@ def test_a_bug_in_a_step_is_reported_and_the_loop_goes_on(tmp_path: Path) -> Non
 def test_events_are_json_ready(tmp_path: Path) -> None:
     run = run_loop(tmp_path, [Save(1.0, 4)], check=CheckCall("answer"))
     shapes = [e.to_json() for e in run.events]
-    assert [s["event"] for s in shapes] == ["change", "build_started", "build_finished", "reloaded", "call_result"]
+    assert [s["event"] for s in shapes] == [
+        "change", "build_started", "build_finished", "reloaded", "call_result", "cycle_finished",
+    ]
     assert shapes[0] == {"event": "change", "paths": ["src/lib.rs"], "kinds": ["modified"]}
     assert shapes[1] == {"event": "build_started", "crate": "demo-plugin", "profile": "debug", "reason": "change"}
     assert shapes[2]["ok"] is True and shapes[2]["warnings"] == 1 and shapes[2]["size"] == len(answer_module(4))
     seconds = shapes[4].pop("seconds")
     assert isinstance(seconds, float) and seconds >= 0
     assert shapes[4] == {"event": "call_result", "function": "answer", "args": [], "ok": True, "value": 4, "error": None}
+
+
+def test_every_cycle_ends_with_its_outcome_and_the_time_from_the_save(tmp_path: Path) -> None:
+    """Reloaded, kept the old version, unchanged: each cycle's last event says which, and how long since the save."""
+    # 1.0: builds 1.05-2.05. 1.5 lands during that build: its cycle debounces to 2.10 and builds until 3.10.
+    saves = [Save(1.0, 1), Save(1.5, "broken"), Save(5.0, 1), Save(7.0, 2)]
+    run = run_loop(tmp_path, saves)
+    assert run.of(CycleFinished) == [
+        CycleFinished(outcome="reloaded", version=2, seconds=pytest.approx(1.05)),
+        CycleFinished(outcome="kept_old_version", version=2, seconds=pytest.approx(1.6)),  # from the save at 1.5
+        CycleFinished(outcome="unchanged", version=2, seconds=pytest.approx(1.05)),
+        CycleFinished(outcome="reloaded", version=3, seconds=pytest.approx(1.05)),
+    ]
+    assert run.loop.cycles == 4
+    assert [type(e) for e in run.events[-5:]] == [Changed, BuildStarted, BuildFinished, Reloaded, CycleFinished]
+
+
+def test_the_first_build_is_timed_from_its_start(tmp_path: Path) -> None:
+    run = run_loop(tmp_path, [], build_first=True)
+    assert run.of(CycleFinished) == [CycleFinished(outcome="reloaded", version=1, seconds=pytest.approx(1.0))]
+
+
+def test_a_file_renamed_over_a_source_in_the_window_is_that_sources_change(tmp_path: Path) -> None:
+    """An editor's atomic save: write .lib.rs.XXXX.new or lib.rs.new, rename it over lib.rs. One change: lib.rs."""
+    saves = [
+        Save(1.00, 1, "src/lib.rs.x1.new", "created"), Save(1.01, 1, "src/lib.rs.x1.new", "modified"),
+        Save(1.02, 2, "src/lib.rs", "moved", source="src/lib.rs.x1.new"),
+    ]
+    run = run_loop(tmp_path, saves)
+    (changed,) = run.of(Changed)
+    assert (changed.paths, changed.kinds) == ((Path("src/lib.rs"),), ("moved",))
+    assert len(run.builder.started) == 1 and run.hot.call("answer") == 2
+
+
+def test_a_source_renamed_away_and_replaced_is_still_reported(tmp_path: Path) -> None:
+    """A backup rename (lib.rs -> lib.rs.bak) then a temporary renamed onto lib.rs: both real files changed."""
+    saves = [
+        Save(1.00, 1, "src/lib.rs.bak", "moved", source="src/lib.rs"),
+        Save(1.01, 2, "src/lib.rs", "moved", source="src/lib.rs.new"),
+    ]
+    run = run_loop(tmp_path, saves)
+    (changed,) = run.of(Changed)
+    assert (changed.paths, changed.kinds) == ((Path("src/lib.rs.bak"), Path("src/lib.rs")), ("moved", "moved"))
+
+
+def test_several_checks_run_in_order_and_each_must_pass(tmp_path: Path) -> None:
+    class AnswerBelow100(CheckCall):
+        def __call__(self, plugin):  # type: ignore[no-untyped-def]
+            value = super().__call__(plugin)
+            if value >= 100:
+                raise ValueError(f"answer {value} is too big")
+            return value
+
+    ran_third: list[int] = []
+
+    def third(plugin):  # type: ignore[no-untyped-def]
+        ran_third.append(plugin.call("answer"))
+        return "fine"
+
+    checks = [CheckCall("answer"), AnswerBelow100("answer"), third]
+    run = run_loop(tmp_path, [Save(1.0, 500), Save(3.0, 42)], check=checks)
+    calls = [(c.function, c.ok, c.value, c.error) for c in run.of(CallResult)]
+    assert calls == [
+        ("answer", True, 500, None), ("answer", False, None, "answer 500 is too big"),  # the third never ran
+        ("answer", True, 42, None), ("answer", True, 42, None), ("third", True, "fine", None),
+    ]
+    assert ran_third == [0, 42]  # the first version's (before the script), then 42's: never 500's
+    (failure,) = run.of(KeptOldVersion)
+    assert (failure.stage, failure.error) == ("check", "answer 500 is too big")
+    assert [type(e) for e in run.events[-5:]] == [Reloaded, CallResult, CallResult, CallResult, CycleFinished]
+    assert run.hot.version == 2
+
+
+def test_a_rebuild_that_restores_the_serving_bytes_after_a_failure_is_a_recovery(tmp_path: Path) -> None:
+    """A broken save, then the edit undone: the same bytes as the version serving, reported as recovered."""
+    run = run_loop(tmp_path, [Save(1.0, 3), Save(3.0, "broken"), Save(5.0, 3), Save(7.0, 3)])
+    assert [(u.version, u.recovered) for u in run.of(Unchanged)] == [(2, True), (2, False)]
+    assert run.hot.last_failure is None

@@ -12,6 +12,7 @@ import pytest
 from helpers import REPO, assert_one_line_error, run_cli
 from wasmforge.errors import ScaffoldError
 from wasmforge.scaffold import check_name, new_workspace
+from wasmforge.toolchain import uses_debian_registry
 
 EXPECTED_FILES = {
     "Cargo.toml",
@@ -32,6 +33,14 @@ EXPECTED_FILES = {
 }
 
 
+def made_here(lock: bool = True) -> set[str]:
+    """What `new` adds to the template where wasmforge builds from Debian's registry: cargo's
+    source configuration and a lock file resolved offline."""
+    if not uses_debian_registry():
+        return set()
+    return {".cargo/config.toml", "Cargo.lock"} if lock else {".cargo/config.toml"}
+
+
 def written(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
@@ -40,7 +49,7 @@ def test_new_writes_the_series_layout(tmp_path: Path) -> None:
     result = run_cli("new", "tool", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     root = tmp_path / "tool"
-    assert written(root) == EXPECTED_FILES
+    assert written(root) == EXPECTED_FILES | made_here()
     cargo = (root / "Cargo.toml").read_text()
     assert "[workspace]" in cargo and 'members = ["crates/*"]' in cargo
     plugin_toml = (root / "crates/tool-plugin/Cargo.toml").read_text()
@@ -60,7 +69,7 @@ def test_new_writes_the_series_layout(tmp_path: Path) -> None:
 
 
 def test_without_offline_no_debian_paths_are_baked_in(tmp_path: Path) -> None:
-    new_workspace("tool", tmp_path / "tool")
+    new_workspace("tool", tmp_path / "tool", offline=False)
     for path in (tmp_path / "tool").rglob("*"):
         if path.is_file():
             assert "/usr/share/cargo" not in path.read_text(), path
@@ -79,20 +88,20 @@ def test_dry_run_lists_files_and_writes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "tool").exists()
     listed = {line.split()[0] for line in result.stdout.splitlines()[1:]}
-    assert listed == EXPECTED_FILES
+    assert listed == EXPECTED_FILES | made_here(lock=False)
     assert str(tmp_path / "tool") in result.stdout.splitlines()[0]
 
 
 def test_path_option_chooses_the_directory(tmp_path: Path) -> None:
     result = run_cli("new", "tool", "--path", "elsewhere/here", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert written(tmp_path / "elsewhere/here") == EXPECTED_FILES
+    assert written(tmp_path / "elsewhere/here") == EXPECTED_FILES | made_here()
 
 
 def test_an_empty_existing_directory_is_used(tmp_path: Path) -> None:
     (tmp_path / "tool").mkdir()
     new_workspace("tool", tmp_path / "tool")
-    assert written(tmp_path / "tool") == EXPECTED_FILES
+    assert written(tmp_path / "tool") == EXPECTED_FILES | made_here()
 
 
 def test_a_non_empty_directory_is_refused_and_left_untouched(tmp_path: Path) -> None:
@@ -147,7 +156,7 @@ def test_unknown_template_is_refused(tmp_path: Path) -> None:
 def test_example_workspace_matches_the_templates(tmp_path: Path) -> None:
     """example-workspace/ is `wasmforge new example`, committed; it must never drift."""
     fresh = tmp_path / "example"
-    new_workspace("example", fresh)
+    new_workspace("example", fresh, offline=False, lock=False)  # what this machine adds is not committed
     committed = REPO / "example-workspace"
     for relative in written(fresh):
         assert (committed / relative).is_file(), f"example-workspace lacks {relative}"
@@ -162,3 +171,75 @@ def test_example_workspace_matches_the_templates(tmp_path: Path) -> None:
     }
     lib = (committed / "crates/example-plugin/src/lib.rs").read_text()
     assert "pub fn add(one: i32, two: i32) -> i32" in lib and "pub fn length(s: &str) -> u32" in lib
+
+
+# ---- crates from Debian's registry for plain cargo too, where wasmforge builds from it -----------
+
+
+def test_new_writes_debians_registry_where_wasmforge_builds_from_it(tmp_path: Path) -> None:
+    result = run_cli("new", "tool", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = tmp_path / "tool/.cargo/config.toml"
+    said = ("plain cargo and editors take crates from Debian's registry too, as `wasmforge build` does "
+            "(.cargo/config.toml; `new --online` leaves it out)")
+    if uses_debian_registry():
+        assert 'replace-with = "debian"' in config.read_text() and "offline = true" in config.read_text()
+        assert said in result.stderr.splitlines()
+    else:
+        assert not config.exists() and said not in result.stderr
+
+
+def test_online_leaves_the_registry_out(tmp_path: Path) -> None:
+    result = run_cli("new", "tool", "--online", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "tool/.cargo").exists()
+    assert "Debian's registry" not in result.stderr
+
+
+def test_wasmforge_offline_in_the_environment_writes_it_whatever_the_toolchain(tmp_path: Path) -> None:
+    result = run_cli("new", "tool", env={"WASMFORGE_OFFLINE": "1"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tool/.cargo/config.toml").is_file()
+    assert "(.cargo/config.toml; `new --online` leaves it out)" in result.stderr
+
+
+def test_explicit_offline_needs_no_opt_out_hint(tmp_path: Path) -> None:
+    result = run_cli("new", "tool", "--offline", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "take crates from Debian's registry too, as `wasmforge build` does (.cargo/config.toml)" in result.stderr
+
+
+def test_online_and_offline_together_are_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("new", "tool", "--online", "--offline", cwd=tmp_path)
+    assert_one_line_error(result, 2, "--offline", "--online")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_template_with_its_own_cargo_config_keeps_it(tmp_path: Path) -> None:
+    template = tmp_path / "own"
+    (template / ".cargo").mkdir(parents=True)
+    (template / ".cargo/config.toml").write_text("[build]\njobs = 1\n")
+    (template / "Cargo.toml").write_text('[workspace]\nmembers = []\n')
+    result = run_cli("new", "tool", "--template", str(template), env={"WASMFORGE_OFFLINE": "1"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tool/.cargo/config.toml").read_text() == "[build]\njobs = 1\n"
+    assert f"note: template {str(template)!r} writes its own .cargo/config.toml; Debian's registry was not added to it" \
+        in result.stderr.splitlines()
+
+
+def test_new_says_how_to_share_compiled_dependencies(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    def new_without_a_target_dir(*args: str) -> "subprocess.CompletedProcess[str]":
+        env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+        env["PYTHONPATH"] = str(REPO)
+        return subprocess.run([sys.executable, "-m", "wasmforge", "new", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    tip = ("tip: its first build compiles proc-macro2, quote, serde, serde_json, syn and what they need; to compile "
+           "them once for all your workspaces, set target_dir in wasmforge.toml (or CARGO_TARGET_DIR) to one directory")
+    assert tip in new_without_a_target_dir("tool").stderr.splitlines()
+    shared = run_cli("new", "other", cwd=tmp_path, env={"CARGO_TARGET_DIR": str(tmp_path / "shared")})
+    assert "tip:" not in shared.stderr  # already shared
+    assert "tip:" not in new_without_a_target_dir("bare", "--template", "minimal").stderr  # no crates to compile

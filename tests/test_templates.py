@@ -48,7 +48,7 @@ def book(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target) -> Path:
 
 
 def chapter(book_json: dict, *path: int) -> dict:
-    item = book_json["sections"][path[0]]["Chapter"]
+    item = book_json["items"][path[0]]["Chapter"]
     for index in path[1:]:
         item = item["sub_items"][index]["Chapter"]
     return item
@@ -60,13 +60,14 @@ def test_mdbook_template_chains_a_book_through_its_plugins(book: Path) -> None:
                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    intro = chapter(out, 0)["content"]
+    assert out["items"][0] == {"PartTitle": "Getting started"}
+    intro = chapter(out, 1)["content"]
     assert intro.startswith("# Introduction\n\n**Sections**\n\n- [Why wasm](#why-wasm)\n- [How](#how)\n\nPlugins in Rust 🦀")
     assert "fast 🚀." in intro
-    details = chapter(out, 0, 0)["content"]
+    details = chapter(out, 1, 0)["content"]
     assert details == "# Details\n\n**Sections**\n\n- [First](#first)\n\n## First\n\nHello 👋\n"
-    assert out["sections"][1] == "Separator"
-    assert chapter(out, 0)["name"] == "Introduction"  # everything else passes through
+    assert out["items"][2] == "Separator"
+    assert chapter(out, 1)["name"] == "Introduction"  # everything else passes through
 
 
 def test_mdbook_protocol(book: Path) -> None:
@@ -76,7 +77,7 @@ def test_mdbook_protocol(book: Path) -> None:
                             cwd=book, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "Hello 👋" in chapter(json.loads(result.stdout), 0, 0)["content"]
+    assert "Hello 👋" in chapter(json.loads(result.stdout), 1, 0)["content"]
     bad = subprocess.run([sys.executable, "-m", "wasmforge", "chain", "preprocess", "--mdbook"], input="{}", cwd=book,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
     assert_one_line_error(bad, 2, "--mdbook expects mdBook's [context, book] JSON array")

@@ -15,7 +15,7 @@ from helpers import assert_one_line_error, run_cli
 from wasmforge.build import cargo_command
 from wasmforge.config import Settings
 from wasmforge.errors import ToolchainError
-from wasmforge.toolchain import Toolchain, find_toolchain, probe, survey
+from wasmforge.toolchain import PassedOver, Toolchain, find_toolchain, probe, release_of, survey
 
 
 @pytest.fixture
@@ -161,3 +161,138 @@ def test_wasi_and_wasip1_name_one_target(tmp_path: Path, installed: tuple[str, .
     assert toolchain.has_target(asked) == (used in installed)
     argv = cargo_command(Settings(root=tmp_path, plugin_crates=("x-plugin",), target=asked), toolchain, ["x-plugin"])
     assert argv[argv.index("--target") + 1] == used
+
+
+# ---- which compiler, and why (an older rustc chosen over the one first on PATH) -------------------
+
+
+def _path_with_first(tmp_path: Path, rustc: Path) -> dict[str, str]:
+    """A PATH whose first rustc is ``rustc`` (lacking the wasm32 std), then Debian's pair, as on these
+    machines where rustup's toolchain comes first; rustup is on it too where it is installed."""
+    if not probe(Path("/usr/bin/cargo"), Path("/usr/bin/rustc")).has_target("wasm32-unknown-unknown"):
+        pytest.skip("needs Debian's rustc with the wasm32 std in /usr/bin")
+    bin_dir = tmp_path / "pathbin"
+    bin_dir.mkdir()
+    (bin_dir / "rustc").symlink_to(rustc)
+    (bin_dir / "cargo").symlink_to(shutil.which("cargo", path=str(rustc.parent)) or "/usr/bin/cargo")
+    rustup = shutil.which("rustup")
+    if rustup:
+        (bin_dir / "rustup").symlink_to(rustup)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_a_pair_chosen_over_the_path_one_says_why(rustc_without_wasm: Path, tmp_path: Path) -> None:
+    env = _path_with_first(tmp_path, rustc_without_wasm)
+    chosen = survey(env).choose()
+    skipped = probe(Path(env["PATH"].split(":")[0]) / "cargo", Path(env["PATH"].split(":")[0]) / "rustc")
+    assert chosen.rustc == Path("/usr/bin/rustc")
+    assert chosen.passed_over == PassedOver(skipped.rustc, skipped.rustc_version, "wasm32-unknown-unknown",
+                                            rustup=shutil.which("rustup") is not None)
+    assert chosen.choice_note() == (
+        f"building with /usr/bin/rustc (rustc {release_of(chosen.rustc_version)}): rustc "
+        f"{release_of(skipped.rustc_version)} first on PATH ({skipped.rustc}) has no wasm32-unknown-unknown std"
+    )
+    # Where Debian's pair is itself the one on PATH, nothing was passed over.
+    plain = survey({"PATH": "/usr/bin:/bin"}).choose()
+    assert plain.passed_over is None and plain.choice_note() is None
+
+
+def test_the_fix_for_a_passed_over_rustc() -> None:
+    with_rustup = PassedOver(Path("/home/me/.cargo/bin/rustc"), "rustc 1.95.0 (59807616e 2026-04-14)",
+                             "wasm32-unknown-unknown", rustup=True)
+    assert with_rustup.fix() == ("`rustup target add wasm32-unknown-unknown` to build with rustc 1.95.0, "
+                                 "or set WASMFORGE_RUSTC (and WASMFORGE_CARGO) to choose a pair")
+    without = PassedOver(Path("/opt/rust/bin/rustc"), "rustc 1.80.1", "wasm32-unknown-unknown")
+    assert without.fix().startswith("install the wasm32-unknown-unknown std for /opt/rust/bin/rustc to build with rustc 1.80.1")
+
+
+def test_doctor_warns_with_both_versions_and_the_fix(rustc_without_wasm: Path, tmp_path: Path) -> None:
+    env = _path_with_first(tmp_path, rustc_without_wasm)
+    chosen = survey(env).choose()
+    assert chosen.passed_over is not None
+    mine, theirs = release_of(chosen.rustc_version), release_of(chosen.passed_over.rustc_version)
+    result = run_cli("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr  # builds work: a warning, not a failure
+    lines = result.stdout.splitlines()
+    (warning,) = [line for line in lines if line.startswith("warn")]
+    assert warning.split()[:2] == ["warn", "rustc"]
+    assert f"/usr/bin/rustc (rustc {mine})" in warning
+    assert f"rustc {theirs} first on PATH ({chosen.passed_over.rustc}) has no wasm32-unknown-unknown std" in warning
+    fix = lines[lines.index(warning) + 1].strip()
+    assert fix == f"fix: {chosen.passed_over.fix()}"
+    if shutil.which("rustup"):
+        assert "`rustup target add wasm32-unknown-unknown`" in fix
+    assert "WASMFORGE_RUSTC" in fix
+
+    report = json.loads(run_cli("doctor", "--json", env=env).stdout)
+    rustc_check = next(check for check in report["checks"] if check["name"] == "rustc")
+    assert rustc_check["ok"] is True and rustc_check["warning"] is True and "WASMFORGE_RUSTC" in rustc_check["fix"]
+    assert report["toolchain"]["passed_over"] == {"rustc": str(chosen.passed_over.rustc),
+                                                  "rustc_version": chosen.passed_over.rustc_version,
+                                                  "target": "wasm32-unknown-unknown"}
+
+
+def test_doctor_does_not_warn_when_the_path_pair_builds() -> None:
+    if not probe(Path("/usr/bin/cargo"), Path("/usr/bin/rustc")).has_target("wasm32-unknown-unknown"):
+        pytest.skip("needs Debian's rustc with the wasm32 std in /usr/bin")
+    result = run_cli("doctor", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0
+    assert not [line for line in result.stdout.splitlines() if line.startswith("warn")]
+
+
+@pytest.mark.cargo
+def test_build_names_the_compiler_when_it_is_not_the_path_one(demo, rustc_without_wasm: Path, tmp_path: Path) -> None:
+    env = _path_with_first(tmp_path, rustc_without_wasm)
+    note = survey(env).choose().choice_note()
+    result = run_cli("build", cwd=demo.root, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == note  # above what cargo prints
+    assert result.stderr.count("building with") == 1
+    assert result.stdout.startswith("built demo-plugin: ")
+    quiet = run_cli("build", "-q", cwd=demo.root, env=env)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")  # -q: no note, no `built` lines
+    # The pair on PATH builds: nothing to say.
+    plain = run_cli("build", cwd=demo.root, env={"PATH": "/usr/bin:/bin"})
+    assert plain.returncode == 0 and "building with" not in plain.stderr
+
+
+#: Code that needs a newer Rust than Debian's: let-else (Rust 1.65, newer than bookworm's 1.63) and
+#: the `!` type, unstable in every stable Rust so far (so trixie's 1.85 fails on it too).
+NEWER_RUST = '''
+
+#[plugin_fn]
+pub fn first_word(text: &str) -> String {
+    let Some(word) = text.split_whitespace().next() else { return String::new() };
+    word.to_string()
+}
+
+pub type Never = !;
+'''
+
+
+@pytest.mark.cargo
+def test_an_unstable_feature_error_says_which_rustc_built_it(demo, rustc_without_wasm: Path, tmp_path: Path) -> None:
+    from helpers import copy_workspace
+
+    newer = copy_workspace(demo.root, tmp_path / "newer")
+    lib = newer / "crates/demo-plugin/src/lib.rs"
+    lib.write_text(lib.read_text() + NEWER_RUST)
+    env = _path_with_first(tmp_path, rustc_without_wasm)
+    chosen = survey(env).choose()
+    assert chosen.passed_over is not None
+    mine = release_of(chosen.rustc_version)
+
+    result = run_cli("build", cwd=newer, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: build failed: error[E0658]: "), last
+    if tuple(map(int, mine.split("."))) < (1, 65):
+        assert "`let...else` statements are unstable" in result.stderr  # cargo's own diagnostics, streamed
+    assert last.endswith(
+        f"; rustc {mine} (/usr/bin/rustc) built this because rustc {release_of(chosen.passed_over.rustc_version)} "
+        f"on PATH has no wasm32-unknown-unknown std: {chosen.passed_over.fix()}; or write code that rustc {mine} accepts"
+    ), last
+    # With no newer rustc around, it still names the compiler and what the code needs.
+    alone = run_cli("build", cwd=newer, env={"PATH": "/usr/bin:/bin"})
+    assert alone.stderr.strip().splitlines()[-1].endswith(
+        f"; rustc {mine} built this: it needs a newer Rust, or code that rustc {mine} accepts")

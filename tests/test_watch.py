@@ -92,6 +92,43 @@ def test_an_atomic_save_is_a_change_to_the_file_saved(crate: Path, watched: tupl
     assert changes[-1].kind in ("moved", "created", "modified")
 
 
+def test_a_hidden_temporary_is_no_change_until_it_is_renamed_over_a_source(
+    crate: Path, watched: tuple[Watcher, Recorder]
+) -> None:
+    """An editor's atomic save through .lib.rs.XXXX.new: created, written, and (a while later, under load)
+    renamed over lib.rs. Until the rename nothing happened to the build; then lib.rs changed."""
+    _, recorder = watched
+    lib_rs, staged = crate / "src" / "lib.rs", crate / "src" / ".lib.rs.Xk3q.new"
+    staged.write_text("pub fn staged() {}\n")
+    with staged.open("a") as handle:
+        handle.write("// more\n")
+    # A plain save after it: had the temporary counted, its change would come first (events arrive in order).
+    (crate / "src" / "mod.rs").write_text("")
+    seen = [recorder.expect()]
+    while seen[-1].path != crate / "src" / "mod.rs":
+        seen.append(recorder.expect())
+    os.replace(staged, lib_rs)
+    seen.append(recorder.expect())
+    while seen[-1].path != lib_rs:
+        seen.append(recorder.expect())
+    assert {c.path for c in seen} == {crate / "src" / "mod.rs", lib_rs}, seen
+    if seen[-1].kind == "moved":  # native events see the rename; polling may see a new lib.rs instead
+        assert seen[-1].source == staged
+
+
+def test_a_hidden_file_that_comes_and_goes_is_never_a_change(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
+    _, recorder = watched
+    for name in (".lib.rs.Xk3q.new", ".hidden.rs"):
+        (crate / "src" / name).write_text("x")
+    os.replace(crate / "src" / ".lib.rs.Xk3q.new", crate / "src" / ".lib.rs.other")  # renamed, but not onto a source
+    (crate / "src" / ".hidden.rs").unlink()
+    (crate / ".cache").mkdir()
+    (crate / ".cache" / "x.rs").write_text("x")
+    (crate / "src" / "lib.rs").write_text("pub fn h() {}\n")
+    assert recorder.expect().path == crate / "src" / "lib.rs"
+    assert {c.path for c in recorder.drain()} <= {crate / "src" / "lib.rs"}
+
+
 @pytest.mark.skipif(shutil.which("sed") is None, reason="no sed")
 def test_sed_in_place_is_a_change_to_the_file_edited_only(crate: Path, watched: tuple[Watcher, Recorder]) -> None:
     """GNU sed -i writes src/sedXXXXXX and renames it over the file: one change, to that file."""
@@ -252,6 +289,14 @@ def test_dep_info_lists_what_the_build_read(demo) -> None:
     assert all(demo.root in f.parents for f in files)
 
 
+def test_dep_info_names_files_as_the_watcher_does(tmp_path: Path) -> None:
+    """include_str!("../../../words.txt") is listed with its ..: hidden-file noise must not take it for one."""
+    (tmp_path / "x.d").write_text(f"{tmp_path}/x.wasm: {tmp_path}/crates/p/src/../../../words.txt\n")
+    (listed,) = dep_info_files(tmp_path / "x.wasm", tmp_path)
+    assert listed == tmp_path / "words.txt"
+    assert not Noise()(Path("crates/p/src/../../../words.txt"))
+
+
 def test_dep_info_unescapes_spaces(tmp_path: Path) -> None:
     (tmp_path / "x.d").write_text(f"{tmp_path}/x.wasm: {tmp_path}/my\\ dir/lib.rs /elsewhere/a.rs\n")
     assert dep_info_files(tmp_path / "x.wasm", tmp_path) == [tmp_path / "my dir" / "lib.rs"]
@@ -263,11 +308,12 @@ def test_dep_info_unescapes_spaces(tmp_path: Path) -> None:
 def test_watch_settings_from_wasmforge_toml(tmp_path: Path) -> None:
     (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = []\n")
     (tmp_path / "wasmforge.toml").write_text(
-        '[plugin]\ncrates = ["p"]\n[watch]\ndebounce_ms = 80\npoll = true\npoll_interval_ms = 500\n'
+        '[plugin]\ncrates = ["p"]\n[watch]\ndebounce_ms = 80\npoll = true\npoll_interval_ms = 500\ncheck_timeout = 2.5\n'
     )
     settings = load_settings(tmp_path)
-    assert (settings.debounce_ms, settings.poll, settings.poll_interval_ms) == (80, True, 500)
+    assert (settings.debounce_ms, settings.poll, settings.poll_interval_ms, settings.check_timeout) == (80, True, 500, 2.5)
     assert load_settings(tmp_path, {"debounce_ms": 5}).debounce_ms == 5
+    assert load_settings(tmp_path, {"check_timeout": 9}).check_timeout == 9  # --check-timeout wins
 
 
 @pytest.mark.parametrize(
@@ -276,6 +322,9 @@ def test_watch_settings_from_wasmforge_toml(tmp_path: Path) -> None:
         ("[watch]\npoll = 1\n", r"\[watch\] poll must be true or false, got 1"),
         ("[watch]\npoll_interval_ms = 1\n", r"\[watch\] poll_interval_ms must be 10 or more, got 1"),
         ("[watch]\ndebounce_ms = -1\n", r"\[watch\] debounce_ms must be 0 or more, got -1"),
+        ("[watch]\ncheck_timeout = 0\n", r"\[watch\] check_timeout must be more than 0 and at most 31536000 seconds, got 0"),
+        ("[watch]\ncheck_timeout = inf\n", r"\[watch\] check_timeout must be more than 0 .* got inf"),
+        ("[watch]\ncheck_timeout = \"5s\"\n", r"\[watch\] check_timeout must be a whole number or a number, got '5s'"),
     ],
 )
 def test_bad_watch_settings_are_named(tmp_path: Path, table: str, message: str) -> None:

@@ -98,8 +98,13 @@ class WatchProcess:
                 return events
 
     def until_result(self, value: Any, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
-        """Every event up to the --call result ``value``."""
-        return self.until(lambda e: e["event"] == "call_result" and e.get("value") == value, timeout)
+        """Every event up to the end of the cycle whose (first) --call result is ``value``."""
+        events = self.until(lambda e: e["event"] == "call_result" and e.get("value") == value, timeout)
+        return events + self.until_cycle_end(timeout)
+
+    def until_cycle_end(self, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        """Every event up to and including the next cycle_finished."""
+        return self.until(lambda e: e["event"] == "cycle_finished", timeout)
 
     def interrupt(self, timeout: float = 60) -> int:
         """Ctrl-C; the exit code."""
@@ -154,6 +159,7 @@ def call_through_reloads(hot: Any, call: Callable[[], Any], versions: list[Path]
     results: list[list[Any]] = [[], []]
     errors: list[BaseException] = []
     done = threading.Event()
+    progress = threading.Condition()
 
     def caller(into: list[Any]) -> None:
         while not done.is_set():
@@ -161,13 +167,25 @@ def call_through_reloads(hot: Any, call: Callable[[], Any], versions: list[Path]
                 into.append(call())
             except BaseException as error:  # noqa: BLE001 - any failure is what the caller looks for
                 errors.append(error)
+            with progress:
+                progress.notify_all()
+
+    def each_thread_called_again() -> None:
+        """Waits until both threads have made a call that started after now (two more results: one may have
+        been in flight): so each version serves calls, however the threads are scheduled (on a loaded machine
+        they could otherwise sleep through all the reloads)."""
+        with progress:
+            before = [len(r) for r in results]
+            progress.wait_for(lambda: errors or all(len(r) > n + 1 for r, n in zip(results, before)), TIMEOUT)
 
     threads = [threading.Thread(target=caller, args=(r,)) for r in results]
     for thread in threads:
         thread.start()
     try:
+        each_thread_called_again()
         for i in range(reloads):
             hot.reload_from(versions[(i + 1) % len(versions)])
+            each_thread_called_again()
     finally:
         done.set()
         for thread in threads:

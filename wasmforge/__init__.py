@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .errors import (
         ArgumentError,
         HostFunctionError,
+        HostFunctionResultError,
         PluginCancelled,
         PluginFuelExhausted,
         PluginIntegrityError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         WasmforgeError,
         WorkspaceNotFound,
     )
+    from ._caller import Caller, CallerMemory
     from ._imports import HostFunctions
     from .chain import PluginChain, load_dir
     from ._function import PluginFunction
@@ -59,6 +61,8 @@ _LAZY = {
     "PluginFunction": "_function",
     "PluginMemory": "host",
     "HostFunctions": "_imports",
+    "Caller": "_caller",
+    "CallerMemory": "_caller",
     "PluginChain": "chain",
     "load_dir": "chain",
     "HotPlugin": "hot",
@@ -83,6 +87,7 @@ _LAZY = {
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
             "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout",
             "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError",
+            "HostFunctionResultError",
         )
     },
 }

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import wasmtime
 
-from . import _wasmfile
+from . import _wasmfile, _wasmtypes
 from ._imports import ImportFact
 from .abi import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
 from .errors import PluginLoadError
@@ -44,6 +44,11 @@ class Compiled:
     imports: tuple[ImportFact, ...]
     #: Names of every export, functions or not (say, whether there is an _initialize to call).
     export_names: frozenset[str]
+    #: Exported memories, by name, in export order.
+    memory_exports: tuple[str, ...] = ()
+    #: The export that is memory 0 (the one plain loads and stores use); None when memory 0
+    #: is imported, or not exported.
+    main_memory: Optional[str] = None
 
 
 def engine_for(limits: Limits) -> wasmtime.Engine:
@@ -81,8 +86,22 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
     metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, name), name)
     engine = engine_for(limits)
     module = compile_module(data, name, engine)
-    return Compiled(engine, module, metadata, export_signatures(module, metadata.exports),
-                    ImportFact.all_of(module), frozenset(export.name for export in module.exports))
+    imports = ImportFact.all_of(module)
+    memories = tuple(e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType))
+    return Compiled(engine, module, metadata, export_signatures(module, metadata.exports), imports,
+                    frozenset(export.name for export in module.exports), memories,
+                    main_memory_export(data, name, memories, imports))
+
+
+def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports: Sequence[ImportFact]) -> Optional[str]:
+    """Which exported memory is memory 0 (an imported memory comes first in the index space)."""
+    if not exported:
+        return None
+    indices = _wasmfile.exported_memories(data, name)
+    zero = next((n for n in exported if indices.get(n) == 0), None)
+    if zero is not None or any(item.kind == "memory" for item in imports):
+        return zero
+    return "memory" if "memory" in exported else exported[0]
 
 
 def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
@@ -121,7 +140,8 @@ def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Sign
             continue
         if export.name in ("_initialize", "_start") and export.name not in described:
             continue
-        actual = ([str(t) for t in export.type.params], [str(t) for t in export.type.results])
+        params, results = _wasmtypes.func_type(export.type)
+        actual = (list(params), list(results))
         signature = described.get(export.name)
         if signature is None:
             signature = raw_signature(export.name, *actual)

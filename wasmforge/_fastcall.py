@@ -45,6 +45,8 @@ from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 from wasmtime._extern import wrap_extern
 
+from ._wasmtypes import func_type, value_type
+
 __all__ = [
     "FAST_CALL_FILE",
     "FastFunc",
@@ -202,7 +204,8 @@ def _check_same_store(store: wasmtime.Store, owner_id: int, what: str) -> None:
 
 
 def _type_name(kind: WasmType) -> str:
-    name = str(kind)
+    # Never str(ValType): for v128 and GC references wasmtime-py's str() aborts the process.
+    name = kind if isinstance(kind, str) else value_type(kind)
     if name not in _KINDS:
         raise UnsupportedSignature(f"{name} values cannot go through the fast path (numbers only)")
     return name
@@ -237,9 +240,8 @@ class FastFunc:
         if not isinstance(func, wasmtime.Func):
             raise TypeError(f"expected a wasmtime.Func, got {type(func).__name__}")
         _check_same_store(store, func._func.store_id, name)
-        actual = func.type(store)
-        actual_params = [str(t) for t in actual.params]
-        actual_results = [str(t) for t in actual.results]
+        params_of, results_of = func_type(func.type(store))
+        actual_params, actual_results = list(params_of), list(results_of)
         for kind in actual_params + actual_results:
             _type_name(kind)
         if params is not None and [_type_name(t) for t in params] != actual_params:

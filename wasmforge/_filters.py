@@ -21,17 +21,21 @@ _ALNUM = "[A-Za-z0-9]"
 #: GNU ``sed -i``'s temporary file: ``sed`` and 6 random letters or digits (mkstemp's), no extension, in the
 #: edited file's directory, renamed over it when done. ``sed.rs``, ``sedative.rs`` or ``sed_rules`` do not match.
 SED_TEMPORARY = "sed" + _ALNUM * 6
+#: Hidden files: where editors stage an atomic save (``.lib.rs.XXXX.new``, vim's ``.lib.rs.swp``, emacs's
+#: ``.#lib.rs``, gedit's ``.goutputstream-*``), and ``.DS_Store``. A build reads none of them unless cargo's
+#: dep-info names it, which makes it a watched file of its own.
+HIDDEN = ".*"
 #: Editors' and tools' swap, backup and temporary files (vim, emacs, JetBrains, kate, gedit/GIO, sed -i,
-#: ``*.tmp``) and files cargo writes. Their atomic saves still count: a temporary renamed over a source
-#: file is a change to that file (see :class:`~wasmforge.watch.Watcher`).
+#: ``*.tmp``), hidden files, and files cargo writes. Their atomic saves still count: a temporary renamed
+#: over a source file is a change to that file (see :class:`~wasmforge.watch.Watcher`).
 NOISE_FILES = (
-    "*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", "4913", "*___jb_*", "*.kate-swp",
-    ".goutputstream-*", SED_TEMPORARY, "*.tmp", ".DS_Store", "Cargo.lock",
+    HIDDEN, "*.swp", "*.swo", "*.swx", "*.swpx", "*~", "#*#", "4913", "*___jb_*", "*.kate-swp",
+    SED_TEMPORARY, "*.tmp", "Cargo.lock",
 )
 
 
 class Noise:
-    """True for a path no build reads: under a noise directory, matching a noise pattern, or under ``extra_dirs``."""
+    """True for a path no build reads: it or a directory above it is noise by name, or it is under ``extra_dirs``."""
 
     def __init__(
         self,
@@ -45,9 +49,11 @@ class Noise:
 
     def __call__(self, relative: Path, absolute: Optional[Path] = None) -> bool:
         """``relative`` is the path below the watched directory; ``absolute`` is checked against ``extra_dirs``."""
-        if any(part in self.dirs for part in relative.parts[:-1]) or relative.name in self.dirs:
+        if any(part in self.dirs for part in relative.parts):
             return True
-        if any(fnmatch.fnmatchcase(relative.name, pattern) for pattern in self.files):
+        # A name that is noise as a file is noise as a directory too: nothing under .hidden/ counts either.
+        names = [part for part in relative.parts if part not in (".", "..")]
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in self.files):
             return True
         return absolute is not None and any(_is_within(absolute, d) for d in self.extra_dirs)
 
@@ -98,6 +104,27 @@ class SourceSet:
 
     def __repr__(self) -> str:
         return f"SourceSet(dirs={[str(d) for d in self.dirs]}, files={[str(f) for f in self.files]}, noise={self.noise!r})"
+
+
+def link_chain(path: Path) -> list[Path]:
+    """``path`` and, where it is a symbolic link, every path it leads through to the file it names.
+
+    A plugin served through a link (``current.wasm -> builds/v3.wasm``) changes when the file
+    at the end changes, and that file may live in a directory nobody would think to watch.
+    """
+    chain = [_absolute(path)]
+    current = chain[0]
+    for _ in range(40):  # the kernel's own limit on links in a row
+        try:
+            target = os.readlink(current)
+        except OSError:  # not a link, or gone
+            break
+        current = _absolute(current.parent / target)
+        if current in chain:
+            break
+        chain.append(current)
+    real = Path(os.path.realpath(path))  # the same file, should a directory on the way be a link too
+    return chain if real in chain else [*chain, real]
 
 
 def _absolute(path: Path) -> Path:

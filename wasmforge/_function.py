@@ -21,10 +21,12 @@ from . import _interrupt
 from ._fastcall import HostFunctionFailed, MemoryBoundsError
 from ._imports import OUTPUT_MONITOR
 from ._live import LiveInstance, describe_trap_code, first_line
+from ._wasmtypes import not_numbers
 from .abi import (
     STATUS_BAD_INPUT,
     STATUS_ERROR,
     STATUS_OK,
+    F32_MAX,
     Signature,
     decode_output,
     encode_input,
@@ -65,9 +67,12 @@ class PluginFunction:
         self.__name__ = signature.name
         self._where = f"{signature.name}() in {plugin.name}"
         self._native = signature.abi in ("native", "raw")
-        if self._native:
+        #: Types no Python value stands for (v128, references): such a function cannot be called from Python.
+        self._uncallable = not_numbers([p.wasm or "i32" for p in signature.params], signature.result_wasm)
+        if self._native and not self._uncallable:
             self._to_wasm = [number_to_wasm(signature, i) for i in range(len(signature.params))]
-            self._from_wasm = number_from_wasm(signature.returns if signature.abi == "native" else "")
+            self._from_wasm = number_from_wasm(signature.returns if signature.abi == "native" else "",
+                                               self._invalid_result)
             self._wasm_types = ([p.wasm or "i32" for p in signature.params], list(signature.result_wasm))
         #: The call path itself: a plain function, which attribute access hands out directly.
         self.call: Callable[..., Any] = self._build()
@@ -83,7 +88,9 @@ class PluginFunction:
     def _build(self) -> Callable[..., Any]:
         plugin = self.plugin
         lean = self._native and not plugin._guarded and plugin._pool is None
-        call = self._lean_native() if lean else self._general()
+        call = self._refuse() if self._uncallable else self._lean_native() if lean else self._general()
+        if plugin._imports.functions:
+            call = _interrupt.sigint_safe(call)  # it calls Python: Ctrl-C must not land in wasmtime-py's callback
         call.__name__ = call.__qualname__ = self.signature.name
         call.__doc__ = str(self.signature)
         call.signature = self.signature  # type: ignore[attr-defined]
@@ -92,6 +99,21 @@ class PluginFunction:
 
     def _arity_error(self, given: int) -> ArgumentError:
         return ArgumentError(f"{self.signature.describe_arity()}, got {given}")
+
+    def _invalid_result(self, value: Any) -> PluginProtocolError:
+        return PluginProtocolError(
+            f"{self._where} returned {value}, which is not a valid {self.signature.returns}",
+            plugin=self.plugin.name, function=self.signature.name,
+        )
+
+    def _refuse(self) -> Callable[..., Any]:
+        """The call of a function whose values cannot cross into Python: always an ArgumentError."""
+        message = (f"{self.signature} takes or returns {', '.join(self._uncallable)}, which wasmforge cannot pass "
+                   "between Python and wasm (numbers only: i32, i64, f32, f64); call it from wasm code instead")
+
+        def refuse(*args: Any) -> Any:
+            raise ArgumentError(message)
+        return refuse
 
     def _lean_native(self) -> Callable[..., Any]:
         """Numbers in, a number out, no limits, one instance: nothing the call does not need.
@@ -289,7 +311,8 @@ class PluginFunction:
         ``cancelled``: Plugin.cancel() was called while the call ran; ``interrupts_before``:
         the SIGINT count when it started (None: the plugin has no deadline, only SIGINT interrupts it).
         """
-        if isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError)) and not isinstance(error, HostFunctionError):
+        if (isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError))
+                and (not isinstance(live, LiveInstance) or error is not live.state.host_error)):
             return error
         if not isinstance(live, LiveInstance):
             return error  # the instance could not even be made: that error says why
@@ -303,8 +326,8 @@ class PluginFunction:
             or isinstance(error, HostFunctionFailed) and error.original is host_error
         ):
             self.plugin._discard_instance(live)
-            failure = HostFunctionError(f"{self._where} failed: {host_error}", plugin=self.plugin.name,
-                                        function=self.signature.name)
+            kind = type(host_error) if isinstance(host_error, PluginCallError) else HostFunctionError
+            failure = kind(f"{self._where} failed: {host_error}", plugin=self.plugin.name, function=self.signature.name)
             failure.__cause__ = host_error.__cause__
             return failure
         if not isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
@@ -416,13 +439,15 @@ def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool, inter
 
 def _inline_check(variable: str, rust_type: str, abi: str) -> str:
     """A condition that is False when ``variable`` can go to wasm as it is, True when its converter must run."""
-    if rust_type in ("f32", "f64"):
+    if rust_type == "f64":
         return f"if type({variable}) is not float"
+    if rust_type == "f32":  # a finite float past f32's range would become infinity: the converter refuses it
+        return f"if type({variable}) is not float or -{F32_MAX!r} > {variable} or {variable} > {F32_MAX!r}"
     limits = {"i8": (-(2**7), 2**7 - 1), "i16": (-(2**15), 2**15 - 1), "i32": (-(2**31), 2**31 - 1),
               "i64": (-(2**63), 2**63 - 1), "u8": (0, 2**8 - 1), "u16": (0, 2**16 - 1),
               "u32": (0, 2**31 - 1), "u64": (0, 2**63 - 1)}
-    if abi == "raw" or rust_type not in limits:
-        return "if True"  # plain wasm, bool: the converter decides
-    # Unsigned values past the signed range need the converter to wrap them.
+    if rust_type not in limits:
+        return "if True"  # bool: the converter decides
+    # Unsigned values past the signed range need the converter to wrap them (plain wasm's are signed).
     low, high = limits[rust_type]
     return f"if type({variable}) is not int or not {low} <= {variable} <= {high}"

@@ -16,8 +16,8 @@ gets a fresh Linker bound to its own :class:`CallState`.
 
 from __future__ import annotations
 
+import importlib
 import io
-import json
 import logging
 import os
 import struct
@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
+from . import _jsonin, _wasmtypes
+from ._caller import call_with_caller, wants_caller
 from ._fastcall import guard_host_function
 from .abi import (
     HOST_IMPORT_MODULE,
@@ -42,7 +44,16 @@ from .abi import (
     number_from_wasm,
     raw_signature,
 )
-from .errors import HostFunctionError, MemoryAccessError, PluginLoadError
+from .errors import (
+    ArgumentError,
+    HostFunctionError,
+    HostFunctionResultError,
+    MemoryAccessError,
+    PluginCallError,
+    PluginLoadError,
+    PluginProtocolError,
+    UsageError,
+)
 from .limits import describe_bytes
 
 log = logging.getLogger(__name__)
@@ -94,12 +105,47 @@ def normalize_host_functions(functions: HostFunctionsArg) -> dict[str, Callable[
         return {}
     if isinstance(functions, Mapping):
         items = dict(functions)
+    elif isinstance(functions, (str, bytes)) or not isinstance(functions, Iterable):
+        raise ArgumentError(f"host_functions must be a mapping of import names to callables, or a list of "
+                            f"functions; got {describe_value(functions)}")
     else:
         items = {getattr(fn, "__name__", repr(fn)): fn for fn in functions}
     for name, fn in items.items():
+        if not isinstance(name, str):
+            raise ArgumentError(f"host_functions keys are import names (str), got {describe_value(name)}")
         if not callable(fn):
-            raise TypeError(f"host function {name!r} is {describe_value(fn)}, not a callable")
+            raise ArgumentError(f"host function {name!r} is {describe_value(fn)}, not a callable")
     return items
+
+
+def import_host_functions(spec: str, directory: "os.PathLike[str]") -> dict[str, Callable[..., Any]]:
+    """The host functions named by ``MODULE:ATTRIBUTE`` (as uvicorn and pytest name objects).
+
+    ``MODULE`` is imported with ``directory`` first on ``sys.path`` (it stays there, so the
+    functions' own imports keep working); ``ATTRIBUTE`` may be dotted, and names a mapping,
+    a :class:`HostFunctions` registry or a list of functions.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute or not all(part.isidentifier() for part in attribute.split(".")):
+        raise UsageError(f"--host-functions {spec}: expected MODULE:ATTRIBUTE, e.g. host:functions")
+    folder = os.fspath(directory)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UsageError(f"--host-functions {spec}: cannot import {module_name} from {folder}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the user's module ran and failed: say so in one line
+        raise UsageError(f"--host-functions {spec}: importing {module_name} raised {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"--host-functions {spec}: {module_name} has no attribute {attribute}") from None
+    try:
+        return normalize_host_functions(target)
+    except ArgumentError as error:
+        raise UsageError(f"--host-functions {spec}: {error}") from None
 
 
 class CapturedStream:
@@ -246,6 +292,8 @@ class CallState:
 
     panic_report: Optional[dict[str, Any]] = None
     host_error: Optional[BaseException] = None
+    #: The instance's memory 0, for host functions that take a Caller (set once it is known).
+    memory: Optional[wasmtime.Memory] = None
     #: Bytes the guest's allocator asked for and could not get.
     out_of_memory: Optional[int] = None
     outputs: list[CapturedStream] = field(default_factory=list)
@@ -272,6 +320,8 @@ class ImportFact:
     type: Any
     params: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
+    #: "function", "memory", "table", "global" or "tag".
+    kind: str = "function"
 
     @classmethod
     def all_of(cls, module: wasmtime.Module) -> tuple["ImportFact", ...]:
@@ -279,11 +329,21 @@ class ImportFact:
         for item in module.imports:
             kind = item.type
             if isinstance(kind, wasmtime.FuncType):
-                facts.append(cls(item.module, item.name or "", kind, tuple(map(str, kind.params)),
-                                 tuple(map(str, kind.results))))
+                facts.append(cls(item.module, item.name or "", kind, *_wasmtypes.func_type(kind)))
             else:
-                facts.append(cls(item.module, item.name or "", kind))
+                facts.append(cls(item.module, item.name or "", kind, kind=_wasmtypes.extern_kind(kind)))
         return tuple(facts)
+
+    @property
+    def key(self) -> str:
+        """"module.name", as host_functions= takes it."""
+        return f"{self.module}.{self.name}"
+
+    def describe(self) -> str:
+        """"env.f(i32) -> (i64)" for a function; "env.memory (a memory: 1 pages ...)" for the rest."""
+        if self.kind == "function":
+            return f"{self.key}{_wasmtypes.show_func_type(self.params, self.results)}"
+        return f"{self.key} (a {self.kind}: {_wasmtypes.describe_extern(self.type)})"
 
 
 @dataclass
@@ -293,6 +353,12 @@ class _Planned:
     func_type: wasmtime.FuncType
     signature: Signature
     implementation: Optional[Callable[..., Any]]
+    #: The implementation's first parameter is a wasmforge.Caller.
+    wants_caller: bool = False
+
+
+#: Shown at most this many missing imports by name (Emscripten modules import dozens).
+_LISTED = 8
 
 
 @dataclass
@@ -304,6 +370,11 @@ class ImportPlan:
     wasi: bool = False
     stdout: OutputSink = None
     stderr: OutputSink = None
+    #: Imported memories and tables: wasmforge makes one of the declared type per instance.
+    memories: list[ImportFact] = field(default_factory=list)
+    tables: list[ImportFact] = field(default_factory=list)
+    #: The export that is the module's memory 0 (None: memory 0 is imported, or not exported).
+    main_memory: Optional[str] = None
     #: Bytes of captured output a call may deliver per stream.
     max_output: Optional[int] = None
 
@@ -316,45 +387,62 @@ class ImportPlan:
         host_functions: Mapping[str, Callable[..., Any]],
         stdout: OutputSink = None,
         stderr: OutputSink = None,
+        main_memory: Optional[str] = None,
         max_output: Optional[int] = None,
     ) -> "ImportPlan":
-        plan = cls(plugin=plugin, stdout=stdout, stderr=stderr, max_output=max_output)
-        unknown: list[str] = []
+        plan = cls(plugin=plugin, stdout=stdout, stderr=stderr, main_memory=main_memory, max_output=max_output)
+        unknown: list[ImportFact] = []  # functions nobody supplied
+        impossible: list[str] = []  # imports no Python value can satisfy, each with the reason
         missing: list[str] = []
+        seen: dict[tuple[str, str], ImportFact] = {}
         for item in imports:
             module_name, name, kind = item.module, item.name, item.type
             if module_name in WASI_MODULES:
                 plan.wasi = True
                 continue
-            if not isinstance(kind, wasmtime.FuncType):
-                unknown.append(f"{module_name}.{name} (a {type(kind).__name__.replace('Type', '').lower()})")
+            earlier = seen.setdefault((module_name, name), item)
+            if earlier is not item:
+                # One definition serves every import of a name (Go's gojs imports some twice), if the types agree.
+                if earlier.describe() != item.describe():
+                    raise PluginLoadError(f"{plugin} imports {earlier.key} twice with different types "
+                                          f"({earlier.describe()} and {item.describe()}); one host function cannot be both")
+                continue
+            reason = _unprovidable(item)
+            if reason:
+                impossible.append(f"{item.describe()}, {reason}")
+                continue
+            if item.kind == "memory":
+                plan.memories.append(item)
+                continue
+            if item.kind == "table":
+                plan.tables.append(item)
                 continue
             if module_name == RUNTIME_MODULE and name in ("panic", "out_of_memory"):
                 continue
             types = (list(item.params), list(item.results))
             if module_name == HOST_IMPORT_MODULE:
-                signature = declared.get(name) or raw_signature(name, *types, kind="import")
+                signature = declared.get(name)
+                if signature is None:
+                    signature = raw_signature(name, *types, kind="import")
+                else:
+                    _check_declared_import(plugin, signature, item)
                 implementation = host_functions.get(name)
                 if implementation is None:
                     missing.append(str(signature))
-                plan.functions.append(_Planned(module_name, name, kind, signature, implementation))
+                plan.functions.append(_Planned(module_name, name, kind, signature, implementation,
+                                               implementation is not None and wants_caller(implementation)))
                 continue
-            implementation = host_functions.get(f"{module_name}.{name}") or host_functions.get(name)
+            implementation = host_functions.get(item.key) or host_functions.get(name)
             if implementation is None:
-                unknown.append(f"{module_name}.{name}({', '.join(types[0])}) -> ({', '.join(types[1])})")
+                unknown.append(item)
                 continue
-            plan.functions.append(
-                _Planned(module_name, name, kind, raw_signature(name, *types, kind="import"), implementation)
-            )
+            plan.functions.append(_Planned(module_name, name, kind, raw_signature(name, *types, kind="import"),
+                                           implementation, wants_caller(implementation)))
         if missing:
             log.warning("%s needs host functions that were not provided (calls that use them will fail): %s",
                         plugin, "; ".join(missing))
-        if unknown:
-            first = unknown[0].split("(")[0]
-            raise PluginLoadError(
-                f"{plugin} imports {', '.join(unknown)}, which wasmforge does not provide; "
-                f"supply it as host_functions={{'{first}': callable}} or rebuild the plugin without it"
-            )
+        if unknown or impossible:
+            raise PluginLoadError(_refusal(plugin, unknown, impossible))
         return plan
 
     @property
@@ -375,6 +463,13 @@ class ImportPlan:
         for planned in self.functions:
             linker.define_func(planned.module, planned.name, planned.func_type,
                                guard_host_function(self._host_function(planned, state)), access_caller=True)
+        for item in self.memories:
+            memory = _provided(self.plugin, item, lambda: wasmtime.Memory(store, item.type))
+            state.memory = state.memory or memory  # memory 0: imports come first in the index space
+            linker.define(store, item.module, item.name, memory)
+        for item in self.tables:
+            table = _provided(self.plugin, item, lambda: wasmtime.Table(store, item.type, None))
+            linker.define(store, item.module, item.name, table)
         if self.wasi:
             linker.define_wasi()
             store.set_wasi(self._wasi_config(state))
@@ -394,10 +489,10 @@ class ImportPlan:
 
     def _host_function(self, planned: _Planned, state: CallState) -> Callable[..., Any]:
         signature, implementation, plugin = planned.signature, planned.implementation, self.plugin
+        names = {"plugin": plugin, "function": signature.name}
 
-        def fail(exc: BaseException, what: str) -> HostFunctionError:
-            error = HostFunctionError(f"host function {signature.name} {what}", plugin=plugin,
-                                      function=signature.name)
+        def fail(exc: BaseException, what: str, kind: type[PluginCallError] = HostFunctionError) -> PluginCallError:
+            error = kind(f"host function {signature.name} {what}", **names)
             error.__cause__ = exc
             state.host_error = error
             return error
@@ -407,26 +502,55 @@ class ImportPlan:
                 error = HostFunctionError(
                     f"{plugin} called host function {signature}, which was not provided; "
                     f"pass host_functions={{'{signature.name}': ...}} to wasmforge.load",
-                    plugin=plugin, function=signature.name,
+                    **names,
                 )
                 state.host_error = error
                 raise error
             return missing
 
+        run = self._runner(planned, implementation, state)
+
         if signature.abi in ("native", "raw"):
-            convert_args = [number_from_wasm(p.type) if signature.abi == "native" else None for p in signature.params]
-            returns_number = bool(signature.result_wasm) and signature.abi == "native"
+            def bad_argument(param: Any) -> Callable[[Any], BaseException]:
+                def invalid(value: Any) -> BaseException:
+                    error = PluginProtocolError(
+                        f"{plugin} passed {value} as {param} to host function {signature.name}, "
+                        f"which a {param.type} cannot hold", **names)
+                    state.host_error = error
+                    return error
+                return invalid
+
+            native = signature.abi == "native"
+            convert_args = [number_from_wasm(p.type, bad_argument(p)) if native else None for p in signature.params]
 
             def numeric(caller: wasmtime.Caller, *args: Any) -> Any:
                 values = [c(a) if c is not None else a for c, a in zip(convert_args, args)]
                 try:
-                    result = implementation(*values)
-                    if not signature.result_wasm:
-                        return None  # nothing goes back to wasm, whatever Python returned
-                    return check_number_result(signature, result) if returns_number else result
+                    result = run(caller, values)
                 except Exception as exc:
                     raise fail(exc, f"raised {type(exc).__name__}: {exc}") from exc
+                if not signature.result_wasm:
+                    return None  # nothing goes back to wasm, whatever Python returned
+                try:
+                    return check_number_result(signature, result)
+                except ArgumentError as exc:
+                    raise fail(exc, str(exc).removeprefix(f"host function {signature.name} "),
+                               HostFunctionResultError) from None
             return numeric
+
+        allocator: list[wasmtime.Func] = []  # __wf_alloc, once its type is checked
+
+        def allocate(caller: wasmtime.Caller, length: int) -> int:
+            if not allocator:
+                alloc = caller.get("__wf_alloc")
+                if not isinstance(alloc, wasmtime.Func):
+                    raise fail(LookupError("__wf_alloc"), "cannot return a value: the plugin exports no __wf_alloc")
+                types = _wasmtypes.func_type(alloc.type(caller))
+                if types != (("i32",), ("i32",)):
+                    raise fail(TypeError("__wf_alloc"), "cannot return a value: the plugin's __wf_alloc is "
+                               f"{_wasmtypes.show_func_type(*types)}, not (i32) -> (i32)", PluginProtocolError)
+                allocator.append(alloc)
+            return int(allocator[0](caller, length)) & 0xFFFFFFFF
 
         def buffered(caller: wasmtime.Caller, ptr: int, length: int, slot: int) -> None:
             try:
@@ -435,31 +559,101 @@ class ImportPlan:
             except (ValueError, MemoryAccessError) as exc:
                 raise fail(exc, f"received arguments that do not fit {signature}: {exc}") from exc
             try:
-                result = implementation(*args)
+                result = run(caller, args)
             except Exception as exc:
                 raise fail(exc, f"raised {type(exc).__name__}: {exc}") from exc
             try:
                 data = encode_output(signature, result)
             except TypeError as exc:
-                raise fail(exc, str(exc).removeprefix(f"host function {signature.name} ")) from exc
+                raise fail(exc, str(exc).removeprefix(f"host function {signature.name} "),
+                           HostFunctionResultError) from None
             address = 0
-            if data:
-                alloc = caller.get("__wf_alloc")
-                if not isinstance(alloc, wasmtime.Func):
-                    raise fail(LookupError("__wf_alloc"), "cannot return a value: the plugin exports no __wf_alloc")
-                address = alloc(caller, len(data))
-                if not address:
-                    raise fail(MemoryError(len(data)), f"result of {len(data)} bytes does not fit in the plugin's memory")
-                _write(memory, caller, address, data)
-            _write(memory, caller, slot & 0xFFFFFFFF, _SLOT.pack(address, len(data)))
+            try:
+                if data:
+                    address = allocate(caller, len(data))
+                    if not address:
+                        raise fail(MemoryError(len(data)),
+                                   f"result of {len(data)} bytes does not fit in the plugin's memory")
+                    _write(memory, caller, address, data)
+                _write(memory, caller, slot & 0xFFFFFFFF, _SLOT.pack(address, len(data)))
+            except MemoryAccessError as exc:
+                raise fail(exc, f"cannot return its result: {exc}", PluginProtocolError) from None
         return buffered
+
+    def _runner(self, planned: _Planned, implementation: Callable[..., Any],
+                state: CallState) -> Callable[[wasmtime.Caller, Sequence[Any]], Any]:
+        """Calls ``implementation`` with the arguments, after a :class:`Caller` if it asked for one."""
+        if not planned.wants_caller:
+            return lambda caller, args: implementation(*args)
+        plugin, main_memory = self.plugin, self.main_memory
+
+        def find_memory(caller: wasmtime.Caller) -> Optional[wasmtime.Memory]:
+            if state.memory is not None:
+                return state.memory
+            found = caller.get(main_memory) if main_memory is not None else None
+            return found if isinstance(found, wasmtime.Memory) else None
+
+        return lambda caller, args: call_with_caller(plugin, caller, find_memory, implementation, args)
+
+
+def _unprovidable(item: ImportFact) -> str:
+    """Why no host value can satisfy ``item``, or "" if wasmforge can."""
+    if item.kind == "function":
+        odd = _wasmtypes.not_numbers(item.params, item.results)
+        return f"whose {', '.join(odd)} values cannot cross into Python" if odd else ""
+    if item.kind == "memory":
+        return "a shared memory (threads), which wasmforge does not run" if getattr(item.type, "is_shared", False) else ""
+    if item.kind == "table":
+        element = _wasmtypes.value_type(item.type.element)
+        return "" if element in ("funcref", "externref") else f"a table of {element}, which wasmforge cannot make"
+    if item.kind == "global":
+        return "an imported global, which wasmforge does not provide"
+    return f"an imported {item.kind}, which wasmforge does not provide"
+
+
+def _check_declared_import(plugin: str, signature: Signature, item: ImportFact) -> None:
+    """A #[host_fn] import's wasm type must be what its metadata says; a module that lies is refused."""
+    if signature.abi == "buffer":
+        expected: tuple[tuple[str, ...], tuple[str, ...]] = (("i32", "i32", "i32"), ())
+    else:
+        expected = (tuple(p.wasm or "?" for p in signature.params), signature.result_wasm)
+    if (item.params, item.results) != expected:
+        raise PluginLoadError(
+            f"host function {signature.name} is described as {signature} ({signature.abi} call, wasm type "
+            f"{_wasmtypes.show_func_type(*expected)}) but {plugin} imports it as "
+            f"{_wasmtypes.show_func_type(item.params, item.results)}; the module's wasmforge metadata does not match its code"
+        )
+
+
+def _refusal(plugin: str, unknown: Sequence[ImportFact], impossible: Sequence[str]) -> str:
+    """The load error for imports nothing was given for, and imports nothing can be given for."""
+    parts = []
+    if unknown:
+        listed = ", ".join(item.describe() for item in unknown[:_LISTED])
+        more = f" and {len(unknown) - _LISTED} more" if len(unknown) > _LISTED else ""
+        keys = ", ".join(f"'{item.key}': callable" for item in unknown[:2]) + (", ..." if len(unknown) > 2 else "")
+        parts.append(f"{plugin} imports {listed}{more}, which wasmforge does not provide; "
+                     f"supply {'it' if len(unknown) == 1 else 'them'} as host_functions={{{keys}}}")
+    if impossible:
+        parts.append(f"{plugin if not parts else 'it also'} imports {'; '.join(impossible)}: rebuild the module without "
+                     f"{'it' if len(impossible) == 1 else 'them'}")
+    return "; ".join(parts)
+
+
+def _provided(plugin: str, item: ImportFact, make: Callable[[], Any]) -> Any:
+    """A memory or table made for an import; PluginLoadError if the store's limits refuse it."""
+    try:
+        return make()
+    except wasmtime.WasmtimeError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "refused"
+        raise PluginLoadError(f"{plugin} imports {item.describe()}, which wasmforge could not make: {reason}") from None
 
 
 def _panic_hook(state: CallState) -> Callable[..., None]:
     def on_panic(caller: wasmtime.Caller, ptr: int, length: int) -> None:
         try:
             raw = _read(_memory(caller), caller, ptr, length)
-            report = json.loads(raw.decode("utf-8", errors="replace"))
+            report = _jsonin.loads(raw.decode("utf-8", errors="replace"))
             state.panic_report = report if isinstance(report, dict) else {"message": str(report)}
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}
@@ -483,8 +677,9 @@ def _read(memory: wasmtime.Memory, store: Any, offset: int, length: int) -> byte
 
 
 def _write(memory: wasmtime.Memory, store: Any, offset: int, data: bytes) -> None:
+    """Writes ``data`` at the unsigned guest address ``offset``, nothing unless all of it fits."""
     size = memory.data_len(store)
-    if offset + len(data) > size:
+    if not 0 <= offset <= size - len(data):
         raise MemoryAccessError(f"{len(data)} bytes at {offset} run past the end of memory ({size} bytes)")
     memory.write(store, data, offset)
 

@@ -19,7 +19,8 @@ import wasmtime
 from . import _interrupt
 from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
 from ._imports import OUTPUT_MONITOR, CallState
-from .errors import MemoryAccessError, PluginLoadError
+from ._wasmtypes import func_type, show_func_type
+from .errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class LiveInstance:
     def __init__(self, plugin: "Plugin") -> None:
         limits = plugin.limits
         self.plugin_name = plugin.name
+        self.plugin_main_memory = plugin._imports.main_memory
         self.store = wasmtime.Store(plugin._engine)
         self.store.set_limits(
             memory_size=limits.memory if limits.memory is not None else -1,
@@ -84,11 +86,11 @@ class LiveInstance:
             raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from None
         except wasmtime.WasmtimeError as error:
             raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None
-        # One export at a time: wrapping them all costs about 8 µs each, at every (re)start.
-        memory = lookup_export(self.store, self.instance, "memory")
-        self.memory: Optional[wasmtime.Memory] = memory if isinstance(memory, wasmtime.Memory) else None
-        if self.memory is not None:
-            note_store_of(self.store, self.memory)  # taken from this store: no need to probe it
+        # Memory 0, under whatever name it is exported (or the imported one wasmforge made):
+        # one export at a time, since wrapping them all costs about 8 µs each, at every (re)start.
+        self.memory: Optional[wasmtime.Memory] = self.state.memory or self._exported_memory(self.plugin_main_memory)
+        self.state.memory = self.memory
+        self._memories: dict[str, FastMemory] = {}
         # stable_base: every engine wasmforge makes keeps memories in place (Limits.engine_config).
         self.fast_memory: Optional[FastMemory] = (
             FastMemory(self.store, self.memory, stable_base=True) if self.memory else None
@@ -100,6 +102,10 @@ class LiveInstance:
             function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
             if function is None:
                 continue
+            kind = func_type(function.type(self.store))
+            if kind != ((), ()):
+                raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*kind)}, not () -> (); "
+                                      "wasmforge calls it at start and cannot")
             try:
                 self.arm(limits)
                 with _interrupt.running_slow(self.store):
@@ -124,6 +130,31 @@ class LiveInstance:
         """Re-arms Ctrl-C for the calling thread (the lean call path's :meth:`arm`)."""
         self.armed = _interrupt.arm_for_this_thread(self.store)
 
+    def _exported_memory(self, name: Optional[str]) -> Optional[wasmtime.Memory]:
+        memory = lookup_export(self.store, self.instance, name) if name is not None else None
+        if not isinstance(memory, wasmtime.Memory):
+            return None
+        note_store_of(self.store, memory)  # taken from this store: no need to probe it
+        return memory
+
+    def memory_named(self, name: str) -> Optional[FastMemory]:
+        """The exported memory ``name`` (None if there is none), bound once per instance."""
+        fast = self._memories.get(name)
+        if fast is None:
+            memory = self._exported_memory(name)
+            if memory is None:
+                return None
+            fast = self._memories[name] = (
+                self.fast_memory if name == self.plugin_main_memory and self.fast_memory is not None
+                else FastMemory(self.store, memory, stable_base=True)
+            )
+        return fast
+
+    def with_memory(self, name: str) -> Optional[MemoryView]:
+        """Reads and writes of the exported memory ``name``; None if there is none."""
+        memory = self.memory_named(name)
+        return MemoryView(memory, self.plugin_name, name) if memory is not None else None
+
     def func(self, name: str) -> Optional[wasmtime.Func]:
         item = lookup_export(self.store, self.instance, name)
         return item if isinstance(item, wasmtime.Func) else None
@@ -137,11 +168,10 @@ class LiveInstance:
                 return None
             try:
                 call = FastFunc(self.store, func, memory=self.fast_memory, name=name).call
-            except UnsupportedSignature:
-                # Not plain numbers: wasmtime-py's checked call handles whatever it is.
-                def call(*values: Any, _func: wasmtime.Func = func, _store: wasmtime.Store = self.store) -> Any:
-                    with _interrupt.running_slow(_store):
-                        return _func(_store, *values)
+            except UnsupportedSignature as error:
+                # Never wasmtime-py's checked call: for v128 and GC references it aborts the process.
+                raise PluginProtocolError(f"{self.plugin_name} cannot call its export {name}: {error}",
+                                          plugin=self.plugin_name, function=name) from None
             self._bound[name] = call
         return call
 
@@ -183,6 +213,34 @@ class LiveInstance:
         if self.fast_memory is None:
             raise MemoryAccessError(f"{self.plugin_name} exports no memory")
         return self.fast_memory
+
+
+class MemoryView:
+    """Bounds-checked reads and writes of one more memory of an instance (``plugin.memories[name]``)."""
+
+    def __init__(self, memory: FastMemory, plugin_name: str, name: str) -> None:
+        self._memory = memory
+        self._where = f"{plugin_name}'s memory {name!r}"
+
+    @property
+    def memory_size(self) -> int:
+        return self._memory.sync().nbytes
+
+    def read(self, offset: int, length: int) -> bytes:
+        try:
+            return self._memory.read(offset, length)
+        except MemoryBoundsError:
+            raise self._outside("read", length, offset) from None
+
+    def write(self, offset: int, data: bytes) -> None:
+        try:
+            self._memory.write(offset, data)
+        except MemoryBoundsError:
+            raise self._outside("write", len(data), offset) from None
+
+    def _outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
+        return MemoryAccessError(f"{action} of {length} bytes at {offset} is outside {self._where} "
+                                 f"({self.memory_size} bytes)")
 
 
 def describe_trap_code(code: Any) -> Optional[str]:

@@ -1,15 +1,20 @@
 """Reading a .wasm file's framing: the header and its custom sections.
 
 wasmtime-py does not expose custom sections, and wasmforge's export metadata
-lives in one, so the section headers (id byte + LEB128 size) are walked here.
+lives in one, so the section headers (id byte + LEB128 size) are walked here;
+and it lists exports without their indices, which say which memory is memory 0.
 """
 
 from __future__ import annotations
+
+from typing import Iterator
 
 from .errors import PluginLoadError
 
 WASM_MAGIC = b"\0asm"
 _CUSTOM_SECTION = 0
+_EXPORT_SECTION = 7
+_MEMORY_EXPORT = 2
 
 
 def check_header(data: bytes, source: str) -> None:
@@ -48,10 +53,9 @@ def _read_leb128(data: bytes, offset: int, source: str) -> tuple[int, int]:
             raise PluginLoadError(f"{source} is malformed: a section size is longer than 5 bytes")
 
 
-def custom_sections(data: bytes, name: str, source: str = "module") -> list[bytes]:
-    """The payloads of every custom section called ``name``, in file order."""
+def sections(data: bytes, source: str = "module") -> Iterator[tuple[int, int, int]]:
+    """Each section's (id, start, end) of its payload, in file order."""
     check_header(data, source)
-    found: list[bytes] = []
     offset = 8
     while offset < len(data):
         section_id = data[offset]
@@ -59,10 +63,38 @@ def custom_sections(data: bytes, name: str, source: str = "module") -> list[byte
         end = start + size
         if end > len(data):
             raise PluginLoadError(f"{source} is truncated: a section runs past the end of the file")
+        yield section_id, start, end
+        offset = end
+
+
+def custom_sections(data: bytes, name: str, source: str = "module") -> list[bytes]:
+    """The payloads of every custom section called ``name``, in file order."""
+    found: list[bytes] = []
+    for section_id, start, end in sections(data, source):
         if section_id == _CUSTOM_SECTION:
             name_length, name_start = _read_leb128(data, start, source)
             name_end = name_start + name_length
             if name_end <= end and data[name_start:name_end] == name.encode("utf-8"):
                 found.append(data[name_end:end])
-        offset = end
+    return found
+
+
+def exported_memories(data: bytes, source: str = "module") -> dict[str, int]:
+    """Each exported memory's name and its index (memory 0 is the one instructions use by default).
+
+    wasmtime-py lists exports without their indices; the export section has them.
+    Call after the module compiled: the section is then known to be well formed.
+    """
+    found: dict[str, int] = {}
+    for section_id, start, end in sections(data, source):
+        if section_id != _EXPORT_SECTION:
+            continue
+        count, offset = _read_leb128(data, start, source)
+        for _ in range(count):
+            name_length, offset = _read_leb128(data, offset, source)
+            name = data[offset : offset + name_length].decode("utf-8", errors="replace")
+            kind = data[offset + name_length]
+            index, offset = _read_leb128(data, offset + name_length + 1, source)
+            if kind == _MEMORY_EXPORT:
+                found[name] = index
     return found

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from . import _jsonin
 from .errors import ArgumentError, PluginLoadError, PluginProtocolError
 
 WIRE_VERSION = 1
@@ -44,6 +46,11 @@ INT_RANGES = {
     "u64": (0, 2**64 - 1),
 }
 _FLOATS = ("f32", "f64")
+#: The largest finite f32: a larger finite float would silently become infinity in an f32.
+F32_MAX = 3.4028234663852886e38
+#: The wasm type each Rust number type travels as (what the macro crate emits).
+WASM_OF = {"bool": "i32", "i8": "i32", "i16": "i32", "i32": "i32", "u8": "i32", "u16": "i32", "u32": "i32",
+           "i64": "i64", "u64": "i64", "f32": "f32", "f64": "f64"}
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,13 @@ def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
 
 def _parse_record(line: str, source: str) -> tuple[Signature, int]:
     try:
-        record = json.loads(line)
-        version = int(record["v"])
+        record = _jsonin.loads(line)
+        version = record["v"]
     except (ValueError, KeyError, TypeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata ({error}): {line[:120]}") from None
+    if type(version) is not int or version < 1:
+        raise PluginLoadError(f"{source} has malformed wasmforge metadata (v {describe_value(version)} "
+                              f"is not a version number): {line[:120]}")
     if version > WIRE_VERSION:
         raise PluginLoadError(
             f"{source} uses wire contract v{version}; this wasmforge understands up to v{WIRE_VERSION}: upgrade wasmforge"
@@ -136,7 +146,8 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
         signature = Signature(
             name=str(record["name"]),
             params=tuple(
-                Param(str(p["name"]), str(p["type"]), p.get("wasm"), str(p.get("wire", "json"))) for p in record["params"]
+                Param(str(p["name"]), str(p["type"]), _optional_text(p.get("wasm")), str(p.get("wire", "json")))
+                for p in record["params"]
             ),
             returns=str(record["returns"]),
             abi=str(record["abi"]),
@@ -146,12 +157,16 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
             result_wasm=(str(record["result_wasm"]),) if record.get("result_wasm") else (),
             kind=str(record.get("kind", "export")),
         )
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from None
     problem = _record_problem(signature)
     if problem:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata ({problem}): {line[:120]}")
     return signature, version
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
 
 
 _WASM_NUMBERS = ("i32", "i64", "f32", "f64")
@@ -172,12 +187,16 @@ def _record_problem(signature: Signature) -> str:
     for param in signature.params:
         if param.wire not in ("number", "str", "bytes", "json"):
             return f"parameter {param.name} has wire {param.wire!r}"
-        if param.wire == "number" and param.wasm not in _WASM_NUMBERS:
-            return f"number parameter {param.name} has wasm type {param.wasm!r}"
+        if param.wire == "number" and (param.wasm not in _WASM_NUMBERS or WASM_OF.get(param.type) != param.wasm):
+            return f"number parameter {param} travels as wasm type {param.wasm!r}"
     if any(t not in _WASM_NUMBERS for t in signature.result_wasm):
         return f"result_wasm {signature.result_wasm!r}"
     if signature.abi == "native" and any(p.wire != "number" for p in signature.params):
         return "a native call whose parameters are not all numbers"
+    if signature.abi == "native" and signature.result_wasm != (
+        (WASM_OF.get(signature.returns, "?"),) if signature.returns != "()" else ()
+    ):
+        return f"a native result {signature.returns} that travels as {signature.result_wasm or 'nothing'}"
     return ""
 
 
@@ -206,10 +225,15 @@ def number_to_wasm(signature: Signature, index: int) -> Callable[[Any], Any]:
     """A converter for argument ``index``: checks the Python value, returns the wasm value."""
     param = signature.params[index]
     where = f"argument {index + 1} of {signature.name} ({param})"
-    return _number_converter(param.type, param.wasm, where, signature.abi == "raw")
+    return _number_converter(param.type, param.wasm, where)
 
 
-def _number_converter(rust: str, wasm: Optional[str], where: str, raw: bool = False) -> Callable[[Any], Any]:
+def _number_converter(rust: str, wasm: Optional[str], where: str) -> Callable[[Any], Any]:
+    """Checks a Python value against ``rust`` (for plain wasm: its wasm type) and returns the wasm value.
+
+    Plain wasm integers are signed: the unsigned spelling of a bit pattern is
+    accepted only where the signature says the type is unsigned.
+    """
     if rust == "bool":
         def convert_bool(value: Any) -> int:
             if not isinstance(value, bool):
@@ -218,15 +242,25 @@ def _number_converter(rust: str, wasm: Optional[str], where: str, raw: bool = Fa
         return convert_bool
 
     if rust in _FLOATS:
+        single = rust == "f32"
+
         def convert_float(value: Any) -> float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ArgumentError(f"{where}: expected a number, got {describe_value(value)}")
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # only an int converts to a float that overflows
+                raise ArgumentError(f"{where}: an integer of {int(value).bit_length()} bits is too large for {rust}") from None
+            if single and math.isfinite(number) and abs(number) > F32_MAX:
+                raise ArgumentError(f"{where}: {number:g} is too large for f32 (at most {F32_MAX:g}); "
+                                    "pass float('inf') for infinity")
+            return number
         return convert_float
 
+    if rust not in INT_RANGES:
+        raise ArgumentError(f"{where}: wasmforge cannot pass a {rust} (numbers only: i32, i64, f32, f64)")
     bits = 64 if (wasm or rust) == "i64" else 32
-    # Plain wasm has no signedness: accept either reading of the bits.
-    low, high = (-(2 ** (bits - 1)), 2**bits - 1) if raw else INT_RANGES.get(rust, INT_RANGES["i64"])
+    low, high = INT_RANGES[rust]
 
     def convert_int(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -239,23 +273,45 @@ def _number_converter(rust: str, wasm: Optional[str], where: str, raw: bool = Fa
     return convert_int
 
 
-def number_from_wasm(rust_type: str) -> Optional[Callable[[Any], Any]]:
-    """A converter from a wasm value to the Rust type's value, or None if none is needed."""
+def number_from_wasm(rust_type: str, invalid: Callable[[Any], BaseException]) -> Optional[Callable[[Any], Any]]:
+    """A converter from a wasm value to the Rust type's value, or None if none is needed.
+
+    A value the type cannot hold (a u8 of 300, a bool of 2) raises ``invalid(value)``:
+    wasm passes small types in an i32, and nothing masks away what a plugin put there.
+    """
     if rust_type == "bool":
-        return bool
-    if rust_type in ("u8", "u16", "u32", "u64"):
+        def to_bool(value: Any) -> bool:
+            if value == 1:
+                return True
+            if value == 0:
+                return False
+            raise invalid(value)
+        return to_bool
+    if rust_type in ("u32", "u64"):
         mask = INT_RANGES[rust_type][1]
-        return lambda value: value & mask
+        return lambda value: value & mask  # every bit pattern is a valid u32/u64
+    if rust_type in ("i8", "i16", "u8", "u16"):
+        low, high = INT_RANGES[rust_type]
+
+        def in_range(value: Any) -> Any:
+            if not low <= value <= high:
+                raise invalid(value)
+            return value
+        return in_range
     return None
 
 
 def check_number_result(signature: Signature, value: Any) -> Any:
-    """A host function's numeric result, checked and converted to the wasm value."""
+    """A host function's numeric result, checked and converted to the wasm value(s); ArgumentError if it does not fit."""
     where = f"host function {signature.name} returned {describe_value(value)}, but it returns {signature.returns}"
-    try:
-        return _number_converter(signature.returns, signature.result_wasm[0] if signature.result_wasm else None, where)(value)
-    except ArgumentError as error:
-        raise TypeError(str(error)) from None
+    results = signature.result_wasm
+    if signature.abi == "native" or len(results) == 1:
+        rust = signature.returns if signature.abi == "native" else results[0]
+        return _number_converter(rust, results[0], where)(value)
+    if not isinstance(value, (list, tuple)) or len(value) != len(results):
+        raise ArgumentError(f"{where}: expected a list of {len(results)} numbers")
+    return [_number_converter(kind, kind, f"{where} (value {index + 1})")(item)
+            for index, (kind, item) in enumerate(zip(results, value))]
 
 
 # ---- buffers: calls into the plugin ------------------------------------------------------
@@ -272,6 +328,8 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
         return _JSON.encode(values).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: {error}") from None
+    except RecursionError:
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: nested too deeply") from None
 
 
 def _raw_bytes(signature: Signature, index: int, value: Any) -> bytes:
@@ -339,8 +397,8 @@ def _decode(kind: str, data: bytes) -> Any:
         except UnicodeDecodeError as error:
             raise ValueError(f"invalid UTF-8 ({error.reason} at byte {error.start})") from None
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+        return _jsonin.loads(data)
+    except ValueError as error:
         raise ValueError(f"invalid JSON ({error})") from None
 
 
@@ -356,7 +414,15 @@ def decode_input(signature: Signature, data: bytes) -> list[Any]:
     values = _decode("json", data)
     if not isinstance(values, list) or len(values) != len(signature.params):
         raise ValueError(f"expected a JSON array of {len(signature.params)} arguments")
-    return [bytes(v) if p.wire == "bytes" and isinstance(v, list) else v for p, v in zip(signature.params, values)]
+    return [_bytes_argument(p, v) if p.wire == "bytes" and isinstance(v, list) else v
+            for p, v in zip(signature.params, values)]
+
+
+def _bytes_argument(param: Param, value: list[Any]) -> bytes:
+    try:
+        return bytes(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param.name} is not a list of bytes (0 to 255)") from None
 
 
 def encode_output(signature: Signature, value: Any) -> bytes:
@@ -368,7 +434,10 @@ def encode_output(signature: Signature, value: Any) -> bytes:
     if kind == "str":
         if not isinstance(value, str):
             raise TypeError(f"{where}: expected str")
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise TypeError(f"{where}: not valid Unicode ({error.reason})") from None
     if kind == "bytes":
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise TypeError(f"{where}: expected bytes")
@@ -377,3 +446,5 @@ def encode_output(signature: Signature, value: Any) -> bytes:
         return _JSON.encode(value).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise TypeError(f"{where}: {error}") from None
+    except RecursionError:
+        raise TypeError(f"{where}: nested too deeply for JSON") from None

@@ -23,7 +23,8 @@ from typing import IO, Callable, Optional, Sequence
 
 from .config import Settings, workspace_crates
 from .errors import BuildError, ConfigError, UsageError
-from .toolchain import Toolchain, debian_crate_package, find_toolchain, offline_config_args
+from .lockfile import make_readable, unreadable_in_output
+from .toolchain import Toolchain, debian_crate_package, find_toolchain, offline_config_args, release_of
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class BuildResult:
     command: tuple[str, ...]
     diagnostics: str = ""
     warnings: int = 0
+    #: The cargo + rustc pair that built it (``toolchain.choice_note()`` says why, if not the one on PATH).
+    toolchain: Optional[Toolchain] = None
 
 
 @dataclass
@@ -76,6 +79,14 @@ def cargo_command(settings: Settings, toolchain: Toolchain, crates: Sequence[str
     return argv
 
 
+def cargo_env(settings: Settings, toolchain: Toolchain) -> dict[str, str]:
+    """The environment wasmforge runs cargo with: the toolchain's pair, and [build] target_dir unless CARGO_TARGET_DIR is set."""
+    env = toolchain.cargo_env()
+    if settings.target_dir is not None and not env.get("CARGO_TARGET_DIR"):
+        env["CARGO_TARGET_DIR"] = str(settings.target_dir)
+    return env
+
+
 def build(
     settings: Settings,
     crates: Sequence[str] = (),
@@ -95,13 +106,14 @@ def build(
     wanted = _crate_dirs(settings, crates)
     toolchain = toolchain or find_toolchain(settings.target)
     argv = cargo_command(settings, toolchain, crates, color)
+    make_readable(settings.root, toolchain)
     log.debug("running %s", " ".join(argv))
     started = time.perf_counter()
     try:
         process = subprocess.Popen(
             argv,
             cwd=settings.root,
-            env=toolchain.cargo_env(),
+            env=cargo_env(settings, toolchain),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -137,7 +149,7 @@ def build(
     if stop is not None and stop.is_set():
         raise BuildError("build cancelled", diagnostics)
     if returncode != 0:
-        raise BuildError(_failure_summary(diagnostics, returncode), diagnostics)
+        raise BuildError(_failure_summary(diagnostics, returncode, toolchain, settings.root), diagnostics)
     missing = [c for c in crates if not any(a.crate == c for a in artifacts)]
     if missing:
         raise BuildError(
@@ -154,8 +166,40 @@ def build(
         target=toolchain.rustc_target(settings.target),  # the name cargo built for (wasm32-wasi or -wasip1)
         command=tuple(argv),
         diagnostics=diagnostics,
-        warnings=len(re.findall(r"^warning(\[\w+\])?: ", diagnostics, re.MULTILINE)),
+        warnings=len(warning_blocks(diagnostics)),
+        toolchain=toolchain,
     )
+
+
+#: The start of a warning, rustc's (``warning: ...``, ``warning[E0170]: ...``) or cargo's own.
+_WARNING_START = re.compile(r"^warning(\[\w+\])?: ")
+#: cargo's summary after a crate's warnings (``warning: `x` (lib) generated 2 warnings (1 duplicate)``): no warning.
+_WARNING_SUMMARY = re.compile(r"^warning: .* generated \d+ warnings?\b")
+#: Where a diagnostic's text ends: a blank line, another diagnostic, or one of cargo's status lines.
+_DIAGNOSTIC_END = re.compile(r"^(\s*$|(warning|error)(\[\w+\])?: | +[A-Z][a-z]+ )")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def warning_blocks(diagnostics: str) -> list[str]:
+    """Each warning in what cargo printed, as cargo rendered it (its text up to the blank line after it).
+
+    cargo's ``generated N warnings`` summaries and ``build failed, waiting for
+    other jobs`` are not warnings of their own. Colours are removed.
+    """
+    lines = _ANSI.sub("", diagnostics).splitlines()
+    blocks = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not _WARNING_START.match(line) or _WARNING_SUMMARY.match(line) or line.startswith("warning: build failed"):
+            continue
+        block = [line]
+        while index < len(lines) and not _DIAGNOSTIC_END.match(lines[index]):
+            block.append(lines[index])
+            index += 1
+        blocks.append("\n".join(block))
+    return blocks
 
 
 def check_crates(settings: Settings, crates: Sequence[str] = ()) -> None:
@@ -229,8 +273,21 @@ def _artifact_from_message(line: str, wanted: dict[Path, str]) -> Optional[Artif
     return None
 
 
-def _failure_summary(diagnostics: str, returncode: int) -> str:
-    """One line for a failed build: the first error and where it is."""
+#: What rustc and cargo say when code or a manifest needs a newer Rust than the one building it.
+_TOO_NEW = re.compile(
+    r"^error\[E0658\]|^error\[E0635\]|is unstable|is experimental|not stabilized in this version of Cargo"
+    r"|requires rustc [\d.]+ or newer",
+    re.MULTILINE,
+)
+
+
+def _failure_summary(diagnostics: str, returncode: int, toolchain: Optional[Toolchain] = None,
+                     root: Optional[Path] = None) -> str:
+    """One line for a failed build: the first error and where it is, and the fix where one is known."""
+    if root is not None:
+        unreadable_lock = unreadable_in_output(diagnostics, root, toolchain)
+        if unreadable_lock is not None:
+            return f"build failed: {unreadable_lock}"
     lines = diagnostics.splitlines()
     for index, line in enumerate(lines):
         if re.match(r"^error(\[\w+\])?: ", line) and not line.startswith("error: could not compile"):
@@ -238,10 +295,22 @@ def _failure_summary(diagnostics: str, returncode: int) -> str:
             missing = re.search(r"no matching package named `([^`]+)` found", line)
             hint = (
                 f"; install it with `apt-get install {debian_crate_package(missing.group(1))}`"
-                if missing else ""
+                if missing else _newer_rust_hint(diagnostics, toolchain)
             )
             return f"build failed: {line}{f' at {where}' if where else ''}{hint}"
     return f"build failed: cargo exited with status {returncode}"
+
+
+def _newer_rust_hint(diagnostics: str, toolchain: Optional[Toolchain]) -> str:
+    """For code that needs a newer Rust: which rustc built it and, if a newer one is on PATH, how to use that."""
+    if toolchain is None or not _TOO_NEW.search(diagnostics):
+        return ""
+    mine = release_of(toolchain.rustc_version)
+    skipped = toolchain.passed_over
+    if skipped is None:
+        return f"; rustc {mine} built this: it needs a newer Rust, or code that rustc {mine} accepts"
+    return (f"; rustc {mine} ({toolchain.rustc}) built this because rustc {release_of(skipped.rustc_version)} on PATH "
+            f"has no {skipped.target} std: {skipped.fix()}; or write code that rustc {mine} accepts")
 
 
 def run_native(settings: Settings, arguments: Sequence[str], *, crate: Optional[str] = None,
@@ -261,12 +330,13 @@ def run_native(settings: Settings, arguments: Sequence[str], *, crate: Optional[
     elif crate not in members:
         raise UsageError(f"no crate {crate!r} in the workspace at {settings.root}; runners: {', '.join(runners) or 'none'}")
     toolchain = toolchain or find_toolchain(settings.target)
+    make_readable(settings.root, toolchain)
     argv = [str(toolchain.cargo), "run", "-q", "-p", crate]
     if settings.profile == "release":
         argv.append("--release")
     if settings.offline or toolchain.is_debian:
         argv += offline_config_args()
     try:
-        return subprocess.run([*argv, "--", *arguments], cwd=settings.root, env=toolchain.cargo_env()).returncode
+        return subprocess.run([*argv, "--", *arguments], cwd=settings.root, env=cargo_env(settings, toolchain)).returncode
     except OSError as error:
         raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None

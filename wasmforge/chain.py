@@ -4,8 +4,9 @@ preprocessors)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from .errors import ArgumentError, PluginLoadError, UnknownFunctionError
 from .host import PathLike, Plugin, load
@@ -19,19 +20,24 @@ class PluginChain:
             raise PluginLoadError("a plugin chain needs at least one plugin")
         self.plugins = tuple(plugins)
 
-    def call(self, function: str, value: Any) -> Any:
+    def call(self, function: str, value: Any, *, context: Optional[Any] = None) -> Any:
         """``function(value)`` of the first plugin, its result into the second's, and so on.
 
-        Every step is checked before the first one runs, so a chain that cannot
-        finish does not start.
+        A step whose ``function`` takes two arguments gets ``(context, value)``: what
+        every step may read but none changes, such as mdBook's preprocessor context
+        (``None`` when the caller has none). Every step is checked before the first
+        one runs, so a chain that cannot finish does not start.
         """
         self.check(function)
         for plugin in self.plugins:
-            value = plugin.call(function, value)
+            if len(plugin.exports[function].params) == 2:
+                value = plugin.call(function, context, value)
+            else:
+                value = plugin.call(function, value)
         return value
 
     def check(self, function: str) -> None:
-        """Raises unless every plugin has ``function`` taking exactly one argument."""
+        """Raises unless every plugin has ``function`` taking the value, or the context and the value."""
         for step, plugin in enumerate(self.plugins, 1):
             if function not in plugin.exports:
                 raise UnknownFunctionError(
@@ -40,9 +46,10 @@ class PluginChain:
                 )
         for step, plugin in enumerate(self.plugins, 1):
             signature = plugin.exports[function]
-            if len(signature.params) != 1:
+            if len(signature.params) not in (1, 2):
                 raise ArgumentError(
-                    f"chain step {step} ({plugin.name}): {signature.describe_arity()}; a chain step takes exactly one"
+                    f"chain step {step} ({plugin.name}): {signature.describe_arity()}; a chain step takes "
+                    "one (the value) or two (the context, then the value)"
                 )
 
     def close(self) -> None:
@@ -74,6 +81,10 @@ def load_dir(directory: PathLike, *, pattern: str = "*.wasm", **options: Any) ->
     folder = Path(directory)
     if not folder.is_dir():
         raise PluginLoadError(f"{folder} is not a directory of plugins")
+    try:
+        os.listdir(folder)  # glob says nothing of a directory it may not list: it finds no plugins there
+    except OSError as error:
+        raise PluginLoadError(f"cannot list the plugins in {folder}: {error.strerror}") from None
     paths = sorted(p for p in folder.glob(pattern) if p.is_file())
     if not paths:
         raise PluginLoadError(f"no plugins ({pattern}) in {folder}")

@@ -13,14 +13,15 @@ import logging
 import math
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
-from ._jsonout import json_line, json_safe
+from ._jsonout import error_json, json_line, json_safe
 from ._version import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
 if TYPE_CHECKING:
     from .abi import Signature
@@ -42,39 +43,84 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise _ArgumentsRejected(self.prog, message)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse's own swallows write errors: --help into a full stdout would exit 0 having printed nothing.
+        if message:
+            (file or sys.stderr).write(message)
+
 
 class Output:
     """Where the CLI writes: results to stdout, messages to stderr, colour only on a terminal."""
 
-    def __init__(self, quiet: bool = False, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> None:
+    def __init__(self, quiet: bool = False, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> None:
         self.quiet = quiet
-        self.stdout = stdout
-        self.stderr = stderr
-        self.color = stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        # The streams of the moment, not of import time: main() may have put them back first.
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        #: How many results were printed: a failing --json command with none yet prints its error as JSON.
+        self.results = 0
+        self.color = self.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
-    def result(self, text: str) -> None:
+    def result(self, text: str, end: str = "\n") -> None:
         """A command's answer: always printed, even with -q."""
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+        try:
+            self.stdout.write(text + end)
+            self.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _ResultLost(error) from None
+        self.results += 1
+
+    def result_bytes(self, data: bytes) -> None:
+        """A binary answer, as it is (its repr where stdout takes only text)."""
+        binary = getattr(self.stdout, "buffer", None)
+        if binary is None:
+            self.result(repr(data))
+            return
+        try:
+            self.stdout.flush()
+            binary.write(data)
+            binary.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _ResultLost(error) from None
+        self.results += 1
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.stderr.write(text + "\n")
-            self.stderr.flush()
+            self.raw_stderr(text + "\n")
 
     def success(self, text: str) -> None:
         self.info(self._paint(text, "32"))
 
     def error(self, text: str) -> None:
-        self.stderr.write(f"{self._paint('error', '1;31')}: {text}\n")
-        self.stderr.flush()
+        self.raw_stderr(f"{self._paint('error', '1;31')}: {text}\n")
 
     def raw_stderr(self, text: str) -> None:
-        self.stderr.write(text)
-        self.stderr.flush()
+        try:
+            self.stderr.write(text)
+            self.stderr.flush()
+        except OSError:
+            pass  # stderr itself is full or gone: there is nowhere left to say so
+
+    def clear_screen(self) -> None:
+        """Clears the terminal (and its scrollback) where results go; nothing when that is no terminal."""
+        if self.stdout.isatty():
+            self.stdout.write("\033[H\033[2J\033[3J")
+            self.stdout.flush()
+
+
+class _ResultLost(Exception):
+    """stdout would not take a result (its disk is full, or it is /dev/full)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -92,8 +138,9 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("name the workspace, e.g. `wasmforge new my-plugin`, or see --list-templates")
 
     destination = Path(args.path) if args.path else None
+    offline = True if args.offline else False if args.online else None
     scaffold = new_workspace(
-        args.name, destination, template=args.template, offline=args.offline, dry_run=args.dry_run, cwd=args.cwd
+        args.name, destination, template=args.template, offline=offline, dry_run=args.dry_run, cwd=args.cwd
     )
     if args.dry_run:
         out.result(f"would create {scaffold.destination} with:")
@@ -101,11 +148,21 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
             out.result(f"  {planned.relative.as_posix()}  ({len(planned.content)} bytes)")
         return EXIT_OK
     out.success(f"created workspace {scaffold.name!r} in {scaffold.destination} ({len(scaffold.files)} files)")
+    if scaffold.offline:
+        opt_out = "" if args.offline else "; `new --online` leaves it out"
+        out.info("plain cargo and editors take crates from Debian's registry too, as `wasmforge build` does "
+                 f"(.cargo/config.toml{opt_out})")
+    for note in scaffold.notes:
+        out.info(f"note: {note}")
     shown = os.path.relpath(scaffold.destination, args.cwd)
     if shown.startswith(".."):
         shown = str(scaffold.destination)
-    steps = "".join(f"\n  {step}" for step in next_steps(args.template))
+    steps = "".join(f"\n  {step}" for step in next_steps(args.template, args.cwd))
     out.info(f"next:\n  cd {shown}{steps}")
+    crates = scaffold.registry_dependencies()
+    if crates and not os.environ.get("CARGO_TARGET_DIR"):
+        out.info(f"tip: its first build compiles {', '.join(crates)} and what they need; to compile them once for "
+                 "all your workspaces, set target_dir in wasmforge.toml (or CARGO_TARGET_DIR) to one directory")
     return EXIT_OK
 
 
@@ -119,8 +176,21 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> "Settings":
 def _run_build(args: argparse.Namespace, out: Output, settings: "Settings", crates: Sequence[str], stream: bool) -> "BuildResult":
     from .build import build
     from .host import compile_module
+    from .toolchain import find_toolchain
 
-    result = build(settings, crates, on_diagnostic=out.raw_stderr if stream else None, color=stream and out.color)
+    toolchain = find_toolchain(settings.target)
+    # An older rustc than the one on PATH: say so once cargo starts, above what it prints.
+    pending = [note for note in [toolchain.choice_note()] if note and stream]
+
+    def show(line: str) -> None:
+        while pending:
+            out.info(pending.pop())
+        out.raw_stderr(line)
+
+    result = build(settings, crates, toolchain=toolchain, on_diagnostic=show if stream else None,
+                   color=stream and out.color)
+    while pending:
+        out.info(pending.pop())
     for artifact in result.artifacts:
         compile_module(artifact.path.read_bytes(), str(artifact.path))  # proves it loads
     return result
@@ -132,7 +202,7 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args, profile="release" if args.release else None, target=args.target, offline=args.offline or None)
     if not args.json:
         result = _run_build(args, out, settings, args.package or (), stream=not out.quiet)
-        for artifact in result.artifacts:
+        for artifact in result.artifacts if not out.quiet else ():
             out.result(
                 f"built {artifact.crate}: {_shown_path(artifact.path, args.cwd)} "
                 f"({_human_size(artifact.size)}) in {result.seconds:.2f} s"
@@ -170,14 +240,21 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
     from .errors import UsageError
 
     path = Path(given) if Path(given).is_absolute() else args.cwd / given
-    if not path.exists():
-        raise UsageError(f"no {what} at {given}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{given} is a directory; name the .wasm file in it")
-    if not path.is_file():  # a FIFO or a device: reading it would hang or never end
-        from ._files import describe_kind
+    try:
+        if not path.exists():
+            if what == "plugin" and path.suffix == ".wasm":
+                from .host import build_command_for
 
-        raise UsageError(f"{given} is {describe_kind(path.stat().st_mode)}, not a file; name a .wasm file")
+                raise UsageError(f"no {what} at {given}: no such file; build it with `{build_command_for(path)}`")
+            raise UsageError(f"no {what} at {given}: no such file")
+        if path.is_dir():
+            raise UsageError(f"{given} is a directory; name the .wasm file in it")
+        if not path.is_file():  # a FIFO or a device: reading it would hang or never end
+            from ._files import describe_kind
+
+            raise UsageError(f"{given} is {describe_kind(path.stat().st_mode)}, not a file; name a .wasm file")
+    except OSError as error:  # a directory on the way that may not be searched
+        raise UsageError(f"cannot reach the {what} {given}: {error.strerror} ({error.filename})") from None
     return path
 
 
@@ -221,10 +298,23 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
         options["memory_limit"] = args.memory_limit if args.memory_limit is not None else memory
     if getattr(args, "sha256", None):
         options["sha256"] = args.sha256
+    options.update(_host_options(args))
     return options
 
 
-def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
+def _host_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``host_functions=`` from --host-functions MODULE:ATTRIBUTE, imported once (from -C's directory)."""
+    spec = getattr(args, "host_functions", None)
+    if not spec:
+        return {}
+    if not hasattr(args, "host_functions_loaded"):
+        from ._imports import import_host_functions
+
+        args.host_functions_loaded = import_host_functions(spec, args.cwd)
+    return {"host_functions": args.host_functions_loaded}
+
+
+def _plugin_exporting(paths: Sequence[Path], function: Optional[str], options: Optional[dict[str, Any]] = None) -> Path:
     """Of several plugins, the one that exports ``function``."""
     from .errors import UnknownFunctionError, UsageError
     from .host import load
@@ -233,7 +323,7 @@ def _plugin_exporting(paths: Sequence[Path], function: Optional[str]) -> Path:
         return paths[0]
     having = []
     for path in paths:
-        with load(path) as plugin:
+        with load(path, **(options or {})) as plugin:
             if function in plugin.exports:
                 having.append(path)
     if len(having) == 1:
@@ -255,12 +345,12 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         return _list_exports(args, out, paths)
     if not args.function:
         raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
-    with load(_plugin_exporting(paths, args.function), **_load_options(args)) as plugin:
+    with load(_plugin_exporting(paths, args.function, _host_options(args)), **_load_options(args)) as plugin:
         function = plugin.function(args.function)
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
         if args.json:
-            out.result(json_line({"function": args.function, **_json_result(value)}))
+            out.result(json_line({"ok": True, "function": args.function, **_json_result(value)}))
         elif function.signature.returns != "()":
             _print_value(out, value)
     return EXIT_OK
@@ -297,7 +387,8 @@ def _call_native(args: argparse.Namespace) -> int:
     if args.plugin:
         raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
     ignored = [flag for flag, given in (("--json", args.json), ("--sha256", args.sha256), ("--timeout", args.timeout),
-                                        ("--memory-limit", args.memory_limit), ("--fuel", args.fuel)) if given]
+                                        ("--memory-limit", args.memory_limit), ("--fuel", args.fuel),
+                                        ("--host-functions", args.host_functions)) if given]
     if ignored:
         raise UsageError(f"--native runs the plugin as native code, where {', '.join(ignored)} cannot apply; "
                          "drop --native to call the .wasm")
@@ -316,10 +407,16 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     from .chain import load_dir, load_paths
     from .errors import UsageError
 
+    if args.mdbook and args.function == "supports" and len(args.extra) == 1:
+        raise UsageError("--mdbook needs the function to run before it: "
+                         "command = \"wasmforge chain preprocess --mdbook\" in book.toml")
     if args.extra and not (args.mdbook and args.extra[0] == "supports"):
         raise UsageError(f"unexpected argument(s) {' '.join(args.extra)}; chain reads its input from stdin")
     if args.mdbook and args.extra:
-        return EXIT_OK  # mdBook asks `supports RENDERER`: the chain works on any renderer's book
+        from ._mdbook import check_supports
+
+        check_supports(args.extra)
+        return EXIT_OK  # the chain works on any renderer's book; anything else is checked when the book runs
     options = _load_options(args)
     if args.dir:
         folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir
@@ -331,41 +428,33 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         chain = load_paths(paths, **options)
     with chain:
         if args.input is not None:
-            raw = args.input.encode("utf-8")
+            raw = _argument_bytes("--input", args.input)
         elif sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"pipe the input in, e.g. `wasmforge chain {args.function} < book.md`, or pass --input TEXT")
         else:
             raw = sys.stdin.buffer.read()
         chain.check(args.function)
-        first = chain.plugins[0].exports[args.function]
-        value = _mdbook_book(raw) if args.mdbook else _stdin_value(first, raw)
-        result = chain.call(args.function, value)
+        if args.mdbook:
+            from ._mdbook import parse_input
+
+            given = parse_input(raw, getattr(args, "argv", ()))
+            result = chain.call(args.function, given.book, context=given.context)
+        else:
+            result = chain.call(args.function, _stdin_value(chain.plugins[0].exports[args.function], raw))
         if args.mdbook:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
-            out.result(json_line({"function": args.function, "steps": [p.name for p in chain], **_json_result(result)}))
+            out.result(json_line({"ok": True, "function": args.function, "steps": [p.name for p in chain],
+                                  **_json_result(result)}))
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
 
 
-def _mdbook_book(raw: bytes) -> Any:
-    """The book from mdBook's preprocessor input, `[context, book]`."""
-    from .errors import UsageError
-
-    try:
-        payload = json.loads(raw)
-    except ValueError as error:
-        raise UsageError(f"--mdbook expects mdBook's [context, book] JSON on stdin: {error}") from None
-    if not (isinstance(payload, list) and len(payload) == 2):
-        raise UsageError("--mdbook expects mdBook's [context, book] JSON array on stdin")
-    return payload[1]
-
-
 def _stdin_value(signature: "Signature", raw: bytes) -> Any:
     from .errors import UsageError
 
-    wire = signature.params[0].wire
+    wire = signature.params[-1].wire  # a step taking (context, value) reads the value last
     if wire == "bytes":
         return raw
     try:
@@ -374,10 +463,23 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
         raise UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start}), which {signature} needs") from None
     if wire == "str":
         return text
+    from . import _jsonin
+
     try:
-        return json.loads(text)
+        return _jsonin.loads(text)
     except ValueError as error:
         raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
+
+
+def _argument_bytes(flag: str, text: str) -> bytes:
+    """A command-line value as UTF-8; bytes that were not UTF-8 in argv are a usage error, not a traceback."""
+    from .errors import UsageError
+
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        at = len(text[:error.start].encode("utf-8", "surrogateescape"))
+        raise UsageError(f"{flag} is not UTF-8 text (at byte {at}); pipe such input in on stdin instead") from None
 
 
 def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
@@ -389,7 +491,8 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
         flag = "-p" if args.package else "--release"
         raise UsageError(f"PLUGIN names the .wasm to inspect; {flag} chooses what to build in a workspace: use one or the other")
     paths = [_existing_file(args, args.target, "plugin")] if args.target else _plugin_paths(args, out)
-    reports = [inspect_plugin(path) for path in paths]
+    host = _host_options(args).get("host_functions")
+    reports = [inspect_plugin(path, host) for path in paths]
     if args.json:
         out.result(json.dumps(reports[0] if len(reports) == 1 else reports))
         return EXIT_OK
@@ -404,13 +507,23 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
         out.result("exports:")
         for export in report["exports"]:
             out.result(f"  {export['signature']}  [{export['abi']}]")
+        if len(report["memories"]) > 1:
+            out.result("memories: " + ", ".join(f"{m['name']} ({m['kind']}: {m['type']})" for m in report["memories"]))
         if report["host_functions"]:
             out.result("host functions (imported from Python):")
             for imported in report["host_functions"]:
-                out.result(f"  {imported['signature']}")
-        if report["other_imports"]:
-            out.result("other imports: " + ", ".join(report["other_imports"]))
+                out.result(f"  {imported['signature']}{_provided_mark(imported)}")
+        if report["imports"]:
+            out.result("other imports:")
+            for imported in report["imports"]:
+                out.result(f"  {imported['module']}.{imported['name']}  {imported['kind']} "
+                           f"{imported['type']}{_provided_mark(imported)}")
     return EXIT_OK
+
+
+def _provided_mark(imported: dict[str, Any]) -> str:
+    """" (missing)" for an import --host-functions does not supply; nothing without --host-functions."""
+    return " (missing)" if imported.get("provided") is False else ""
 
 
 def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
@@ -422,9 +535,14 @@ def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
         return text.encode("utf-8")
     if param is not None and param.type in _FLOAT_MAX:
         return _parse_float(param.name, param.type, text)
+    from . import _jsonin
+    from .errors import ArgumentError
+
     try:
-        return json.loads(text)
+        return _jsonin.loads(text)
     except ValueError:
+        if _jsonin.too_deep(text):
+            raise ArgumentError(f"argument {index + 1} is JSON nested more than {_jsonin.MAX_DEPTH} levels deep") from None
         return text
 
 
@@ -461,13 +579,9 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
         if newline or not value.endswith("\n"):
             out.result(value if newline else value.rstrip("\n"))
         else:
-            out.stdout.write(value)
-            out.stdout.flush()
+            out.result(value, end="")
     elif isinstance(value, (bytes, bytearray)):
-        out.stdout.flush()
-        sys.stdout.buffer.write(bytes(value)) if out.stdout is sys.stdout else out.result(repr(value))
-        if out.stdout is sys.stdout:
-            sys.stdout.buffer.flush()
+        out.result_bytes(bytes(value))
     elif value is None:
         out.result("null")  # an Option's None; a function returning () prints nothing (its callers skip this)
     else:
@@ -489,9 +603,13 @@ def cmd_test(args: argparse.Namespace, out: Output) -> int:
     if not args.rust_only:
         out.info("== pytest ==")
         results.append(run_pytest(settings, echo, args.pytest_args))
-    for result in results:
-        out.result(result.summary())
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    ok = all(r.ok for r in results)
+    if args.json:
+        out.result(json_line({"ok": ok, "suites": [r.to_json() for r in results]}))
+    else:
+        for result in results:
+            out.result(result.summary())
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_watch(args: argparse.Namespace, out: Output) -> int:
@@ -502,6 +620,7 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
     """
     hot: Any = None
     printer: Any = None
+    after_swap: Any = None
     stopping = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -518,17 +637,36 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
                 previous[signum] = signal.signal(signum, interrupt)
     try:
         # Everything inside: importing wasmtime alone takes a few hundred ms, and Ctrl-C then is Ctrl-C too.
+        from ._after_swap import AfterSwap
         from ._watch_output import CliCall, WatchPrinter
+        from .errors import UsageError
         from .hot import HotPlugin
 
+        if args.clear and args.json:
+            raise UsageError("--clear clears the screen between the lines of text output; --json prints events: use one")
+        if args.exec is not None and len(args.exec) > 1:
+            raise UsageError("give --exec once; to run several commands, join them: --exec 'cmd1 && cmd2'")
+        if args.exec is not None and not args.exec[0].strip():
+            raise UsageError("--exec needs a command, e.g. --exec 'pytest -q'")
         settings = _settings(
             args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
-            timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel,
+            timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel, check_timeout=args.check_timeout,
         )
-        check = CliCall.parse(args.call) if args.call is not None else None
-        printer = WatchPrinter(out, settings.root, as_json=args.json, call=check)
+        checks = [CliCall.parse(text) for text in args.call or ()]
+        command = args.exec[0] if args.exec else None
+        printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
+                               exec_command=command)
+        on_event: Callable[[Any], None] = printer
+        if command is not None:
+            after_swap = AfterSwap(command, settings.root, printer, output=_stderr_fd(out))
+
+            def on_event(event: Any) -> None:
+                printer(event)
+                after_swap(event)
+
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=check, on_event=printer, wait=False
+            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=on_event, wait=False,
+            **_host_options(args),
         )
         hot.wait_closed()
         return EXIT_OK
@@ -538,11 +676,15 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
             printer.closing.set()
         if hot is not None:
             hot.close()  # kills a running cargo and waits for it
+        if after_swap is not None:
+            after_swap.close()
         out.info("stopped watching")
         return EXIT_INTERRUPTED
     finally:
         if hot is not None:
             hot.close()
+        if after_swap is not None:
+            after_swap.close()
         for signum, handler in previous.items():  # only once closed: a late signal is still ignored
             signal.signal(signum, handler)
 
@@ -557,7 +699,12 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK if report.ok else EXIT_FAILED
     width = max(len(c.name) for c in report.checks)
     for check in report.checks:
-        mark = out._paint("ok  ", "32") if check.ok else out._paint("MISSING" if check.required else "absent ", "31" if check.required else "33")
+        if check.warning:
+            mark = out._paint("warn", "33")
+        elif check.ok:
+            mark = out._paint("ok  ", "32")
+        else:
+            mark = out._paint("MISSING" if check.required else "absent ", "31" if check.required else "33")
         out.result(f"{mark.ljust(4)} {check.name.ljust(width)}  {check.detail}")
         if check.fix:
             out.result(f"     {' ' * width}  fix: {check.fix}")
@@ -588,6 +735,14 @@ def _milliseconds(text: str) -> int:
     return int(text)
 
 
+def _stderr_fd(out: Output) -> Optional[int]:
+    """Where commands we start write: our stderr (stdout carries results), or nowhere if it has no descriptor."""
+    try:
+        return out.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+
+
 def _shown_path(path: Path, cwd: Path) -> str:
     try:
         return str(path.relative_to(cwd))
@@ -607,6 +762,11 @@ _EXAMPLES = {
     "test": "example: wasmforge test -- -k stats",
     "watch": "examples: wasmforge watch --call 'add 1 2' | wasmforge watch --json --release",
 }
+
+
+#: Commands whose --json output on failure is `{"ok": false, "error": {...}}` (docs/CLI.md). build has its own
+#: (`"error"` is a string there, with cargo's diagnostics beside it); watch's output is events.
+_JSON_ERRORS = ("call", "chain", "inspect", "test")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -633,7 +793,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--list-templates", action="store_true", help="list the templates and what each makes")
     new.add_argument("--path", metavar="DIR", help="create the workspace in DIR instead of ./NAME")
     new.add_argument("--dry-run", action="store_true", help="list the files that would be written, write nothing")
-    new.add_argument("--offline", action="store_true", help="take crates from Debian's registry (writes .cargo/config.toml)")
+    registry = new.add_mutually_exclusive_group()
+    registry.add_argument("--offline", action="store_true",
+                          help="take crates from Debian's registry (writes .cargo/config.toml); "
+                               "the default where wasmforge builds from it")
+    registry.add_argument("--online", action="store_true",
+                          help="leave .cargo/config.toml out: plain cargo takes crates from crates.io")
     new.add_argument("--template", default="default", metavar="NAME|DIR",
                      help="a template from --list-templates, or your own template directory (default: default)")
 
@@ -656,12 +821,14 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
     call.add_argument("--sha256", metavar="HEX", help="refuse the plugin unless its sha256 is HEX")
     _limit_flags(call)
+    _host_flag(call)
 
     inspect = command("inspect", cmd_inspect, "show a plugin's typed exports, host functions, imports and memory")
     inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
     inspect.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
     inspect.add_argument("--release", action="store_true", help="in a workspace: build and inspect the release build")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _host_flag(inspect)
 
     chain = command("chain", cmd_chain, "pass stdin through FUNC of every plugin in turn and print the result")
     chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")
@@ -673,6 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--mdbook", action="store_true",
                        help="speak mdBook's preprocessor protocol: answer `supports`, read [context, book], write the book")
     _limit_flags(chain)
+    _host_flag(chain)
 
     test = command("test", cmd_test, "run the plugin crates' cargo tests natively, then pytest in the workspace")
     test.add_argument("pytest_args", nargs="*", default=[], metavar="PYTEST_ARGS", help="passed to pytest (after --)")
@@ -680,15 +848,25 @@ def build_parser() -> argparse.ArgumentParser:
     only = test.add_mutually_exclusive_group()
     only.add_argument("--rust-only", action="store_true", help="only cargo test")
     only.add_argument("--python-only", action="store_true", help="only pytest")
+    test.add_argument("--json", action="store_true", help="print one JSON object with each runner's counts")
 
     watch = command("watch", cmd_watch, "rebuild the plugin on every save and hot-reload it, checked first")
     watch.add_argument("--release", action="store_true", help="build and serve the release profile")
-    watch.add_argument("--call", metavar="'FUNC ARGS...'", help="call this on each new version before it goes live; print the result")
+    watch.add_argument("--call", action="append", metavar="'FUNC ARGS...'",
+                       help="call this on each new version before it goes live; print the result (repeatable: "
+                            "all run, in order, and each must pass)")
+    watch.add_argument("--check-timeout", type=_check_seconds, metavar="SECONDS",
+                       help="time limit for each --call on a new version (default 5, [watch] check_timeout)")
+    watch.add_argument("--exec", action="append", metavar="CMD",
+                       help="run this shell command after each new version goes live, e.g. 'pytest -q'; "
+                            "the build after it never waits for it")
+    watch.add_argument("--clear", action="store_true", help="clear the screen before each cycle's output")
     watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
     watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
     _limit_flags(watch)
+    _host_flag(watch)
 
     doctor = command("doctor", cmd_doctor, "report the Rust toolchain, wasm targets, linker and crate source")
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
@@ -724,6 +902,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _check_seconds(text: str) -> float:
+    """--check-timeout: a positive number of seconds up to a year (inf is said here, not blamed on wasmforge.toml)."""
+    from .limits import MAX_TIMEOUT
+
+    value = _positive_float(text)
+    if not value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a year ({MAX_TIMEOUT:.0f} s)")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -751,6 +939,12 @@ def _limit_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuel", type=_positive_int, metavar="N", help="fuel budget per call (about N instructions)")
 
 
+def _host_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host-functions", metavar="MODULE:ATTR",
+                        help="the plugin's host functions: a mapping, HostFunctions registry or list of functions "
+                             "in a Python module (imported from the current directory), e.g. host:functions")
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="wasmforge: %(message)s")
@@ -758,8 +952,12 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI; returns the exit code."""
+    stdout_closed = _fill_closed_standard_streams()
     parser = build_parser()
     out = Output()
+    if stdout_closed:
+        out.error("stdout is closed, so results would be lost; send them to /dev/null instead (>/dev/null)")
+        return EXIT_USAGE
     try:
         args, extras = parser.parse_known_args(argv)
         if extras and getattr(args, "command", None) == "chain":
@@ -771,21 +969,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except _ArgumentsRejected as rejected:
         out.error(f"{rejected} (see `{rejected.prog} --help`)")
         return EXIT_USAGE
-    except SystemExit as exit_:  # --help and --version
+    except SystemExit as exit_:  # --help and --version, which argparse has written to stdout
+        try:
+            sys.stdout.flush()
+        except OSError as error:
+            return _result_lost(out, error)
         return int(exit_.code or 0)
+    except OSError as error:  # --help or --version into a full stdout
+        return _result_lost(out, error)
     out.quiet = args.quiet
     _configure_logging(args.verbose, args.quiet)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    base = Path.cwd()
-    args.cwd = (base / args.directory).resolve() if args.directory else base
-    if not args.cwd.is_dir():
-        out.error(f"-C {args.directory}: {_why_not_a_directory(args.cwd)}")
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    cwd, problem = _working_directory(args.directory)
+    if problem and not _mdbook_question(args):
+        out.error(problem)
         return EXIT_USAGE
+    args.cwd = cwd
     try:
+        _quiet_wasmtime_log(args.verbose)
         return int(args.handler(args, out))
     except WasmforgeError as error:
+        if getattr(args, "json", False) and args.command in _JSON_ERRORS and not out.results:
+            out.result(json_line({"ok": False, "error": error_json(error)}, default=str))
         out.error(_describe_error(error))
         return error.exit_code
     except KeyboardInterrupt:
@@ -793,6 +1001,93 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `wasmforge call ... | head`: the reader left; that is not our failure.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         return EXIT_OK
+    except _ResultLost as lost:
+        return _result_lost(out, lost.error)
+    except OSError as error:
+        # The system refused something no check foresaw (a file that may not be read, a full disk): one line.
+        where = f" ({error.filename})" if error.filename else ""
+        out.error(f"{error.strerror or error}{where}")
+        return EXIT_FAILED
+
+
+def _fill_closed_standard_streams() -> bool:
+    """Puts /dev/null on closed file descriptors 0-2, so that no file opened later takes their
+    numbers (and cargo, inheriting them, never writes into it); True if stdout was closed."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if 2 in closed and sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    return 1 in closed
+
+
+def _stdout_to_devnull() -> None:
+    """After a failed write, so that Python's own flush at exit does not fail again with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _result_lost(out: Output, error: OSError) -> int:
+    """stdout would not take the result (a full disk, /dev/full): one line, exit 1."""
+    if isinstance(error, BrokenPipeError):
+        _stdout_to_devnull()
+        return EXIT_OK
+    _stdout_to_devnull()
+    out.error(f"could not write the result to stdout: {error.strerror or error}")
+    return EXIT_FAILED
+
+
+def _working_directory(directory: Optional[str]) -> tuple[Optional[Path], Optional[str]]:
+    """The directory to work in (the current one, or -C's) and, if it cannot be used, why."""
+    if directory is not None and os.path.isabs(directory):
+        path = Path(directory)
+    else:
+        try:
+            base = Path.cwd()
+        except OSError as error:
+            return None, (f"the current directory cannot be used ({error.strerror}; was it deleted?): "
+                          "cd to one that exists, or pass -C with an absolute path")
+        path = base / directory if directory else base
+    flag = f"-C {directory}: " if directory else "the current directory: "
+    try:
+        if not path.is_dir():
+            return None, flag + _why_not_a_directory(path)
+        path = path.resolve()
+    except OSError as error:  # a directory on the way that may not be searched
+        return None, f"{flag}cannot reach it ({error.strerror})"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return None, f"{flag}permission denied: you may not read it"
+    return path, None
+
+
+def _mdbook_question(args: argparse.Namespace) -> bool:
+    """`chain FUNC --mdbook supports RENDERER`: answered whatever the directory, because mdBook quietly skips
+    a preprocessor that says no, and a problem then surfaces when mdBook runs the book and fails the build."""
+    return bool(args.command == "chain" and args.mdbook and args.extra[:1] == ["supports"])
+
+
+def _quiet_wasmtime_log(verbose: int) -> None:
+    """Keeps wasmtime's own log quiet whatever RUST_LOG says (mdBook users often set RUST_LOG=debug);
+    -vv lets it through.
+
+    wasmtime sets up its logger from RUST_LOG once, when the process makes its first engine:
+    making that engine with RUST_LOG hidden settles the question for the whole process."""
+    if verbose > 1 or "RUST_LOG" not in os.environ:
+        return
+    import wasmtime
+
+    saved = os.environ.pop("RUST_LOG")
+    try:
+        wasmtime.Engine()
+    finally:
+        os.environ["RUST_LOG"] = saved

@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 
 from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from .errors import ConfigError, WorkspaceNotFound
-from .toolchain import DEFAULT_TARGET, WASM_TARGETS
+from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -31,6 +31,8 @@ CONFIG_FILE = "wasmforge.toml"
 #: Larger wasmforge.toml or Cargo.toml files are refused unread.
 MAX_SETTINGS_FILE = 1 << 20
 PROFILES = ("debug", "release")
+#: Seconds a HotPlugin's (and `watch --call`'s) checks may run on a new version before it is refused.
+DEFAULT_CHECK_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Settings:
     target: str = DEFAULT_TARGET
     #: Force Debian's registry even when the toolchain is not Debian's.
     offline: bool = False
+    #: Cargo's target directory for wasmforge's builds (CARGO_TARGET_DIR in the environment wins); None: cargo's own.
+    target_dir: Optional[Path] = None
     debounce_ms: int = 50
     #: Sandbox limits for plugins the CLI loads ([limits] in wasmforge.toml).
     timeout: Optional[float] = None
@@ -51,6 +55,8 @@ class Settings:
     #: Watch by polling file metadata instead of native file events (inotify and the like).
     poll: bool = False
     poll_interval_ms: int = 300
+    #: Seconds the checks (`watch --call`, HotPlugin's ``check=``) may run on a new version; None: no limit.
+    check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -82,12 +88,14 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("build", "profile"): ("profile", str, PROFILES),
     ("build", "target"): ("target", str, WASM_TARGETS),
     ("build", "offline"): ("offline", bool, None),
+    ("build", "target_dir"): ("target_dir", str, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
     ("limits", "timeout"): ("timeout", (int, float), None),
     ("limits", "memory"): ("memory_limit", (int, str), None),
     ("limits", "fuel"): ("fuel", int, None),
     ("watch", "poll"): ("poll", bool, None),
     ("watch", "poll_interval_ms"): ("poll_interval_ms", int, None),
+    ("watch", "check_timeout"): ("check_timeout", (int, float), None),
 }
 
 
@@ -96,10 +104,13 @@ def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
     start = Path(start).resolve()
     for directory in (start, *start.parents):
         config = directory / CONFIG_FILE
-        if config.is_file():
-            return directory
-        if config.exists() and not config.is_dir():  # a FIFO or device by that name: say so, do not skip it
-            read_settings_file(config)
+        try:
+            if config.is_file():
+                return directory
+            if config.exists() and not config.is_dir():  # a FIFO or device by that name: say so, do not skip it
+                read_settings_file(config)
+        except OSError as error:  # a directory that may not be searched
+            raise ConfigError(f"cannot look for {CONFIG_FILE} in {directory}: {error.strerror}") from None
     raise WorkspaceNotFound(
         f"{start} is not inside a wasmforge workspace (no {CONFIG_FILE} here or above); "
         "create one with `wasmforge new NAME`, or pass -C DIR"
@@ -117,7 +128,9 @@ def load_settings(
     values: dict[str, Any] = {}
     for (table, key), value in _read_toml(path).items():
         values[_SCHEMA[(table, key)][0]] = tuple(value) if isinstance(value, list) else value
-    if env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if "target_dir" in values:
+        values["target_dir"] = _target_dir(root, values["target_dir"], path)
+    if offline_from_env(env):
         values["offline"] = True
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if "plugin_crates" not in values:
@@ -135,7 +148,22 @@ def load_settings(
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
     if settings.poll_interval_ms < 10:
         raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
+    from .limits import MAX_TIMEOUT
+
+    if settings.check_timeout is not None and not 0 < settings.check_timeout <= MAX_TIMEOUT:
+        raise ConfigError(f"{path}: [watch] check_timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} "
+                          f"seconds, got {toml_repr(settings.check_timeout)}")
     return settings
+
+
+def _target_dir(root: Path, value: str, path: Path) -> Path:
+    """[build] target_dir as a path: ``~`` is the user's home, a relative path is relative to the workspace."""
+    if not value.strip():
+        raise ConfigError(f"{path}: [build] target_dir is empty; name a directory, e.g. \"~/.cache/wasmforge/target\"")
+    directory = root / Path(value).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{path}: [build] target_dir = {value!r} is not a directory; name a directory (cargo creates it)")
+    return directory
 
 
 def _check_limits(settings: Settings, path: Path) -> None:
@@ -163,8 +191,12 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
         data = tomllib.loads(read_settings_file(path))
     except FileNotFoundError:
         return {}
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: arrays or tables nested too deeply") from None
     flat: dict[tuple[str, str], Any] = {}
     for table, entries in data.items():
         if not isinstance(entries, dict):
@@ -198,8 +230,12 @@ def workspace_crates(root: Path) -> dict[str, Path]:
         data = tomllib.loads(read_settings_file(manifest))
     except FileNotFoundError:
         raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {manifest}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{manifest} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{manifest} is not valid TOML: arrays or tables nested too deeply") from None
     members = data.get("workspace", {}).get("members", [])
     crates: dict[str, Path] = {}
     package = data.get("package", {}).get("name")
@@ -214,6 +250,8 @@ def workspace_crates(root: Path) -> dict[str, Path]:
                 name = tomllib.loads(read_settings_file(member)).get("package", {}).get("name")
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
                 raise ConfigError(f"{member} is not valid TOML: {error}") from None
+            except RecursionError:
+                raise ConfigError(f"{member} is not valid TOML: arrays or tables nested too deeply") from None
             if isinstance(name, str):
                 crates[name] = directory
     return crates

@@ -15,7 +15,9 @@ from .toolchain import (
     Toolchain,
     debian_crate_package,
     fix_for_target,
+    offline_from_env,
     registry_problems,
+    release_of,
     survey,
 )
 
@@ -30,6 +32,8 @@ class Check:
     fix: str = ""
     #: A missing optional piece (such as the WASI target) does not fail the doctor.
     required: bool = True
+    #: Works, but not as one would guess: an older rustc chosen over the one on PATH.
+    warning: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,15 @@ class Report:
                 "origin": chosen.origin,
                 "sysroot": str(chosen.sysroot),
                 "targets": list(chosen.targets),
+                "passed_over": None if chosen.passed_over is None else {
+                    "rustc": str(chosen.passed_over.rustc),
+                    "rustc_version": chosen.passed_over.rustc_version,
+                    "target": chosen.passed_over.target,
+                },
             },
             "checks": [
-                {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix, "required": c.required}
+                {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix, "required": c.required,
+                 "warning": c.warning}
                 for c in self.checks
             ],
             "tried": list(self.tried),
@@ -72,12 +82,8 @@ def diagnose(env: Optional[Mapping[str, str]] = None, offline: bool = False) -> 
     except ToolchainError:
         chosen = None
     tried = tuple(_tried_line(c) for c in found.candidates)
-    checks = [*_toolchain_checks(found, chosen), *_crate_checks(chosen, offline or _env_offline(env))]
+    checks = [*_toolchain_checks(found, chosen), *_crate_checks(chosen, offline or offline_from_env(env))]
     return Report(checks=tuple(checks), toolchain=chosen, tried=tried)
-
-
-def _env_offline(env: Mapping[str, str]) -> bool:
-    return env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
 def _tried_line(candidate: Any) -> str:
@@ -108,7 +114,7 @@ def _toolchain_checks(found: Survey, chosen: Optional[Toolchain]) -> list[Check]
         cargo_version = f"version unknown: {error}"
     checks = [
         Check("cargo", True, f"{chosen.cargo} ({cargo_version}), found via {chosen.origin}"),
-        Check("rustc", True, f"{chosen.rustc} ({chosen.rustc_version}), sysroot {chosen.sysroot}"),
+        _rustc_check(chosen),
     ]
     for target in WASM_TARGETS[:2]:
         has = chosen.has_target(target)
@@ -131,6 +137,23 @@ def _toolchain_checks(found: Survey, chosen: Optional[Toolchain]) -> list[Check]
         )
     )
     return checks
+
+
+def _rustc_check(chosen: Toolchain) -> Check:
+    """The chosen rustc; a warning when an older one was chosen over the one first on PATH."""
+    detail = f"{chosen.rustc} ({chosen.rustc_version}), sysroot {chosen.sysroot}"
+    skipped = chosen.passed_over
+    if skipped is None:
+        return Check("rustc", True, detail)
+    mine, theirs = release_of(chosen.rustc_version), release_of(skipped.rustc_version)
+    return Check(
+        "rustc",
+        True,
+        f"{detail}; chosen because rustc {theirs} first on PATH ({skipped.rustc}) has no {skipped.target} std, "
+        f"so code that needs Rust newer than {mine} will not compile",
+        skipped.fix(),
+        warning=True,
+    )
 
 
 def _crate_checks(chosen: Optional[Toolchain], offline: bool) -> list[Check]:

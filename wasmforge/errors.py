@@ -155,3 +155,10 @@ class HostFunctionError(PluginCallError):
 
     The original exception, if any, is ``__cause__``.
     """
+
+
+class HostFunctionResultError(HostFunctionError, PluginProtocolError):
+    """A host function returned a value its declared type cannot hold (a str for an i32, 2**40 for an i32).
+
+    Both a failed host function and a broken contract: catch either.
+    """

@@ -122,11 +122,16 @@ class Reloaded(Event):
 
 @dataclass(frozen=True)
 class Unchanged(Event):
-    """The new artifact has the same bytes as the version serving: nothing was reloaded."""
+    """The new artifact has the same bytes as the version serving: nothing was reloaded.
+
+    ``recovered`` is True when the cycle before had failed: the sources are
+    back to what the serving version was built from (say, an edit undone).
+    """
 
     kind: ClassVar[str] = "unchanged"
     version: int
     size: int
+    recovered: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,45 @@ class KeptOldVersion(Event):
     version: int
     #: The error itself, for library callers; not in JSON.
     exception: Optional[BaseException] = field(default=None, compare=False, repr=False, metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class CycleFinished(Event):
+    """A cycle ended; always the cycle's last event.
+
+    ``outcome`` is "reloaded", "unchanged" or "kept_old_version"; ``version``
+    is the one serving now (0 while none is); ``seconds`` runs from the first
+    change the cycle saw (the save; for the first build, its start) to its
+    result, the debounce, build, load, checks and swap included.
+    """
+
+    kind: ClassVar[str] = "cycle_finished"
+    outcome: str
+    version: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ExecStarted(Event):
+    """``wasmforge watch --exec``: the command started, after ``version`` went live."""
+
+    kind: ClassVar[str] = "exec_started"
+    command: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ExecFinished(Event):
+    """``wasmforge watch --exec``: the command ended; ``stopped`` when a newer version's took its place."""
+
+    kind: ClassVar[str] = "exec_finished"
+    command: str
+    version: int
+    ok: bool
+    #: The command's exit status; negative: killed by that signal.
+    exit_code: int
+    seconds: float
+    stopped: bool = False
 
 
 def _plain(value: Any) -> Any:

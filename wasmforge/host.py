@@ -19,15 +19,15 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _interrupt
+from . import _interrupt, _wasmtypes
 from ._compiled import Compiled, compile_plugin, compiled_file, engine_for, export_signatures
 from ._compiled import compile_module as _compile_module
 from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from ._function import PluginFunction
 from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
-from ._live import LiveInstance
+from ._live import LiveInstance, MemoryView
 from .abi import Signature, raw_signature
-from .errors import PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
+from .errors import MemoryAccessError, PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
 from .limits import (
     DEFAULT_MAX_MODULE_SIZE,
     DEFAULT_MAX_OUTPUT,
@@ -41,6 +41,8 @@ from .limits import (
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: More instances than this is a mistake, not a pool: each reserves its memory's address space.
+MAX_INSTANCES = 1024
 #: Put in a closed plugin's pool of instances: whoever waits for an instance gets this instead.
 _CLOSED = object()
 
@@ -104,6 +106,11 @@ def load(
                   limits=limits, instances=instances)
 
 
+def build_command_for(path: Path) -> str:
+    """The command that makes a missing .wasm: cargo puts release builds under .../release/."""
+    return "wasmforge build --release" if "release" in path.parts else "wasmforge build"
+
+
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
                   "max_module_size": "max_module_size", "interruptible": "interruptible", "max_output": "max_output"}
 _SIZE_OPTIONS = ("memory", "max_module_size", "max_output")
@@ -136,7 +143,7 @@ def read_plugin_file(file: Path, max_module_size: Optional[int]) -> bytes:
     except FileTooLarge as error:
         raise PluginLoadError(_too_large(str(file), error.size, error.limit)) from None
     except FileNotFoundError:
-        raise PluginLoadError(f"no plugin at {file}; build one with `wasmforge build`") from None
+        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from None
     except IsADirectoryError:
         raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
     except NotARegularFile as error:
@@ -163,27 +170,43 @@ def check_sha256(data: bytes, expected: str, source: str) -> None:
 
 
 class PluginMemory:
-    """Bounds-checked access to a plugin's linear memory."""
+    """Bounds-checked access to a plugin's linear memory.
 
-    def __init__(self, plugin: "Plugin") -> None:
+    ``plugin.memory`` is memory 0, whatever name it is exported under (or the
+    memory wasmforge made for a module that imports one); ``plugin.memories[name]``
+    is any exported memory.
+    """
+
+    def __init__(self, plugin: "Plugin", name: Optional[str] = None) -> None:
         self._plugin = plugin
+        #: The export's name; None for memory 0.
+        self.name = name
+
+    def _live(self, live: LiveInstance) -> Union[LiveInstance, MemoryView]:
+        if self.name is None:
+            return live
+        view = live.with_memory(self.name)
+        if view is None:
+            raise MemoryAccessError(f"{self._plugin.name} exports no memory {self.name!r}")
+        return view
 
     @property
     def size(self) -> int:
         """The memory's current size in bytes."""
         with self._plugin._single_instance("memory") as live:
-            return live.memory_size
+            return self._live(live).memory_size
 
     def read(self, offset: int, length: int) -> bytes:
         with self._plugin._single_instance("memory") as live:
-            return live.read(offset, length)
+            return self._live(live).read(offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
         with self._plugin._single_instance("memory") as live:
-            live.write(offset, bytes(data))
+            self._live(live).write(offset, bytes(data))
 
     def __repr__(self) -> str:
-        return f"<PluginMemory of {self._plugin.name}: {self.size} bytes>"
+        shown = f" {self.name!r}" if self.name is not None else ""
+        return f"<PluginMemory{shown} of {self._plugin.name}: {self.size} bytes>"
 
 
 class Plugin:
@@ -201,8 +224,8 @@ class Plugin:
         limits: Limits = Limits(),
         instances: int = 1,
     ) -> None:
-        if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
-            raise UsageError(f"instances must be a whole number of 1 or more, got {instances!r}")
+        if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= MAX_INSTANCES:
+            raise UsageError(f"instances must be a whole number of 1 or more (at most {MAX_INSTANCES}), got {instances!r}")
         self.name = name
         self.path = path
         self.limits = limits
@@ -210,6 +233,7 @@ class Plugin:
         self._module = compiled.module
         self._engine = compiled.engine
         self._export_names = compiled.export_names
+        self._memory_exports = compiled.memory_exports
         # One instance: a re-entrant lock (a host function may call back in). Several: a
         # queue of idle instances, None standing for one not made yet (or thrown away),
         # and after close() the _CLOSED marker, which wakes every thread waiting for one.
@@ -226,13 +250,16 @@ class Plugin:
         self._signatures = compiled.signatures
         self._imports = ImportPlan.build(
             compiled.imports, name, compiled.metadata.imports, normalize_host_functions(host_functions),
-            stdout, stderr, limits.max_output,
+            stdout, stderr, compiled.main_memory, limits.max_output,
         )
         #: Whether calls need more than the lean path: limits to arm, or output to forward.
         self._guarded = limits.uses_epochs or limits.fuel is not None or self._imports.captures_output
         if limits.epoch_checks:
             _interrupt.install()  # Ctrl-C reaches wasm on the main thread from now on
         self._functions: dict[str, PluginFunction] = {}
+        self._raw_functions: dict[str, PluginFunction] = {}
+        #: Exports bound as plain attributes (``plugin.add``), so close() unbinds exactly those.
+        self._attributes: set[str] = set()
         self._current: Optional[LiveInstance] = None
         first = LiveInstance(self)  # fail at load, not at the first call
         if self._pool is None:
@@ -296,18 +323,35 @@ class Plugin:
                 raise UsageError(f"plugin {self.name} is closed")
             function = PluginFunction(self, signature)
             self._functions[name] = function
-            if name.isidentifier() and not hasattr(type(self), name):
+            if name.isidentifier() and not name.startswith("__") and not hasattr(type(self), name) \
+                    and name not in self.__dict__:
                 # Next time `plugin.NAME` is a plain attribute: no __getattr__, no method hop.
                 self.__dict__[name] = function.call
+                self._attributes.add(name)
         return function
 
     def call_raw(self, name: str, *numbers: Any) -> Any:
         """Calls any export with plain wasm numbers, for plugins not made with wasmforge."""
+        function = self._raw_functions.get(name)
+        if function is None:
+            function = self._raw_function(name)
+        return function.call(*numbers)
+
+    def _raw_function(self, name: str) -> PluginFunction:
+        """The raw-number call of export ``name``, built once (on the same fast path as typed calls)."""
+        if self._closed:
+            raise UsageError(f"plugin {self.name} is closed")
         func_type = next((e.type for e in self._module.exports if e.name == name), None)
         if not isinstance(func_type, wasmtime.FuncType):
             raise UnknownFunctionError(self._unknown(name))
-        signature = raw_signature(name, [str(t) for t in func_type.params], [str(t) for t in func_type.results])
-        return PluginFunction(self, signature)(*numbers)
+        function = PluginFunction(self, raw_signature(name, *_wasmtypes.func_type(func_type)))
+        self._raw_functions[name] = function
+        return function
+
+    @property
+    def memories(self) -> Mapping[str, PluginMemory]:
+        """Every exported memory by name (``plugin.memory`` is memory 0, whatever its name)."""
+        return {name: PluginMemory(self, name) for name in self._memory_exports}
 
     def cancel(self) -> None:
         """Interrupts the calls running in this plugin now, from any thread: they raise PluginCancelled.
@@ -327,9 +371,11 @@ class Plugin:
         with self._lock:
             self._closed = True
             self._current = None
-            for name in self._functions:
+            for name in self._attributes:
                 self.__dict__.pop(name, None)
+            self._attributes.clear()
             self._functions.clear()
+            self._raw_functions.clear()
         self._empty_pool()
 
     def _empty_pool(self) -> None:
@@ -350,7 +396,10 @@ class Plugin:
         self.close()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_"):
+        # Only for names not found otherwise; "_x" only when it is an export (Emscripten's _malloc),
+        # so Python's own probes (__deepcopy__, _repr_html_) stay plain AttributeErrors.
+        signatures = self.__dict__.get("_signatures")
+        if name.startswith("__") or signatures is None or name.startswith("_") and name not in signatures:
             raise AttributeError(name)
         return self.function(name).call
 

@@ -5,15 +5,16 @@
     ...
     hot.close()
 
-A new version goes live only after it loaded, instantiated and passed the
-check call (check, then swap). The swap is one assignment: calls already
-running finish on the old version, which is closed once the last of them
-returns; later calls see the new one. A failed build, an invalid module or a
+A new version goes live only after it loaded, instantiated and passed its
+checks, in order, each within ``check_timeout`` seconds (check, then swap).
+The swap is one assignment: calls already running finish on the old version,
+which is closed once the last of them returns; later calls see the new one. A failed build, an invalid module or a
 failed check leaves the last good version serving.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
-from ._filters import SourceSet
+from ._filters import SourceSet, link_chain
 from .abi import Signature
 from .build import check_crates
-from .config import Settings, find_workspace, load_settings
-from .errors import ConfigError, PluginLoadError, UnknownFunctionError, WasmforgeError
+from .config import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
+from .errors import ConfigError, PluginLoadError, PluginTimeout, UnknownFunctionError, WasmforgeError
 from .events import (
     BuildFinished,
     CallResult,
@@ -39,9 +40,9 @@ from .events import (
     Watching,
 )
 from .host import PathLike, Plugin, plugin_options, read_plugin_file
-from .limits import DEFAULT_MAX_MODULE_SIZE
+from .limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
-from .watch import CargoBuilder, ChangeQueue, Watcher, plugin_sources
+from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class CheckCall:
 
 
 Check = Union[CheckCall, Callable[[Plugin], Any]]
+#: ``check=``: one check, or several run in order (each must pass).
+Checks = Union[Check, Sequence[Check]]
 
 
 @dataclass
@@ -88,6 +91,8 @@ class Candidate:
     plugin: Optional[Plugin] = None
     exports: ExportsDiff = ExportsDiff()
     unchanged: bool = False
+    #: Unchanged, after a failed cycle: the serving version's bytes again (see :class:`~wasmforge.events.Unchanged`).
+    recovered: bool = False
 
     @property
     def size(self) -> int:
@@ -103,7 +108,14 @@ class HotPlugin:
 
     Callbacks run on the reload thread: ``on_event`` gets every event
     (wasmforge.events), ``on_reload`` each :class:`~wasmforge.events.Reloaded`,
-    ``on_failure`` each :class:`~wasmforge.events.KeptOldVersion`.
+    ``on_failure`` each :class:`~wasmforge.events.KeptOldVersion`,
+    ``on_unchanged`` each :class:`~wasmforge.events.Unchanged` (a rebuild with
+    the serving version's bytes; ``recovered`` when it ends a failure).
+
+    ``check`` is one check or a list of them, run in order on each new version;
+    each must return within ``check_timeout`` seconds (None: no limit), or the
+    version is refused. To stop one that runs too long, versions are loaded
+    cancellable (epoch interruption) while there are checks and a time limit.
     """
 
     def __init__(
@@ -111,19 +123,29 @@ class HotPlugin:
         plugin: Optional[Plugin] = None,
         *,
         name: Optional[str] = None,
-        check: Optional[Check] = None,
+        check: Optional[Checks] = None,
         on_event: Optional[Callback] = None,
         on_reload: Optional[Callback] = None,
         on_failure: Optional[Callback] = None,
+        on_unchanged: Optional[Callback] = None,
         plugin_options: Optional[Mapping[str, Any]] = None,
+        check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT,
     ) -> None:
         self.name = name or (plugin.name if plugin is not None else "plugin")
         #: Plugin.from_bytes options for each new version: host functions, output, limits.
         self._plugin_options = dict(plugin_options or {})
         self.check = check
+        if check_timeout is not None and not (
+            isinstance(check_timeout, (int, float)) and not isinstance(check_timeout, bool)
+            and 0 < check_timeout <= MAX_TIMEOUT
+        ):
+            raise ConfigError(f"check_timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), "
+                              f"or None for no limit; got {check_timeout!r}")
+        self.check_timeout = check_timeout
         self.on_event = on_event
         self.on_reload = on_reload
         self.on_failure = on_failure
+        self.on_unchanged = on_unchanged
         self._lock = threading.Lock()
         self._swapped = threading.Condition(self._lock)
         self._current: Optional[_Version] = _Version(plugin, 1, None) if plugin is not None else None
@@ -143,17 +165,18 @@ class HotPlugin:
         *,
         settings: Optional[Settings] = None,
         crate: Optional[str] = None,
-        check: Optional[Check] = None,
+        check: Optional[Checks] = None,
         on_event: Optional[Callback] = None,
         on_reload: Optional[Callback] = None,
         on_failure: Optional[Callback] = None,
+        on_unchanged: Optional[Callback] = None,
         wait: bool = True,
         **load_options: Any,
     ) -> "HotPlugin":
         """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
 
         Watching follows ``settings`` (``debounce_ms``, ``poll``, ``poll_interval_ms``,
-        ``profile``, ``[limits]``); by default they are read from the workspace's
+        ``check_timeout``, ``profile``, ``[limits]``); by default they are read from the workspace's
         wasmforge.toml. ``load_options`` are :func:`wasmforge.load`'s
         (``host_functions``, ``timeout``, ``memory_limit``, ...), for every version.
         With ``wait`` (the default) the first build happens before this returns,
@@ -166,7 +189,7 @@ class HotPlugin:
         if crate not in settings.plugin_crates:
             raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")
         hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
-                  plugin_options=options)
+                  on_unchanged=on_unchanged, plugin_options=options, check_timeout=settings.check_timeout)
         sources = plugin_sources(settings, crate)
         builder = CargoBuilder(settings, crate, sources)
         hot._start(sources, settings, builder=builder)
@@ -179,27 +202,30 @@ class HotPlugin:
         cls,
         path: PathLike,
         *,
-        check: Optional[Check] = None,
+        check: Optional[Checks] = None,
         on_event: Optional[Callback] = None,
         on_reload: Optional[Callback] = None,
         on_failure: Optional[Callback] = None,
+        on_unchanged: Optional[Callback] = None,
         debounce_ms: int = 50,
         poll: bool = False,
         poll_interval_ms: int = 300,
+        check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT,
         **load_options: Any,
     ) -> "HotPlugin":
         """Serves the .wasm at ``path`` and reloads it whenever the file is written or replaced.
 
-        ``load_options`` are :func:`wasmforge.load`'s, for every version.
-        Raises like :func:`wasmforge.load` when the file is not a plugin now.
+        When ``path`` is a symbolic link, a change to the file it leads to counts too, and so
+        does pointing the link elsewhere. ``load_options`` are :func:`wasmforge.load`'s, for
+        every version. Raises like :func:`wasmforge.load` when the file is not a plugin now.
         """
         file = Path(path).absolute()
         hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
-                  plugin_options=plugin_options(load_options))
+                  on_unchanged=on_unchanged, plugin_options=plugin_options(load_options), check_timeout=check_timeout)
         settings = Settings(
             root=file.parent, plugin_crates=(), debounce_ms=debounce_ms, poll=poll, poll_interval_ms=poll_interval_ms
         )
-        hot._start(SourceSet(files=[file]), settings, artifact=file)
+        hot._start(SourceSet(files=link_chain(file)), settings, artifact=file)
         return hot
 
     def _start(
@@ -207,8 +233,11 @@ class HotPlugin:
         artifact: Optional[Path] = None,
     ) -> None:
         changes = ChangeQueue()
-        watcher = Watcher(sources, changes.put, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
+        sink = FollowLinks(artifact, sources, changes.put) if artifact is not None else changes.put
+        watcher = Watcher(sources, sink, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
         watcher.start()  # before the first build or load, so no save in between is missed
+        if isinstance(sink, FollowLinks):
+            sink.watcher = watcher
         if builder is not None:
             builder.watcher = watcher
         stop = threading.Event()
@@ -244,6 +273,16 @@ class HotPlugin:
         """1 for the first version that served, 2 after the first reload...; 0 while none has."""
         current = self._current
         return current.number if current is not None else 0
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """The checks each new version must pass, in the order they run."""
+        check = self.check
+        if check is None:
+            return ()
+        if isinstance(check, Sequence):
+            return tuple(check)
+        return (check,)
 
     @property
     def exports(self) -> Mapping[str, Signature]:
@@ -333,14 +372,15 @@ class HotPlugin:
             self._dispatch(Unchanged(version=self.version, size=candidate.size))
             return None
         loaded = time.perf_counter() - started
-        outcome = self.check_candidate(candidate)
-        if outcome is not None and not outcome.ok:
+        outcomes = self.run_checks(candidate)
+        failed = next((outcome for outcome in outcomes if not outcome.ok), None)
+        if failed is not None:
             candidate.discard()
-            raise outcome.exception or PluginLoadError(outcome.error or "the check call failed")
+            raise failed.exception or PluginLoadError(failed.error or "the check call failed")
         started = time.perf_counter()
         reloaded = self.swap_in(candidate, loaded + time.perf_counter() - started)
         self._dispatch(reloaded)
-        if outcome is not None:
+        for outcome in outcomes:
             self._dispatch(outcome)
         return reloaded
 
@@ -350,24 +390,42 @@ class HotPlugin:
         data = read_plugin_file(path, limits.max_module_size if limits is not None else DEFAULT_MAX_MODULE_SIZE)
         current = self._current
         if current is not None and current.data == data:
-            return Candidate(path=path, data=data, unchanged=True)
-        plugin = Plugin.from_bytes(data, name=path.name, path=path, **self._plugin_options)
+            return Candidate(path=path, data=data, unchanged=True, recovered=self._last_failure is not None)
+        plugin = Plugin.from_bytes(data, name=path.name, path=path, **self._candidate_options())
         exports = ExportsDiff.between(current.plugin.exports, plugin.exports) if current else ExportsDiff()
         return Candidate(path=path, data=data, plugin=plugin, exports=exports)
 
+    def run_checks(self, candidate: Candidate) -> list[CallResult]:
+        """Runs the checks on the new version in order, until one fails; their results (empty without checks)."""
+        results: list[CallResult] = []
+        if candidate.plugin is None:
+            return results
+        for check in self.checks:
+            results.append(self._run_check(check, candidate.plugin))
+            if not results[-1].ok:
+                break
+        return results
+
     def check_candidate(self, candidate: Candidate) -> Optional[CallResult]:
-        """Runs the check on the new version; None without a check."""
-        check = self.check
-        if check is None or candidate.plugin is None:
-            return None
+        """Runs the checks on the new version; the failed one's result, else the last one's (None without checks)."""
+        results = self.run_checks(candidate)
+        return results[-1] if results else None
+
+    def _run_check(self, check: Check, plugin: Plugin) -> CallResult:
         function = getattr(check, "function", getattr(check, "__name__", repr(check)))
         args = tuple(getattr(check, "args", ()))
         started = time.perf_counter()
-        try:
-            value = check(candidate.plugin)
-        except Exception as error:  # the check is user code: any failure keeps the old version
-            return CallResult(function=function, args=args, ok=False, error=str(error) or type(error).__name__,
-                              seconds=time.perf_counter() - started, exception=error)
+        with _Deadline(plugin, self.check_timeout) as deadline:
+            try:
+                value = check(plugin)
+            except Exception as error:  # the check is user code: any failure keeps the old version
+                if deadline.expired:
+                    error = PluginTimeout(
+                        f"{function}() did not return within {self.check_timeout:g} s, the time limit for checks "
+                        "(check_timeout)", plugin=plugin.name, function=function,
+                    )
+                return CallResult(function=function, args=args, ok=False, error=str(error) or type(error).__name__,
+                                  seconds=time.perf_counter() - started, exception=error)
         return CallResult(function=function, args=args, ok=True, value=value, seconds=time.perf_counter() - started)
 
     def swap_in(self, candidate: Candidate, seconds: float) -> Reloaded:
@@ -391,6 +449,14 @@ class HotPlugin:
         )
 
     # ---- internals ----
+
+    def _candidate_options(self) -> dict[str, Any]:
+        """Plugin.from_bytes options for a new version: cancellable when a check may have to be stopped."""
+        options = dict(self._plugin_options)
+        if self.checks and self.check_timeout is not None:
+            limits = options.get("limits") or Limits()
+            options["limits"] = dataclasses.replace(limits, cancellable=True)
+        return options
 
     def _acquire(self) -> _Version:
         with self._lock:
@@ -428,7 +494,9 @@ class HotPlugin:
             self._last_failure = event
         elif isinstance(event, Unchanged):
             self._last_failure = None
-        for callback, wanted in ((self.on_event, Event), (self.on_reload, Reloaded), (self.on_failure, KeptOldVersion)):
+        callbacks = ((self.on_event, Event), (self.on_reload, Reloaded), (self.on_failure, KeptOldVersion),
+                     (self.on_unchanged, Unchanged))
+        for callback, wanted in callbacks:
             if callback is not None and isinstance(event, wanted):
                 try:
                     callback(event)
@@ -448,6 +516,36 @@ class _HotFunction:
 
     def __repr__(self) -> str:
         return f"<hot function {self.__name__} of {self.hot!r}>"
+
+
+class _Deadline:
+    """Cancels the calls running in ``plugin`` once ``seconds`` pass, unless the block has ended by then."""
+
+    def __init__(self, plugin: Plugin, seconds: Optional[float]) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._ended = False
+        self._timer: Optional[threading.Timer] = None
+        if seconds is not None and plugin.limits.uses_epochs:
+            self._timer = threading.Timer(seconds, self._expire, args=(plugin,))
+            self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        if self._timer is not None:
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:  # once this is held, no cancel can reach a later call on the plugin
+            self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self, plugin: Plugin) -> None:
+        with self._lock:
+            if not self._ended:
+                self.expired = True
+                plugin.cancel()
 
 
 def _stop_loop(stop: threading.Event, changes: ChangeQueue, watcher: Watcher, thread: threading.Thread) -> None:

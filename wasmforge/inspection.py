@@ -4,58 +4,67 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import wasmtime
 
-from . import _wasmfile
-from ._imports import RUNTIME_MODULE, WASI_MODULES
+from . import _wasmfile, _wasmtypes
+from ._imports import RUNTIME_MODULE, WASI_MODULES, ImportFact
 from .abi import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
-from ._compiled import export_signatures
+from ._compiled import export_signatures, main_memory_export
 from .host import compile_module, read_plugin_file
 from .limits import DEFAULT_MAX_MODULE_SIZE
 
-_PAGE = 65536
 
-
-def inspect_plugin(path: Path, max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE) -> dict[str, Any]:
+def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = None,
+                   max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE) -> dict[str, Any]:
     """A JSON-ready description of the plugin at ``path`` (shape in docs/CLI.md).
 
-    The file is read as :func:`wasmforge.load` reads it: a regular file, refused past ``max_module_size``.
+    With ``host_functions`` (a mapping of import names to callables), each imported
+    function says whether it is ``provided``. The file is read as :func:`wasmforge.load`
+    reads it: a regular file, refused past ``max_module_size`` before reading.
     """
     data = read_plugin_file(path, max_module_size)
     metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
     module = compile_module(data, path.name)
-    host_functions = []
+    host_functions_needed = []
     other = []
+    imports = []
     wasi = False
-    for item in module.imports:
-        if item.module == HOST_IMPORT_MODULE and isinstance(item.type, wasmtime.FuncType):
-            signature = metadata.imports.get(item.name or "") or raw_signature(
-                item.name or "", [str(t) for t in item.type.params], [str(t) for t in item.type.results], "import"
-            )
-            host_functions.append(signature.to_json())
+    facts = ImportFact.all_of(module)  # never str(ValType): it aborts on v128
+    for item in facts:
+        if item.module == HOST_IMPORT_MODULE and item.kind == "function":
+            signature = metadata.imports.get(item.name) or raw_signature(item.name, item.params, item.results, "import")
+            entry = signature.to_json()
+            if host_functions is not None:
+                entry["provided"] = item.name in host_functions
+            host_functions_needed.append(entry)
         elif item.module in WASI_MODULES:
             wasi = True
         elif item.module != RUNTIME_MODULE:
-            other.append(f"{item.module}.{item.name}")
-    memory = next((e.type for e in module.exports if isinstance(e.type, wasmtime.MemoryType)), None)
+            other.append(item.key)
+            described: dict[str, Any] = {"module": item.module, "name": item.name, "kind": item.kind,
+                                         "type": _wasmtypes.describe_extern(item.type)}
+            if host_functions is not None and item.kind == "function":
+                described["provided"] = item.key in host_functions or item.name in host_functions
+            imports.append(described)
+    memories = [{"name": item.key, "kind": "import", "type": _wasmtypes.describe_memory_type(item.type)}
+                for item in facts if item.kind == "memory"]
+    exported = [e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)]
+    main = main_memory_export(data, path.name, [e.name for e in exported], facts)
+    # Memory 0 first: the imported one, or the export that is memory 0.
+    exported.sort(key=lambda e: e.name != main)
+    memories += [{"name": e.name, "kind": "export", "type": _wasmtypes.describe_extern(e.type)} for e in exported]
     return {
         "file": str(path),
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "wire_version": metadata.version,
         "wasi": wasi,
-        "memory": _describe_memory(memory),
+        "memory": memories[0]["type"] if memories else "none exported",
+        "memories": memories,
         "exports": [s.to_json() for s in export_signatures(module, metadata.exports).values()],
-        "host_functions": host_functions,
+        "host_functions": host_functions_needed,
         "other_imports": other,
+        "imports": imports,
     }
-
-
-def _describe_memory(memory: Any) -> str:
-    if memory is None:
-        return "none exported"
-    limits = memory.limits
-    text = f"{limits.min} pages ({limits.min * _PAGE // 1024} KiB) at start"
-    return text + (f", at most {limits.max} pages" if limits.max is not None else ", no maximum")

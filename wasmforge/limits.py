@@ -12,6 +12,7 @@ time limit and no fuel runs code with neither.
 
 from __future__ import annotations
 
+import fractions
 import math
 import re
 import threading
@@ -30,6 +31,9 @@ DEFAULT_MEMORY_LIMIT = 1 << 30  # 1 GiB of linear memory
 #: Longer than any call should run; past it a deadline in epoch ticks stops being a useful number.
 MAX_TIMEOUT = 365 * 24 * 3600.0
 DEFAULT_MAX_MODULE_SIZE = 64 << 20  # refuse .wasm files over 64 MiB
+#: wasmtime keeps a store's fuel in a u64 and its memory limit in an i64: larger values would wrap.
+MAX_FUEL = 2**64 - 1
+MAX_MEMORY_LIMIT = 2**63 - 1
 #: Table elements a plugin may have (each is a function reference).
 DEFAULT_TABLE_ELEMENTS = 1_000_000
 #: Bytes a call may write to each of stdout and stderr (WASI plugins whose output is captured).
@@ -38,7 +42,7 @@ DEFAULT_MAX_OUTPUT = 16 << 20
 #: so cancelling (which advances it past every deadline) costs at most this many steps.
 MAX_DEADLINE_EPOCHS = 1000
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 SizeLike = Union[int, str, None]
@@ -54,10 +58,10 @@ def parse_size(value: SizeLike, what: str = "size") -> Optional[int]:
         match = _SIZE.match(value)
         if match:
             unit = (match.group(2) or "").lower()[:1]
-            size = int(float(match.group(1)) * _UNITS[unit])
+            size = int(fractions.Fraction(match.group(1)) * _UNITS[unit])  # exact: no float rounding or overflow
             if size > 0:
                 return size
-    raise ConfigError(f"{what} {value!r} is not a size; use bytes or e.g. '64MiB', '1GiB'")
+    raise ConfigError(f"{what} {value!r:.60} is not a size; use bytes or e.g. '64MiB', '1GiB'")
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,22 @@ class Limits:
                 f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), got {self.timeout!r}; "
                 "leave it unset for no time limit"
             )
-        if self.fuel is not None and not (isinstance(self.fuel, int) and self.fuel > 0):
-            raise ConfigError(f"fuel must be a positive integer, got {self.fuel!r}")
+        if self.fuel is not None and not (
+            isinstance(self.fuel, int) and not isinstance(self.fuel, bool) and 0 < self.fuel <= MAX_FUEL
+        ):
+            raise ConfigError(f"fuel must be a whole number from 1 to 2**64 - 1, got {self.fuel!r}; "
+                              "leave it unset for no fuel limit")
         if not isinstance(self.interruptible, bool):
             raise ConfigError(f"interruptible must be True or False, got {self.interruptible!r}")
         for name in ("memory", "max_module_size", "max_output"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(f"{name} must be a positive number of bytes, got {value!r}; see parse_size()")
+        if not isinstance(self.cancellable, bool):
+            raise ConfigError(f"cancellable must be True or False, got {self.cancellable!r}")
+        if self.memory is not None and self.memory > MAX_MEMORY_LIMIT:
+            raise ConfigError(f"memory must be at most 2**63 - 1 bytes (8 EiB), got {self.memory!r}; "
+                              "leave it unset (None) for no memory limit")
 
     @property
     def uses_epochs(self) -> bool:

@@ -4,12 +4,15 @@
 
 WAIT blocks until a change arrives. DEBOUNCE gathers more changes until the
 source has been quiet for the debounce window, so a burst of saves is one
-build. BUILD runs cargo (skipped when the loop watches a .wasm file itself).
-VALIDATE loads the new artifact (an identical one ends the cycle: nothing to
-reload). CHECK runs the check call on the new version. SWAP makes it the one
+build; a file renamed onto a watched one in the window (an atomic save) is
+that file's change, and its temporary name is forgotten. BUILD runs cargo
+(skipped when the loop watches a .wasm file itself). VALIDATE loads the new
+artifact (an identical one ends the cycle: nothing to reload). CHECK runs the
+checks on the new version, in order, until one fails. SWAP makes it the one
 serving. REPORT emits the cycle's events. Any failure emits
 :class:`~wasmforge.events.KeptOldVersion` and returns to WAIT: the last good
-version keeps serving.
+version keeps serving. Every cycle ends with
+:class:`~wasmforge.events.CycleFinished`, saying how long it took from the save.
 
 Changes that arrive while a cycle runs wait in the source; the next WAIT finds
 them at once, so however many came during a build there is exactly one
@@ -28,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from .errors import WasmforgeError
 from .events import (
@@ -36,6 +39,7 @@ from .events import (
     BuildStarted,
     CallResult,
     Changed,
+    CycleFinished,
     Event,
     KeptOldVersion,
     Reloaded,
@@ -90,6 +94,8 @@ class Candidate(Protocol):
     """A loaded, not yet serving, version: see :meth:`wasmforge.HotPlugin.load_candidate`."""
 
     unchanged: bool
+    #: Unchanged, and the cycle before failed: the sources are back to the serving version's.
+    recovered: bool
     size: int
 
     def discard(self) -> None: ...
@@ -103,7 +109,7 @@ class Target(Protocol):
 
     def load_candidate(self, path: Path) -> Any: ...
 
-    def check_candidate(self, candidate: Any) -> Optional[CallResult]: ...
+    def run_checks(self, candidate: Any) -> Sequence[CallResult]: ...
 
     def swap_in(self, candidate: Any, seconds: float) -> Reloaded: ...
 
@@ -143,8 +149,11 @@ class ReloadLoop:
         self._artifact_path: Path = artifact or Path()
         self._candidate: Any = None
         self._load_seconds = 0.0
-        self._call: Optional[CallResult] = None
+        self._calls: Sequence[CallResult] = ()
         self._reloaded: Optional[Reloaded] = None
+        self._cycle_started = 0.0
+        #: How the cycle under way ended, once it has: "reloaded", "unchanged" or "kept_old_version".
+        self._outcome: Optional[str] = None
         self._cycle_done = threading.Condition()
         self._steps: dict[Step, Callable[[], Step]] = {
             Step.WAIT: self._wait,
@@ -159,6 +168,7 @@ class ReloadLoop:
     def run(self) -> None:
         """The loop itself; returns when stopped."""
         step = Step.BUILD if self.build_first else Step.WAIT
+        self._cycle_started = self.clock()
         while step is not Step.STOP:
             if self.stop.is_set():
                 break
@@ -187,6 +197,7 @@ class ReloadLoop:
         if change is None:
             return Step.STOP
         self._changes.append(change)
+        self._cycle_started = change.seen if change.seen is not None else self.clock()
         self._quiet_until = self.clock() + self.debounce
         return Step.DEBOUNCE
 
@@ -201,9 +212,7 @@ class ReloadLoop:
                 self._quiet_until = self.clock() + self.debounce
             elif self.source.closed:
                 return Step.STOP
-        # One entry per file, in the order each first changed; kinds[i] is what last happened to paths[i]
-        # (created, modified, deleted, moved), so the two line up (docs/WATCH.md, "The change event").
-        last_kind = {c.path: c.kind for c in self._changes}
+        last_kind = _net_changes(self._changes)
         paths = tuple(last_kind)
         kinds = tuple(last_kind[p] for p in paths)
         self.emit(Changed(paths=paths, kinds=kinds))
@@ -237,18 +246,21 @@ class ReloadLoop:
         except WasmforgeError as error:
             return self._fail("load", str(error), error)
         if candidate.unchanged:
-            self.emit(Unchanged(version=self.target.version, size=candidate.size))
+            self.emit(Unchanged(version=self.target.version, size=candidate.size, recovered=candidate.recovered))
+            self._outcome = "unchanged"
             return Step.WAIT
         self._candidate = candidate
         self._load_seconds = self.clock() - started
         return Step.CHECK
 
     def _check(self) -> Step:
-        self._call = self.target.check_candidate(self._candidate)
-        if self._call is not None and not self._call.ok:
-            self.emit(self._call)
+        self._calls = self.target.run_checks(self._candidate)
+        failed = next((call for call in self._calls if not call.ok), None)
+        if failed is not None:
+            for call in self._calls:
+                self.emit(call)
             self._candidate.discard()
-            return self._fail("check", self._call.error or "the check call failed", self._call.exception)
+            return self._fail("check", failed.error or "the check call failed", failed.exception)
         return Step.SWAP
 
     def _swap(self) -> Step:
@@ -260,14 +272,16 @@ class ReloadLoop:
     def _report(self) -> Step:
         if self._reloaded is not None:
             self.emit(self._reloaded)
-        if self._call is not None:
-            self.emit(self._call)
+        for call in self._calls:
+            self.emit(call)
+        self._outcome = "reloaded"
         return Step.WAIT
 
     # ---- helpers ----
 
     def _fail(self, stage: str, message: str, error: Optional[BaseException]) -> Step:
         self.emit(KeptOldVersion(stage=stage, error=message, version=self.target.version, exception=error))
+        self._outcome = "kept_old_version"
         return Step.WAIT
 
     def _reset_cycle(self) -> None:
@@ -276,16 +290,36 @@ class ReloadLoop:
         self._artifact_path = self.artifact or Path()
         self._candidate = None
         self._load_seconds = 0.0
-        self._call = None
+        self._calls = ()
         self._reloaded = None
+        self._outcome = None
 
     def _finish_cycle(self) -> None:
         """Called on entering WAIT: the cycle before it, if any, is over."""
-        if len(self.trace) > 1:  # the very first WAIT ends no cycle
+        if self._outcome is not None:  # the very first WAIT ends no cycle
+            self.emit(CycleFinished(
+                outcome=self._outcome, version=self.target.version, seconds=self.clock() - self._cycle_started,
+            ))
             with self._cycle_done:
                 self.cycles += 1
                 self._cycle_done.notify_all()
         self._reset_cycle()
+
+
+def _net_changes(changes: Sequence[Change]) -> dict[Path, str]:
+    """Path -> what last happened to it, one entry per file in the order each first changed.
+
+    ``kinds[i]`` of the Changed event is then what last happened to ``paths[i]``
+    (docs/WATCH.md, "The change event"). A file renamed onto another in the
+    window (an atomic save) is the destination's change only: its temporary
+    name, and what happened under it, is no change of its own.
+    """
+    net: dict[Path, str] = {}
+    for change in changes:
+        if change.source is not None:
+            net.pop(change.source, None)
+        net[change.path] = change.kind
+    return net
 
 
 def _size(path: Path) -> Optional[int]:

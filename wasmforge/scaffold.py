@@ -25,6 +25,7 @@ was already there) is removed again.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 from .config import toml_repr
-from .errors import ScaffoldError
-from .toolchain import offline_config_toml
+from .errors import ScaffoldError, ToolchainError
+from .lockfile import LOCK_FILE, write_lock
+from .toolchain import find_toolchain, offline_config_toml, uses_debian_registry
 
 DEFAULT_TEMPLATE = "default"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -61,6 +63,9 @@ class PlannedFile:
     content: bytes
 
 
+CARGO_CONFIG = Path(".cargo/config.toml")
+
+
 @dataclass(frozen=True)
 class Scaffold:
     """What `new` writes (or, for a dry run, would write)."""
@@ -69,6 +74,28 @@ class Scaffold:
     destination: Path
     files: tuple[PlannedFile, ...]
     written: bool
+    #: .cargo/config.toml takes crates from Debian's registry, so plain cargo works as `wasmforge build` does.
+    offline: bool = False
+    #: Cargo.lock was resolved and written (by the cargo that builds, in a format it reads).
+    locked: bool = False
+    #: What `new` did not do that one would expect, and why.
+    notes: tuple[str, ...] = ()
+
+    def registry_dependencies(self) -> list[str]:
+        """The crates its Cargo.toml files take from a registry (not a path), in name order: what a first build compiles."""
+        names: set[str] = set()
+        for planned in self.files:
+            if planned.relative.name != "Cargo.toml":
+                continue
+            try:
+                manifest = tomllib.loads(planned.content.decode("utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                continue
+            for table in ("dependencies", "build-dependencies", "dev-dependencies"):
+                for name, spec in manifest.get(table, {}).items():
+                    if not (isinstance(spec, dict) and ("path" in spec or "git" in spec or spec.get("workspace"))):
+                        names.add(name)
+        return sorted(names)
 
 
 def templates_root() -> Path:
@@ -87,9 +114,9 @@ def available_templates() -> list[str]:
     return sorted(p.name for p in templates_root().iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def describe_template(template: str) -> str:
+def describe_template(template: str, cwd: Optional[Path] = None) -> str:
     """The template's one-line description, from its template.toml."""
-    return str(_template_config(_template_dir(template)).get("description", ""))
+    return str(_template_config(_template_dir(template, cwd)).get("description", ""))
 
 
 def _is_strings(value: Any) -> bool:
@@ -106,9 +133,9 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 def _template_config(source: Path) -> dict[str, Any]:
     path = source / TEMPLATE_CONFIG
-    if not path.is_file():
-        return {}
     try:
+        if not path.is_file():
+            return {}
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ScaffoldError(f"{path} is not valid TOML: {error}") from None
@@ -124,9 +151,9 @@ def _template_config(source: Path) -> dict[str, Any]:
     return config
 
 
-def next_steps(template: str) -> list[str]:
+def next_steps(template: str, cwd: Optional[Path] = None) -> list[str]:
     """Commands to suggest after `new`, from the template's template.toml."""
-    return list(_template_config(_template_dir(template)).get("next", ["wasmforge build"]))
+    return list(_template_config(_template_dir(template, cwd)).get("next", ["wasmforge build"]))
 
 
 def _template_sources(source: Path) -> list[Path]:
@@ -181,10 +208,15 @@ def _check_placeholders(text: str, where: Path, what: str) -> None:
             )
 
 
-def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False) -> list[PlannedFile]:
-    """Every file the workspace gets, rendered and checked, without touching the disk."""
+def plan(
+    name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline: bool = False, cwd: Optional[Path] = None
+) -> list[PlannedFile]:
+    """Every file the workspace gets, rendered and checked, without touching the disk.
+
+    A relative template directory is found from ``cwd`` (default: the current directory).
+    """
     check_name(name)
-    template_dir = _template_dir(template)
+    template_dir = _template_dir(template, cwd)
     files: list[PlannedFile] = []
     origin: dict[Path, str] = {}  # output path -> the template file (or option) it comes from
     own = 0  # files from the template's own directory, which comes last
@@ -193,6 +225,14 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
             paths = sorted(source.rglob("*"))
             own = 0
             for path in paths:
+                if path.is_symlink():
+                    # Copying what a link points at could put any file the user may read (say
+                    # /etc/shadow, for root) into the new workspace, readable by everyone.
+                    raise ScaffoldError(
+                        f"template {template!r} holds a symbolic link, {path.relative_to(source)} -> "
+                        f"{os.readlink(path)}; templates copy files, not links: put the file itself there; "
+                        "nothing was written"
+                    )
                 if not path.is_file() or "__pycache__" in path.parts or path == source / TEMPLATE_CONFIG:
                     continue
                 own += 1
@@ -221,7 +261,7 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
         raise ScaffoldError(f"template {template!r} has no files{config}; nothing to create")
     files.sort(key=lambda planned: planned.relative.as_posix())
     if offline:
-        cargo_config = Path(".cargo/config.toml")
+        cargo_config = CARGO_CONFIG
         if cargo_config in origin:
             raise ScaffoldError(
                 f"template {template!r} writes {cargo_config} (from {origin[cargo_config]}), which --offline writes "
@@ -244,12 +284,15 @@ def plan(name: str, destination: Path, template: str = DEFAULT_TEMPLATE, offline
     return files
 
 
-def _template_dir(template: str) -> Path:
-    candidate = Path(template)
-    if template not in available_templates() and ("/" in template or candidate.is_dir()):
-        if not candidate.is_dir():
-            raise ScaffoldError(f"template directory {template} does not exist")
-        return candidate.resolve()
+def _template_dir(template: str, cwd: Optional[Path] = None) -> Path:
+    candidate = Path(template) if cwd is None else cwd / template  # an absolute template stays as it is
+    try:
+        if template not in available_templates() and ("/" in template or candidate.is_dir()):
+            if not candidate.is_dir():
+                raise ScaffoldError(f"template directory {template} does not exist")
+            return candidate.resolve()
+    except OSError as error:  # a directory on the way that may not be searched
+        raise ScaffoldError(f"cannot reach template directory {template}: {error.strerror or error}") from None
     source = templates_root() / template
     if not source.is_dir():
         known = ", ".join(available_templates())
@@ -262,20 +305,57 @@ def new_workspace(
     destination: Optional[Path] = None,
     *,
     template: str = DEFAULT_TEMPLATE,
-    offline: bool = False,
+    offline: Optional[bool] = None,
     dry_run: bool = False,
     cwd: Optional[Path] = None,
+    lock: bool = True,
 ) -> Scaffold:
-    """Creates workspace ``name`` at ``destination`` (default: ``cwd/name``)."""
+    """Creates workspace ``name`` at ``destination`` (default: ``cwd/name``).
+
+    ``offline``: write .cargo/config.toml taking crates from Debian's registry; None (the
+    default) does so where `wasmforge build` takes them from there (Debian's toolchain, or
+    WASMFORGE_OFFLINE), so plain cargo and editors work in the workspace as the build does.
+    ``lock``: resolve Cargo.lock offline with the cargo that builds, in a format every cargo
+    here reads, where crates come from Debian's registry.
+    """
     check_name(name)
     destination = (destination if destination is not None else Path(name))
     if not destination.is_absolute():
         destination = (cwd or Path.cwd()) / destination
     _check_destination(destination)
-    files = plan(name, destination, template, offline)
+    notes: list[str] = []
+    files = plan(name, destination, template, bool(offline), cwd)
+    if offline is None and uses_debian_registry():
+        if any(planned.relative == CARGO_CONFIG for planned in files):
+            notes.append(f"template {template!r} writes its own {CARGO_CONFIG}; Debian's registry was not added to it")
+        else:
+            offline = True
+            files = plan(name, destination, template, True, cwd)
+    locked = False
     if not dry_run:
         _write(destination, files)
-    return Scaffold(name=name, destination=destination, files=tuple(files), written=not dry_run)
+        if lock:
+            locked, why_not = _write_lock(destination, bool(offline))
+            if why_not:
+                notes.append(f"{LOCK_FILE} not written ({why_not}); the first build writes it")
+    return Scaffold(name=name, destination=destination, files=tuple(files), written=not dry_run,
+                    offline=bool(offline), locked=locked, notes=tuple(notes))
+
+
+def _write_lock(destination: Path, offline: bool) -> tuple[bool, Optional[str]]:
+    """Writes Cargo.lock for a new workspace whose crates come from Debian's registry: (written, why it failed).
+
+    Elsewhere (a rustup toolchain with the target, crates from crates.io) one cargo is in
+    play and it writes the lock on the first build, with the network it needs.
+    """
+    try:
+        toolchain = find_toolchain()
+    except ToolchainError:
+        return False, "no Rust toolchain builds for wasm here yet; `wasmforge doctor` says what is missing"
+    if not (offline or toolchain.is_debian):
+        return False, None
+    failure = write_lock(destination, toolchain, debian_registry=True)
+    return failure is None, failure
 
 
 def _check_destination(destination: Path) -> None:

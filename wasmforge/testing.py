@@ -8,11 +8,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from .build import check_crates
+from .build import cargo_env, check_crates
 from .config import Settings
 from .errors import EXIT_ENVIRONMENT, WasmforgeError
+from .lockfile import make_readable
 from .toolchain import Toolchain, find_toolchain, offline_config_args
 
 LineSink = Callable[[str], None]
@@ -37,6 +38,10 @@ class SuiteResult:
     ran: bool = True
     note: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "ran": self.ran, "passed": self.passed, "failed": self.failed,
+                "note": self.note}
+
     def summary(self) -> str:
         if not self.ran:
             return f"{self.name}: {self.note}"
@@ -49,6 +54,7 @@ def run_cargo_tests(settings: Settings, on_line: LineSink, toolchain: Optional[T
     """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
     check_crates(settings)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
     toolchain = toolchain or find_toolchain(settings.target)
+    make_readable(settings.root, toolchain)
     argv = [str(toolchain.cargo), "test", "--color=never"]
     for crate in settings.plugin_crates:
         argv += ["-p", crate]
@@ -56,7 +62,7 @@ def run_cargo_tests(settings: Settings, on_line: LineSink, toolchain: Optional[T
         argv.append("--release")
     if settings.offline or toolchain.is_debian:
         argv += offline_config_args()
-    code, output = _stream(argv, settings.root, on_line, env=toolchain.cargo_env())
+    code, output = _stream(argv, settings.root, on_line, env=cargo_env(settings, toolchain))
     counts = [tuple(map(int, m.groups())) for m in _CARGO_RESULT.finditer(output)]
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
     return SuiteResult("cargo test", ok=code == 0, passed=passed, failed=failed,

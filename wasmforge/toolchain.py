@@ -10,8 +10,10 @@ first on PATH.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -62,6 +64,29 @@ def offline_config_args() -> list[str]:
     return args
 
 
+def release_of(version_line: str) -> str:
+    """"1.95.0" from "rustc 1.95.0 (59807616e 2026-04-14)" or "cargo 1.65.0"; the line itself if it has none."""
+    found = re.search(r"\b(\d+\.\d+\.\d+)", version_line)
+    return found.group(1) if found else version_line
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """The rustc first on PATH, passed over because it lacks the target asked for."""
+
+    rustc: Path
+    rustc_version: str
+    target: str
+    #: rustup is on PATH, so `rustup target add` is the way to give that rustc the target.
+    rustup: bool = False
+
+    def fix(self) -> str:
+        """How to build with that rustc instead, or to choose a pair explicitly."""
+        own = (f"`rustup target add {self.target}`" if self.rustup
+               else f"install the {self.target} std for {self.rustc}")
+        return f"{own} to build with rustc {release_of(self.rustc_version)}, or set WASMFORGE_RUSTC (and WASMFORGE_CARGO) to choose a pair"
+
+
 @dataclass(frozen=True)
 class Toolchain:
     """A cargo + rustc pair and what its rustc can target."""
@@ -75,6 +100,10 @@ class Toolchain:
     targets: tuple[str, ...]
     #: Where the pair was found: "WASMFORGE_CARGO/WASMFORGE_RUSTC", "PATH" or "/usr/bin".
     origin: str
+    #: `cargo --version`, e.g. "cargo 1.65.0".
+    cargo_version_line: str = ""
+    #: Set when this pair was chosen because the rustc first on PATH lacks the target.
+    passed_over: Optional[PassedOver] = None
 
     @property
     def is_debian(self) -> bool:
@@ -113,7 +142,20 @@ class Toolchain:
         return env
 
     def cargo_version(self) -> str:
-        return _run([str(self.cargo), "--version"], self.cargo_env()).strip()
+        return self.cargo_version_line or _run([str(self.cargo), "--version"], self.cargo_env()).strip()
+
+    def cargo_release(self) -> Optional[tuple[int, int]]:
+        """(major, minor) of this cargo, e.g. (1, 65); None if its version does not say."""
+        found = re.search(r"\b(\d+)\.(\d+)\.\d+", self.cargo_version())
+        return (int(found.group(1)), int(found.group(2))) if found else None
+
+    def choice_note(self) -> Optional[str]:
+        """One line saying which rustc builds and why, when it is not the one first on PATH; else None."""
+        skipped = self.passed_over
+        if skipped is None:
+            return None
+        return (f"building with {self.rustc} (rustc {release_of(self.rustc_version)}): rustc "
+                f"{release_of(skipped.rustc_version)} first on PATH ({skipped.rustc}) has no {skipped.target} std")
 
 
 @dataclass(frozen=True)
@@ -136,10 +178,19 @@ class Survey:
     rustup: Optional[Path] = field(default=None)
 
     def choose(self, target: str = DEFAULT_TARGET) -> Toolchain:
-        """The first pair whose rustc has ``target``; ToolchainError if none."""
+        """The first pair whose rustc has ``target``; ToolchainError if none.
+
+        A pair chosen over the one on PATH says so in its ``passed_over``.
+        """
         for candidate in self.candidates:
             if candidate.toolchain and candidate.toolchain.has_target(target):
-                return candidate.toolchain
+                chosen = candidate.toolchain
+                first = self.candidates[0]
+                if candidate is not first and first.origin == "PATH" and first.toolchain is not None:
+                    skipped = PassedOver(first.toolchain.rustc, first.toolchain.rustc_version,
+                                         first.toolchain.rustc_target(target), rustup=self.rustup is not None)
+                    chosen = dataclasses.replace(chosen, passed_over=skipped)
+                return chosen
         raise ToolchainError(self.missing_message(target))
 
     def missing_message(self, target: str) -> str:
@@ -228,7 +279,8 @@ def _inspect(origin: str, cargo: Optional[Path], rustc: Optional[Path]) -> Candi
 @functools.lru_cache(maxsize=16)
 def probe(cargo: Path, rustc: Path, origin: str = "") -> Toolchain:
     """Asks ``rustc`` its version, host and sysroot, and looks for wasm std files."""
-    if not _run([str(cargo), "--version"]).startswith("cargo "):
+    cargo_version = _run([str(cargo), "--version"]).strip()
+    if not cargo_version.startswith("cargo "):
         raise ToolchainError(f"{cargo} does not answer `--version` like cargo")
     verbose = _run([str(rustc), "-vV"])
     info = dict(line.split(": ", 1) for line in verbose.splitlines() if ": " in line)
@@ -242,6 +294,7 @@ def probe(cargo: Path, rustc: Path, origin: str = "") -> Toolchain:
         sysroot=sysroot,
         targets=targets,
         origin=origin,
+        cargo_version_line=cargo_version,
     )
 
 
@@ -266,6 +319,22 @@ def _run(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> str:
 def find_toolchain(target: str = DEFAULT_TARGET, env: Optional[Mapping[str, str]] = None) -> Toolchain:
     """The pair wasmforge builds with for ``target``; ToolchainError with the fix if none."""
     return survey(env).choose(target)
+
+
+def offline_from_env(env: Mapping[str, str]) -> bool:
+    """WASMFORGE_OFFLINE=1 (or true, yes): take crates from Debian's registry whatever the toolchain."""
+    return env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def uses_debian_registry(env: Optional[Mapping[str, str]] = None) -> bool:
+    """True when `wasmforge build` takes crates from Debian's registry here: WASMFORGE_OFFLINE, or Debian's toolchain."""
+    env = os.environ if env is None else env
+    if offline_from_env(env):
+        return True
+    try:
+        return find_toolchain(DEFAULT_TARGET, env).is_debian
+    except ToolchainError:
+        return False
 
 
 def registry_problems() -> list[str]:

@@ -19,7 +19,8 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
@@ -28,7 +29,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from ._filters import Noise, SourceSet
+from ._filters import Noise, SourceSet, link_chain
 from .build import build
 from .config import Settings, workspace_crates
 from .toolchain import find_toolchain
@@ -46,10 +47,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Change:
-    """One file event that matters: ``kind`` is created, modified, deleted or moved."""
+    """One file event that matters: ``kind`` is created, modified, deleted or moved.
+
+    A file renamed onto ``path`` (an editor's atomic save) has the name it had
+    before as ``source``. ``seen`` is when the event arrived, on
+    ``time.perf_counter``'s clock (None: when the loop takes it).
+    """
 
     path: Path
     kind: str
+    source: Optional[Path] = field(default=None, compare=False)
+    seen: Optional[float] = field(default=None, compare=False)
 
 
 class ChangeQueue:
@@ -109,7 +117,7 @@ def _target_dir(settings: Settings) -> Path:
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         return {}
 
 
@@ -145,7 +153,8 @@ def dep_info_files(artifact: Path, within: Path) -> list[Path]:
             continue
         # Make-style: spaces inside a path are escaped with a backslash.
         for token in rest.replace("\\ ", "\0").split():
-            path = Path(token.replace("\0", " "))
+            # include_str!("../../data.txt") is listed as crates/x/src/../../data.txt: name it as watchdog will.
+            path = Path(os.path.normpath(token.replace("\0", " ")))
             if path.is_absolute() and within in path.parents:
                 files.append(path)
     return files
@@ -185,13 +194,31 @@ Sink = Callable[[Change], None]
 _WATCHED_KINDS = ("created", "modified", "deleted", "moved")
 
 
+class FollowLinks:
+    """A sink for a file served through symbolic links: passes each change on, and after each one
+    watches wherever the links lead now (``ln -sf v2.wasm current.wasm``, then edits to v2.wasm)."""
+
+    def __init__(self, path: Path, sources: SourceSet, sink: Sink) -> None:
+        self.path = path
+        self.sources = sources
+        self.sink = sink
+        self.watcher: Optional["Watcher"] = None
+
+    def __call__(self, change: Change) -> None:
+        added = self.sources.add_files(link_chain(self.path))
+        if added and self.watcher is not None:
+            self.watcher.watch_more(added)
+        self.sink(change)
+
+
 class Watcher:
     """watchdog's Observer over a :class:`SourceSet`: each relevant file event becomes a Change for ``sink``.
 
     Only created/modified/deleted/moved events count: opening or reading a
     file (which cargo does to every source) never does. A move counts when
     either end is relevant, so an editor's atomic save (temp file renamed over
-    the original) is a change to the original.
+    the original) is a change to the original, whatever the temporary was
+    called; a hidden temporary (``.lib.rs.XXXX.new``) is noise until then.
     """
 
     def __init__(self, sources: SourceSet, sink: Sink, *, poll: bool = False, poll_interval: float = 0.3) -> None:
@@ -293,10 +320,10 @@ class Watcher:
         arrived = destination or source
         if event.is_directory and event.event_type in ("created", "moved") and arrived.parent in self.sources.dirs:
             self._schedule_subtree(arrived.parent, arrived)  # a new top-level directory in a crate
-        for path in (destination, source):
-            if path is not None and self.sources(path):
-                self.sink(Change(path, event.event_type))
-                return
+        if destination is not None and self.sources(destination):
+            self.sink(Change(destination, "moved", source=source, seen=time.perf_counter()))
+        elif self.sources(source):
+            self.sink(Change(source, event.event_type, seen=time.perf_counter()))
 
 
 class _Forward(FileSystemEventHandler):

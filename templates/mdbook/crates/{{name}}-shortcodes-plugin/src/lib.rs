@@ -8,15 +8,21 @@ const SHORTCODES: &[(&str, &str)] = &[(":crab:", "🦀"), (":rocket:", "🚀"), 
 /// A book in mdBook's JSON shape in, the same book with shortcodes expanded out.
 #[plugin_fn]
 pub fn preprocess(mut book: Value) -> Value {
-    if let Some(sections) = book.get_mut("sections").and_then(Value::as_array_mut) {
-        sections.iter_mut().for_each(expand);
+    if let Some(items) = items(&mut book) {
+        items.iter_mut().for_each(expand);
     }
     book
 }
 
+/// The book's items: mdBook 0.5 calls them "items", mdBook 0.4 called them "sections".
+fn items(book: &mut Value) -> Option<&mut Vec<Value>> {
+    let key = if book.get("items").is_some() { "items" } else { "sections" };
+    book.get_mut(key).and_then(Value::as_array_mut)
+}
+
 /// Expands one book item and, recursively, its sub-chapters.
 fn expand(item: &mut Value) {
-    // Separators and part titles have no "Chapter".
+    // Separators ("Separator") and part titles ({"PartTitle": ...}) have no "Chapter".
     let chapter = match item.get_mut("Chapter") {
         Some(chapter) => chapter,
         None => return,
