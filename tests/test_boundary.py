@@ -120,6 +120,28 @@ def test_f64(plugin, a, b) -> None:
     assert plugin.hypot(a, b) == pytest.approx(math.hypot(a, b), rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "function, text, expected",
+    [
+        ("parse_i8", "-128", -128), ("parse_i8", "127", 127),
+        ("parse_i16", "-32768", -32768), ("parse_i16", "32767", 32767),
+        ("parse_i32", "-2147483648", -(2**31)), ("parse_i32", "2147483647", 2**31 - 1),
+        ("parse_i64", "-9223372036854775808", -(2**63)), ("parse_i64", "9223372036854775807", 2**63 - 1),
+        ("parse_u8", "255", 255), ("parse_u16", "65535", 65535),
+        ("parse_u32", "4294967295", 2**32 - 1), ("parse_u64", "18446744073709551615", 2**64 - 1),
+        ("parse_u64", "0", 0), ("parse_f32", "0.1", 0.1),  # JSON carries an f32's shortest decimal
+        ("parse_f32", "-3.4028235e38", -3.4028235e38), ("parse_f64", "2.5e-308", 2.5e-308),
+        ("parse_f64", "-0.0", -0.0), ("parse_bool", "true", True), ("parse_bool", "false", False),
+    ],
+)
+def test_every_number_type_as_a_buffer_calls_result(plugin, function: str, text: str, expected) -> None:
+    # Taking a &str makes these buffer calls: the number comes back as JSON, written by
+    # the pdk's encoder for that type (not the plugin's own serde code).
+    value = plugin.call(function, text)
+    assert value == expected and type(value) is type(expected)
+    assert math.copysign(1, value) == math.copysign(1, expected)
+
+
 def test_bool_unit_and_static(plugin) -> None:
     assert plugin.call("not", True) is False and plugin.call("not", False) is True
     assert plugin.nothing() is None
@@ -247,6 +269,22 @@ def test_panic_carries_message_file_and_line(plugin) -> None:
     native_line, _ = line_of("NATIVE-PANIC-LINE")
     with pytest.raises(PluginPanic, match=f"lib.rs:{native_line}:5: index out of bounds: the len is 3 but the index is 7"):
         plugin.explode_native(7)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'say "hi"', "back\\slash \\n", "two\nlines", "tab\tand\rreturn", "nul \x00 bell \x07 esc \x1b unit \x1f del \x7f",
+        "ünïcödé ✓ 🦀 \u2028", '{"message": "not this"}', "", "\\u0041 is not A",
+    ],
+)
+def test_a_panic_message_reaches_python_exactly(plugin, message: str) -> None:
+    # The pdk writes the panic report's JSON by hand; every character must survive it.
+    line, column = line_of("PANIC-WITH-LINE")
+    with pytest.raises(PluginPanic) as caught:
+        plugin.explode_with(message)
+    assert caught.value.panic_message == message
+    assert (caught.value.file, caught.value.line, caught.value.column) == ("crates/boundary-plugin/src/lib.rs", line, column)
 
 
 def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
