@@ -297,7 +297,7 @@ def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
 
 
 def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
-    with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: arguments do not match the signature: invalid type: string "x", expected u8'):
+    with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: argument `state`: invalid type: string "x", expected u8 at line 1 column \d+$'):
         plugin.evolve({"one": "x", "two": 1, "three": ""})
     with pytest.raises(ArgumentError, match="missing field `three`"):
         plugin.evolve({"one": 1, "two": 1})
@@ -316,6 +316,58 @@ def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
 # ---- no size limit but memory ------------------------------------------------------------
 
 MIB = 1024 * 1024
+
+
+def raw_buffer_call(plugin, name: str, payload: bytes) -> tuple[int, bytes]:
+    """Calls buffer export ``name`` with ``payload`` as its input bytes, as any host could: (status, output)."""
+    pointer = plugin.call_raw("__wf_alloc", len(payload)) if payload else 0
+    plugin.memory.write(pointer, payload) if payload else None
+    descriptor = plugin.call_raw(name, pointer, len(payload)) & 0xFFFFFFFF
+    status, out_ptr, out_len = struct.unpack("<III", plugin.memory.read(descriptor, 12))
+    return status, plugin.memory.read(out_ptr, out_len)
+
+
+@pytest.mark.parametrize(
+    "payload, output",
+    [
+        (b'[["a", "b"], "-"]', b"a-b"),
+        (b' \n[ [] ,"" ]\t', b""),
+        (b'[["],[", "\\"]", "{"], "}"]', b'],[}"]}{'),  # brackets and quotes inside strings
+        (b'[["\\\\"], "\\\\"]', b"\\"),  # an escaped backslash ends before the quote
+        (b'[["\xc3\xa9\xe2\x9c\x93"], ","]', "\u00e9\u2713".encode()),
+    ],
+)
+def test_json_arguments_are_split_at_the_top_level_only(plugin, payload: bytes, output: bytes) -> None:
+    # join(parts: Vec<String>, sep: &str): the pdk splits the array, then decodes each element.
+    assert raw_buffer_call(plugin, "join", payload) == (0, output)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"", b"the arguments are not a JSON array"),
+        (b'{"parts": []}', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"] x', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"}', b"the arguments are not a JSON array"),
+        (b'[["a"}, "-"]', b"argument `parts`: "),
+        (b'[["a"], "-", 3]', b"expected 2 arguments, got 3"),
+        (b"[]", b"expected 2 arguments, got 0"),
+        (b'[["a"],]', b"argument `sep`: EOF while parsing a value"),
+        (b'[["a"], 7]', b"argument `sep`: invalid type: integer `7`, expected a string"),
+        (b'[["a"], "\xff"]', b"the arguments are not valid UTF-8"),
+    ],
+)
+def test_malformed_json_arguments_are_bad_input_not_a_trap(plugin, payload: bytes, message: bytes) -> None:
+    status, output = raw_buffer_call(plugin, "join", payload)
+    assert status == 2 and output.startswith(message), output
+    assert plugin.join(["still", "fine"], " ") == "still fine"  # the instance is not poisoned
+
+
+@given(payload=st.binary(max_size=48) | st.text('[]{}",\\ a1-', max_size=40).map(str.encode))
+def test_any_argument_bytes_decode_or_are_bad_input(plugin, payload: bytes) -> None:
+    status, output = raw_buffer_call(plugin, "join", payload)
+    assert status in (0, 2), (payload, status, output)
 
 
 def test_64_mib_in_and_out(plugin) -> None:

@@ -471,15 +471,31 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
             quote!(let #pname = #input #conv;)
         }
         _ => {
-            let names = params.iter().map(|p| &p.name);
-            let types = params.iter().map(|p| decode_type(p));
-            let ty_span = params.last().map(|p| p.ty.span()).unwrap_or_else(Span::call_site);
-            quote_spanned!(ty_span=>
-                let (#(#names,)*): (#(#types,)*) = match ::wasmforge_pdk::__private::args_json(#input) {
+            let count = params.len();
+            let each = params.iter().map(|p| {
+                let (pname, label, ty) = (&p.name, p.name.to_string(), decode_type(p));
+                // Numbers, strings and bytes are decoded by the pdk's compiled code;
+                // only other types instantiate serde's decoder in the plugin.
+                let method = match p.wire {
+                    Wire::Number(_) | Wire::Str { .. } | Wire::Bytes { .. } => "known",
+                    Wire::Unit | Wire::Json => "serde",
+                };
+                // Spanned at the type, so a type serde cannot decode is the error's place.
+                let method = syn::Ident::new(method, p.ty.span());
+                quote_spanned!(p.ty.span()=>
+                    let #pname: #ty = match __wf_args.#method::<#ty>(#label) {
+                        Ok(__wf_arg) => __wf_arg,
+                        Err(__wf_failure) => return Err(__wf_failure),
+                    };
+                )
+            });
+            quote! {
+                let mut __wf_args = match ::wasmforge_pdk::__private::args_json(#input, #count) {
                     Ok(__wf_args) => __wf_args,
                     Err(__wf_failure) => return Err(__wf_failure),
                 };
-            )
+                #(#each)*
+            }
         }
     };
     let call_args = params.iter().map(|p| {

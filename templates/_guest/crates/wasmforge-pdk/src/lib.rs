@@ -71,18 +71,112 @@ pub mod __private {
             .map_err(|e| Failure::BadInput(format!("argument `{}` is not valid UTF-8: {}", param, e)))
     }
 
-    /// Every other argument list travels as one JSON array, decoded as a tuple.
-    pub fn args_json<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, Failure> {
-        match serde_json::from_slice(input) {
-            Ok(args) => Ok(args),
-            Err(e) => Err(bad_arguments(e)),
+    /// Every other argument list travels as one JSON array, one element per
+    /// argument. The array is split here, once, and each argument is decoded on
+    /// its own: numbers, bools, strings and bytes by [`KnownArg`], compiled in this
+    /// crate, the rest by serde. (Decoding the array as one tuple instantiated
+    /// serde's sequence code again for every signature, unoptimized, in each debug
+    /// build of the plugin.)
+    pub fn args_json(input: &[u8], count: usize) -> Result<JsonArgs<'_>, Failure> {
+        let text = std::str::from_utf8(input)
+            .map_err(|e| Failure::BadInput(format!("the arguments are not valid UTF-8: {}", e)))?;
+        let items = split_json_array(text)
+            .ok_or_else(|| Failure::BadInput("the arguments are not a JSON array".to_string()))?;
+        if items.len() != count {
+            return Err(Failure::BadInput(format!("expected {} arguments, got {}", count, items.len())));
+        }
+        Ok(JsonArgs { items: items.into_iter() })
+    }
+
+    /// The text of each element of the JSON array `json`, undecoded, or `None` if
+    /// `json` is not one array. Finds only the boundaries, which is all a valid
+    /// array needs; whatever is malformed inside an element fails its decoding.
+    fn split_json_array(json: &str) -> Option<Vec<&str>> {
+        let body = json.trim().strip_prefix('[')?;
+        let mut items = Vec::new();
+        let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0usize);
+        for (i, byte) in body.bytes().enumerate() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' if depth > 0 => depth -= 1,
+                b',' if depth == 0 => {
+                    items.push(body.get(start..i)?);
+                    start = i + 1;
+                }
+                b']' => {
+                    let last = body.get(start..i)?;
+                    if !body.get(i + 1..)?.trim().is_empty() {
+                        return None;
+                    }
+                    // `[]` holds no arguments, not one empty one.
+                    if !(items.is_empty() && last.trim().is_empty()) {
+                        items.push(last);
+                    }
+                    return Some(items);
+                }
+                b'}' => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The arguments of one call, split from their JSON array, taken in order.
+    pub struct JsonArgs<'a> {
+        items: std::vec::IntoIter<&'a str>,
+    }
+
+    impl<'a> JsonArgs<'a> {
+        /// The next argument: a number, bool, `String` or `Vec<u8>`.
+        pub fn known<T: KnownArg>(&mut self, param: &str) -> Result<T, Failure> {
+            T::decode(self.next_json(), param)
+        }
+
+        /// The next argument, of any type serde can decode.
+        pub fn serde<T: serde::Deserialize<'a>>(&mut self, param: &str) -> Result<T, Failure> {
+            match serde_json::from_str(self.next_json()) {
+                Ok(value) => Ok(value),
+                Err(e) => Err(bad_argument(param, e)),
+            }
+        }
+
+        fn next_json(&mut self) -> &'a str {
+            // args_json checked the count, so the generated code never asks past the end.
+            self.items.next().unwrap_or("null")
         }
     }
 
-    // The error paths of the generic helpers are functions of their own, so they
-    // are compiled once here and not once per type in the plugin.
-    fn bad_arguments(e: serde_json::Error) -> Failure {
-        Failure::BadInput(format!("arguments do not match the signature: {}", e))
+    /// Argument types decoded by this crate's compiled code, not the plugin's.
+    pub trait KnownArg: Sized {
+        fn decode(json: &str, param: &str) -> Result<Self, Failure>;
+    }
+
+    macro_rules! known_args {
+        ($($t:ty),*) => {$(
+            impl KnownArg for $t {
+                fn decode(json: &str, param: &str) -> Result<Self, Failure> {
+                    serde_json::from_str(json).map_err(|e| bad_argument(param, e))
+                }
+            }
+        )*};
+    }
+
+    known_args!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>);
+
+    // Error paths are functions of their own, so they are compiled once here and
+    // not once per type in the plugin.
+    fn bad_argument(param: &str, e: serde_json::Error) -> Failure {
+        Failure::BadInput(format!("argument `{}`: {}", param, e))
     }
 
     fn unencodable_result(e: serde_json::Error) -> Failure {
@@ -197,9 +291,10 @@ pub mod __private {
     /// or "s", so the plugin links these optimized copies instead. The linker
     /// drops whatever a plugin does not use.
     pub fn shared_serde_code(input: &[u8]) -> Outcome {
+        let mut args = args_json(input, 1)?;
         macro_rules! round_trip {
             ($($t:ty),*) => {$(
-                let (value,): ($t,) = args_json(input)?;
+                let value: $t = args.serde("value")?;
                 ret_json(&value)?;
             )*};
         }
