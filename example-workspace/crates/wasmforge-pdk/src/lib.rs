@@ -92,7 +92,7 @@ pub mod __private {
     /// `json` is not one array. Finds only the boundaries, which is all a valid
     /// array needs; whatever is malformed inside an element fails its decoding.
     fn split_json_array(json: &str) -> Option<Vec<&str>> {
-        let body = json.trim().strip_prefix('[')?;
+        let body = json.trim().strip_prefix('[')?; // so nothing but whitespace was before it
         let mut items = Vec::new();
         let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0usize);
         for (i, byte) in body.bytes().enumerate() {
@@ -455,7 +455,7 @@ mod wasm {
     static ALLOCATOR: ReportingAllocator = ReportingAllocator;
 
     /// Appends `text` to `out` as a JSON string literal. By hand, not with
-    /// serde_json: the panic hook is in every plugin, and this is a tenth of the
+    /// serde_json: the panic hook is in every plugin, and this is a sixth of the
     /// code serde_json's escaping (with its slicing and error paths) brings along.
     fn push_json_string(out: &mut String, text: &str) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
