@@ -120,6 +120,28 @@ def test_f64(plugin, a, b) -> None:
     assert plugin.hypot(a, b) == pytest.approx(math.hypot(a, b), rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "function, text, expected",
+    [
+        ("parse_i8", "-128", -128), ("parse_i8", "127", 127),
+        ("parse_i16", "-32768", -32768), ("parse_i16", "32767", 32767),
+        ("parse_i32", "-2147483648", -(2**31)), ("parse_i32", "2147483647", 2**31 - 1),
+        ("parse_i64", "-9223372036854775808", -(2**63)), ("parse_i64", "9223372036854775807", 2**63 - 1),
+        ("parse_u8", "255", 255), ("parse_u16", "65535", 65535),
+        ("parse_u32", "4294967295", 2**32 - 1), ("parse_u64", "18446744073709551615", 2**64 - 1),
+        ("parse_u64", "0", 0), ("parse_f32", "0.1", 0.1),  # JSON carries an f32's shortest decimal
+        ("parse_f32", "-3.4028235e38", -3.4028235e38), ("parse_f64", "2.5e-308", 2.5e-308),
+        ("parse_f64", "-0.0", -0.0), ("parse_bool", "true", True), ("parse_bool", "false", False),
+    ],
+)
+def test_every_number_type_as_a_buffer_calls_result(plugin, function: str, text: str, expected) -> None:
+    # Taking a &str makes these buffer calls: the number comes back as JSON, written by
+    # the pdk's encoder for that type (not the plugin's own serde code).
+    value = plugin.call(function, text)
+    assert value == expected and type(value) is type(expected)
+    assert math.copysign(1, value) == math.copysign(1, expected)
+
+
 def test_bool_unit_and_static(plugin) -> None:
     assert plugin.call("not", True) is False and plugin.call("not", False) is True
     assert plugin.nothing() is None
@@ -249,6 +271,22 @@ def test_panic_carries_message_file_and_line(plugin) -> None:
         plugin.explode_native(7)
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        'say "hi"', "back\\slash \\n", "two\nlines", "tab\tand\rreturn", "nul \x00 bell \x07 esc \x1b unit \x1f del \x7f",
+        "ünïcödé ✓ 🦀 \u2028", '{"message": "not this"}', "", "\\u0041 is not A",
+    ],
+)
+def test_a_panic_message_reaches_python_exactly(plugin, message: str) -> None:
+    # The pdk writes the panic report's JSON by hand; every character must survive it.
+    line, column = line_of("PANIC-WITH-LINE")
+    with pytest.raises(PluginPanic) as caught:
+        plugin.explode_with(message)
+    assert caught.value.panic_message == message
+    assert (caught.value.file, caught.value.line, caught.value.column) == ("crates/boundary-plugin/src/lib.rs", line, column)
+
+
 def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
     plugin.counter()
     assert plugin.counter() >= 2
@@ -259,7 +297,7 @@ def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
 
 
 def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
-    with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: arguments do not match the signature: invalid type: string "x", expected u8'):
+    with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: argument `state`: invalid type: string "x", expected u8 at line 1 column \d+$'):
         plugin.evolve({"one": "x", "two": 1, "three": ""})
     with pytest.raises(ArgumentError, match="missing field `three`"):
         plugin.evolve({"one": 1, "two": 1})
@@ -278,6 +316,58 @@ def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
 # ---- no size limit but memory ------------------------------------------------------------
 
 MIB = 1024 * 1024
+
+
+def raw_buffer_call(plugin, name: str, payload: bytes) -> tuple[int, bytes]:
+    """Calls buffer export ``name`` with ``payload`` as its input bytes, as any host could: (status, output)."""
+    pointer = plugin.call_raw("__wf_alloc", len(payload)) if payload else 0
+    plugin.memory.write(pointer, payload) if payload else None
+    descriptor = plugin.call_raw(name, pointer, len(payload)) & 0xFFFFFFFF
+    status, out_ptr, out_len = struct.unpack("<III", plugin.memory.read(descriptor, 12))
+    return status, plugin.memory.read(out_ptr, out_len)
+
+
+@pytest.mark.parametrize(
+    "payload, output",
+    [
+        (b'[["a", "b"], "-"]', b"a-b"),
+        (b' \n[ [] ,"" ]\t', b""),
+        (b'[["],[", "\\"]", "{"], "}"]', b'],[}"]}{'),  # brackets and quotes inside strings
+        (b'[["\\\\"], "\\\\"]', b"\\"),  # an escaped backslash ends before the quote
+        (b'[["\xc3\xa9\xe2\x9c\x93"], ","]', "\u00e9\u2713".encode()),
+    ],
+)
+def test_json_arguments_are_split_at_the_top_level_only(plugin, payload: bytes, output: bytes) -> None:
+    # join(parts: Vec<String>, sep: &str): the pdk splits the array, then decodes each element.
+    assert raw_buffer_call(plugin, "join", payload) == (0, output)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"", b"the arguments are not a JSON array"),
+        (b'{"parts": []}', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"] x', b"the arguments are not a JSON array"),
+        (b'[["a"], "-"}', b"the arguments are not a JSON array"),
+        (b'[["a"}, "-"]', b"argument `parts`: "),
+        (b'[["a"], "-", 3]', b"expected 2 arguments, got 3"),
+        (b"[]", b"expected 2 arguments, got 0"),
+        (b'[["a"],]', b"argument `sep`: EOF while parsing a value"),
+        (b'[["a"], 7]', b"argument `sep`: invalid type: integer `7`, expected a string"),
+        (b'[["a"], "\xff"]', b"the arguments are not valid UTF-8"),
+    ],
+)
+def test_malformed_json_arguments_are_bad_input_not_a_trap(plugin, payload: bytes, message: bytes) -> None:
+    status, output = raw_buffer_call(plugin, "join", payload)
+    assert status == 2 and output.startswith(message), output
+    assert plugin.join(["still", "fine"], " ") == "still fine"  # the instance is not poisoned
+
+
+@given(payload=st.binary(max_size=48) | st.text('[]{}",\\ a1-', max_size=40).map(str.encode))
+def test_any_argument_bytes_decode_or_are_bad_input(plugin, payload: bytes) -> None:
+    status, output = raw_buffer_call(plugin, "join", payload)
+    assert status in (0, 2), (payload, status, output)
 
 
 def test_64_mib_in_and_out(plugin) -> None:

@@ -143,3 +143,49 @@ def test_a_template_writing_a_file_twice_is_refused(tmp_path: Path) -> None:
 def test_a_missing_template_directory(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("new", "x", "--template", "./nowhere/tpl", cwd=tmp_path), 2,
                           "template directory ./nowhere/tpl does not exist")
+
+
+# ---- what a debug build compiles, and how: fresh reloads depend on it ----------------
+
+
+def opt_levels(root: Path) -> dict[str, str]:
+    """Each package's opt-level in a debug wasm build of ``root``, from cargo's own artifact messages."""
+    from wasmforge.build import cargo_command
+    from wasmforge.config import load_settings
+    from wasmforge.toolchain import find_toolchain
+
+    settings = load_settings(root)
+    toolchain = find_toolchain(settings.target)
+    argv = cargo_command(settings, toolchain, settings.plugin_crates)
+    result = subprocess.run(argv, cwd=root, env=toolchain.cargo_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    levels = {}
+    for line in result.stdout.splitlines():
+        message = json.loads(line)
+        # Keyed by target name (cargo's package_id format differs between versions);
+        # build scripts and proc macros run on the host and are not in the .wasm.
+        if message.get("reason") == "compiler-artifact" and not {"proc-macro", "custom-build"} & set(message["target"]["kind"]):
+            levels[message["target"]["name"]] = message["profile"]["opt_level"]
+    return levels
+
+
+@pytest.mark.cargo
+def test_a_debug_build_optimizes_the_guest_support_and_leaves_the_plugin_to_build_fast(demo) -> None:
+    # The pdk and serde_json are compiled once, optimized ("s" keeps sharing their generic
+    # code with the plugin crate); the plugin crate, what a save rebuilds, stays at 0.
+    levels = opt_levels(demo.root)
+    assert levels["demo-plugin"] == "0"
+    for package in ("wasmforge-pdk", "serde_json", "serde", "itoa", "ryu"):
+        assert levels[package] == "s", (package, levels)
+
+
+@pytest.mark.cargo
+def test_a_debug_plugin_carries_no_json_value_for_its_panic_hook(demo) -> None:
+    # The panic report is written without serde_json::Value, which brought BTreeMap and
+    # float formatting into every plugin: code wasmtime compiled again on each reload.
+    from wasmforge._wasmfile import custom_sections
+
+    (names,) = custom_sections(demo.wasm.read_bytes(), "name")
+    assert b"wasmforge_pdk" in names and b"__wf_init" in names  # the name section is there to look at
+    for absent in (b"BTreeMap", b"serde_json5value", b"3ryu"):
+        assert absent not in names, absent

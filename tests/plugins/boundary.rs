@@ -105,6 +105,67 @@ pub fn make_bytes(n: u32) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+// ---- numbers as the result of a buffer call: JSON, encoded by the pdk per type ----
+
+fn parsed<T: std::str::FromStr>(text: &str) -> T {
+    text.parse().unwrap_or_else(|_| panic!("not a number: {}", text))
+}
+
+#[plugin_fn]
+pub fn parse_i8(text: &str) -> i8 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_i16(text: &str) -> i16 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_i32(text: &str) -> i32 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_i64(text: &str) -> i64 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_u8(text: &str) -> u8 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_u16(text: &str) -> u16 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_u32(text: &str) -> u32 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_u64(text: &str) -> u64 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_f32(text: &str) -> f32 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_f64(text: &str) -> f64 {
+    parsed(text)
+}
+
+#[plugin_fn]
+pub fn parse_bool(text: &str) -> bool {
+    parsed(text)
+}
+
 // ---- several arguments and serde types: JSON ----
 
 /// The series' `multiply` (Part 2): repeat the word n times, and n times the
@@ -203,6 +264,12 @@ pub fn explode(n: u32) -> String {
         panic!("exploded on {}", n); // PANIC-LINE
     }
     format!("fine {}", n)
+}
+
+/// Panics with exactly `message`: the pdk writes the panic report's JSON by hand.
+#[plugin_fn]
+pub fn explode_with(message: &str) -> u32 {
+    panic!("{}", message) // PANIC-WITH-LINE
 }
 
 #[plugin_fn]

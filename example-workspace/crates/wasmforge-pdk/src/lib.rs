@@ -56,7 +56,10 @@ pub mod __private {
     /// What one call of the generated glue produces: the encoded result bytes.
     pub type Outcome = Result<Vec<u8>, Failure>;
 
-    pub fn error<E: Display>(e: E) -> Failure {
+    /// The failure for a function's `Err(e)`. Takes `&dyn Display`, not a generic
+    /// `E`, so this is compiled once, optimized, in this crate, instead of once per
+    /// error type, unoptimized, in every debug build of the plugin.
+    pub fn error(e: &dyn Display) -> Failure {
         Failure::Error(e.to_string())
     }
 
@@ -68,10 +71,116 @@ pub mod __private {
             .map_err(|e| Failure::BadInput(format!("argument `{}` is not valid UTF-8: {}", param, e)))
     }
 
-    /// Every other argument list travels as one JSON array, decoded as a tuple.
-    pub fn args_json<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, Failure> {
-        serde_json::from_slice(input)
-            .map_err(|e| Failure::BadInput(format!("arguments do not match the signature: {}", e)))
+    /// Every other argument list travels as one JSON array, one element per
+    /// argument. The array is split here, once, and each argument is decoded on
+    /// its own: numbers, bools, strings and bytes by [`KnownArg`], compiled in this
+    /// crate, the rest by serde. (Decoding the array as one tuple instantiated
+    /// serde's sequence code again for every signature, unoptimized, in each debug
+    /// build of the plugin.)
+    pub fn args_json(input: &[u8], count: usize) -> Result<JsonArgs<'_>, Failure> {
+        let text = std::str::from_utf8(input)
+            .map_err(|e| Failure::BadInput(format!("the arguments are not valid UTF-8: {}", e)))?;
+        let items = split_json_array(text)
+            .ok_or_else(|| Failure::BadInput("the arguments are not a JSON array".to_string()))?;
+        if items.len() != count {
+            return Err(Failure::BadInput(format!("expected {} arguments, got {}", count, items.len())));
+        }
+        Ok(JsonArgs { items: items.into_iter() })
+    }
+
+    /// The text of each element of the JSON array `json`, undecoded, or `None` if
+    /// `json` is not one array. Finds only the boundaries, which is all a valid
+    /// array needs; whatever is malformed inside an element fails its decoding.
+    fn split_json_array(json: &str) -> Option<Vec<&str>> {
+        let body = json.trim().strip_prefix('[')?; // so nothing but whitespace was before it
+        let mut items = Vec::new();
+        let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0usize);
+        for (i, byte) in body.bytes().enumerate() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' if depth > 0 => depth -= 1,
+                b',' if depth == 0 => {
+                    items.push(body.get(start..i)?);
+                    start = i + 1;
+                }
+                b']' => {
+                    let last = body.get(start..i)?;
+                    if !body.get(i + 1..)?.trim().is_empty() {
+                        return None;
+                    }
+                    // `[]` holds no arguments, not one empty one.
+                    if !(items.is_empty() && last.trim().is_empty()) {
+                        items.push(last);
+                    }
+                    return Some(items);
+                }
+                b'}' => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The arguments of one call, split from their JSON array, taken in order.
+    pub struct JsonArgs<'a> {
+        items: std::vec::IntoIter<&'a str>,
+    }
+
+    impl<'a> JsonArgs<'a> {
+        /// The next argument: a number, bool, `String` or `Vec<u8>`.
+        pub fn known<T: KnownArg>(&mut self, param: &str) -> Result<T, Failure> {
+            T::decode(self.next_json(), param)
+        }
+
+        /// The next argument, of any type serde can decode.
+        pub fn serde<T: serde::Deserialize<'a>>(&mut self, param: &str) -> Result<T, Failure> {
+            match serde_json::from_str(self.next_json()) {
+                Ok(value) => Ok(value),
+                Err(e) => Err(bad_argument(param, e)),
+            }
+        }
+
+        fn next_json(&mut self) -> &'a str {
+            // args_json checked the count, so the generated code never asks past the end.
+            self.items.next().unwrap_or("null")
+        }
+    }
+
+    /// Argument types decoded by this crate's compiled code, not the plugin's.
+    pub trait KnownArg: Sized {
+        fn decode(json: &str, param: &str) -> Result<Self, Failure>;
+    }
+
+    macro_rules! known_args {
+        ($($t:ty),*) => {$(
+            impl KnownArg for $t {
+                fn decode(json: &str, param: &str) -> Result<Self, Failure> {
+                    serde_json::from_str(json).map_err(|e| bad_argument(param, e))
+                }
+            }
+        )*};
+    }
+
+    known_args!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>);
+
+    // Error paths are functions of their own, so they are compiled once here and
+    // not once per type in the plugin.
+    fn bad_argument(param: &str, e: serde_json::Error) -> Failure {
+        Failure::BadInput(format!("argument `{}`: {}", param, e))
+    }
+
+    fn unencodable_result(e: serde_json::Error) -> Failure {
+        Failure::Error(format!("result could not be encoded as JSON: {}", e))
     }
 
     // ---- encoding results ---------------------------------------------------
@@ -110,8 +219,33 @@ pub mod __private {
     }
 
     pub fn ret_json<T: serde::Serialize + ?Sized>(value: &T) -> Outcome {
-        serde_json::to_vec(value)
-            .map_err(|e| Failure::Error(format!("result could not be encoded as JSON: {}", e)))
+        match serde_json::to_vec(value) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(unencodable_result(e)),
+        }
+    }
+
+    /// A number or bool result of a buffer call, as JSON. Implemented here for
+    /// each type, so serde_json's and itoa's code for numbers is compiled in this
+    /// (optimized) crate rather than again in each debug build of the plugin.
+    pub trait NumberResult {
+        fn into_outcome(self) -> Outcome;
+    }
+
+    macro_rules! number_results {
+        ($($t:ty),*) => {$(
+            impl NumberResult for $t {
+                fn into_outcome(self) -> Outcome {
+                    ret_json(&self)
+                }
+            }
+        )*};
+    }
+
+    number_results!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool);
+
+    pub fn ret_number<T: NumberResult>(value: T) -> Outcome {
+        value.into_outcome()
     }
 
     pub fn ret_unit(_: ()) -> Outcome {
@@ -149,6 +283,28 @@ pub mod __private {
 
     #[cfg(target_arch = "wasm32")]
     pub use crate::wasm::call_buffer;
+
+    /// Never called: it makes this crate compile serde_json's code for common
+    /// argument and result types. A debug build of the plugin is unoptimized, and
+    /// the generic code its functions use would be compiled there, once per
+    /// plugin; cargo shares generic code between crates built at opt-level 0, 1
+    /// or "s", so the plugin links these optimized copies instead. The linker
+    /// drops whatever a plugin does not use.
+    pub fn shared_serde_code(input: &[u8]) -> Outcome {
+        let mut args = args_json(input, 1)?;
+        macro_rules! round_trip {
+            ($($t:ty),*) => {$(
+                let value: $t = args.serde("value")?;
+                ret_json(&value)?;
+            )*};
+        }
+        round_trip!(
+            String, bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, char, usize,
+            Vec<String>, Vec<i32>, Vec<i64>, Vec<u32>, Vec<u64>, Vec<f64>, Vec<bool>,
+            Option<String>, Option<i32>, Option<i64>, Option<u32>, Option<u64>, Option<f64>, Option<bool>
+        );
+        Ok(Vec::new())
+    }
 }
 
 /// Host functions outside wasm: the runner and `cargo test` register handlers
@@ -298,6 +454,30 @@ mod wasm {
     #[global_allocator]
     static ALLOCATOR: ReportingAllocator = ReportingAllocator;
 
+    /// Appends `text` to `out` as a JSON string literal. By hand, not with
+    /// serde_json: the panic hook is in every plugin, and this is a sixth of the
+    /// code serde_json's escaping (with its slicing and error paths) brings along.
+    fn push_json_string(out: &mut String, text: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => {
+                    out.push_str("\\u00");
+                    out.push(HEX[(c as usize) >> 4] as char);
+                    out.push(HEX[(c as usize) & 0xf] as char);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
     /// Called once by the host after instantiation: routes panics to the host
     /// so Python sees the message and file:line instead of a bare trap.
     #[no_mangle]
@@ -309,13 +489,20 @@ mod wasm {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "Box<dyn Any>".to_string());
-            let report = match info.location() {
-                Some(loc) => serde_json::json!({
-                    "message": message, "file": loc.file(), "line": loc.line(), "column": loc.column()
-                }),
-                None => serde_json::json!({ "message": message }),
-            };
-            let text = report.to_string();
+            // Written out by hand rather than with serde_json::json!: a Value brings
+            // BTreeMap and float formatting into every plugin, which tripled the code
+            // wasmtime compiles on each reload of a debug build.
+            let mut text = String::from("{\"message\":");
+            push_json_string(&mut text, &message);
+            if let Some(loc) = info.location() {
+                text.push_str(",\"file\":");
+                push_json_string(&mut text, loc.file());
+                text.push_str(",\"line\":");
+                text.push_str(&loc.line().to_string());
+                text.push_str(",\"column\":");
+                text.push_str(&loc.column().to_string());
+            }
+            text.push('}');
             unsafe { host_panic(text.as_ptr(), text.len()) }
         }));
     }

@@ -441,6 +441,11 @@ fn number_wasm_type(ident: &str) -> Option<&'static str> {
 
 /// `__wf_call_NAME(input) -> Outcome`: decode, call, encode. Compiled for every
 /// target so the runner crate runs exactly what the wasm export runs.
+///
+/// The glue is compiled with the plugin crate, unoptimized in a debug build, once
+/// per function; so it unpacks results with `match` (not `?` and `map_err`, each
+/// a generic function per type) and hands errors and numbers to the pdk's
+/// non-generic helpers, which are compiled once, optimized.
 fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &str) -> TokenStream2 {
     let name = &function.sig.ident;
     let glue_name = format_ident!("__wf_call_{}", name);
@@ -453,7 +458,10 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
             let (pname, label) = (&p.name, p.name.to_string());
             let conv = if p.wire == (Wire::Str { borrowed: true }) { quote!() } else { quote!(.to_owned()) };
             quote_spanned!(p.ty.span()=>
-                let #pname = ::wasmforge_pdk::__private::arg_str(#input, #label)? #conv;
+                let #pname = match ::wasmforge_pdk::__private::arg_str(#input, #label) {
+                    Ok(__wf_arg) => __wf_arg #conv,
+                    Err(__wf_failure) => return Err(__wf_failure),
+                };
             )
         }
         "bytes" => {
@@ -463,12 +471,31 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
             quote!(let #pname = #input #conv;)
         }
         _ => {
-            let names = params.iter().map(|p| &p.name);
-            let types = params.iter().map(|p| decode_type(p));
-            let ty_span = params.last().map(|p| p.ty.span()).unwrap_or_else(Span::call_site);
-            quote_spanned!(ty_span=>
-                let (#(#names,)*): (#(#types,)*) = ::wasmforge_pdk::__private::args_json(#input)?;
-            )
+            let count = params.len();
+            let each = params.iter().map(|p| {
+                let (pname, label, ty) = (&p.name, p.name.to_string(), decode_type(p));
+                // Numbers, strings and bytes are decoded by the pdk's compiled code;
+                // only other types instantiate serde's decoder in the plugin.
+                let method = match p.wire {
+                    Wire::Number(_) | Wire::Str { .. } | Wire::Bytes { .. } => "known",
+                    Wire::Unit | Wire::Json => "serde",
+                };
+                // Spanned at the type, so a type serde cannot decode is the error's place.
+                let method = syn::Ident::new(method, p.ty.span());
+                quote_spanned!(p.ty.span()=>
+                    let #pname: #ty = match __wf_args.#method::<#ty>(#label) {
+                        Ok(__wf_arg) => __wf_arg,
+                        Err(__wf_failure) => return Err(__wf_failure),
+                    };
+                )
+            });
+            quote! {
+                let mut __wf_args = match ::wasmforge_pdk::__private::args_json(#input, #count) {
+                    Ok(__wf_args) => __wf_args,
+                    Err(__wf_failure) => return Err(__wf_failure),
+                };
+                #(#each)*
+            }
         }
     };
     let call_args = params.iter().map(|p| {
@@ -480,7 +507,10 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
     });
     let call = quote!(#name(#(#call_args),*));
     let value = if returns.fallible {
-        quote!(#call.map_err(::wasmforge_pdk::__private::error)?)
+        quote!(match #call {
+            Ok(__wf_ok) => __wf_ok,
+            Err(__wf_err) => return Err(::wasmforge_pdk::__private::error(&__wf_err)),
+        })
     } else {
         call
     };
@@ -488,7 +518,8 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
     let encode = match returns.wire {
         Wire::Str { .. } | Wire::Bytes { .. } => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_raw(__wf_value)),
         Wire::Unit => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_unit(__wf_value)),
-        Wire::Number(_) | Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),
+        Wire::Number(_) => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_number(__wf_value)),
+        Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),
     };
     quote! {
         #[doc(hidden)]
