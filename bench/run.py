@@ -153,6 +153,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     engine = default_engine()
     module = wasmtime.Module.from_file(engine, str(wasm))
     public = wasmforge.load(wasm)
+    uninterruptible = wasmforge.load(wasm, interruptible=False)
     fast = subjects.FastPlugin(engine, module)
     fixed_engine = subjects.fixed_memory_engine()
     fixed = subjects.FastPlugin(fixed_engine, wasmtime.Module.from_file(fixed_engine, str(wasm)), stable_base=True)
@@ -162,7 +163,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     subjects.check_same_answers(public, fixed, raw, None)
     libc = ctypes.CDLL(None)
     namespace = {
-        "public": public, "fast": fast, "fixed": fixed, "raw": raw, "ext": ext, "labs": libc.labs, "json": json,
+        "public": public, "uninterruptible": uninterruptible, "fast": fast, "fixed": fixed, "raw": raw, "ext": ext, "labs": libc.labs, "json": json,
         "reading": subjects.reading(), "encode": subjects.json_encode_arguments,
     }
     groups: list[Group] = []
@@ -179,6 +180,8 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         ("ctypes floor: libc labs(1)", "floor", "labs(1)"),
         ("wasmforge fast path (_fastcall)", "fast", "fast.add(1, 2)"),
         ("wasmforge public API: plugin.add(1, 2)", "wasmforge", "public.add(1, 2)"),
+        # What Ctrl-C support costs per call (docs/PERFORMANCE.md): the same without epoch checks.
+        ("wasmforge public API, interruptible=False", "wasmforge", "uninterruptible.add(1, 2)"),
         ("plain wasm numbers: plugin.call_raw('add', 1, 2)", "wasmforge", "public.call_raw('add', 1, 2)"),
         ("wasmtime-py Func.__call__", "wasmtime", "raw.add(1, 2)"),
         ("Extism no-op call", "extism", "ext.call('noop', b'')"),

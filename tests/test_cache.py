@@ -244,3 +244,134 @@ def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with wasmforge.load(wasm) as plugin:
         assert plugin.call_raw("answer") == 1
     assert not (tmp_path / "c").exists()
+
+
+# ---- what runs is what was read (issue 11, item 2) -------------------------------------------------
+
+
+def put_in_place_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """Other bytes of the same size and mtime, in the same inode: what `cp -p`, `rsync -t` or `tar x` leave."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    with open(path, "r+b") as handle:
+        handle.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def test_other_bytes_with_the_same_size_and_mtime_run_as_themselves(tmp_path: Path) -> None:
+    import hashlib
+
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(11))
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 11
+    put_in_place_keeping_size_and_mtime(wasm, answer_module(12))
+    with wasmforge.load(wasm) as plugin:
+        assert plugin.call_raw("answer") == 12
+    # A pin describes the code that runs: the new bytes' hash runs the new bytes...
+    with wasmforge.load(wasm, sha256=hashlib.sha256(answer_module(12)).hexdigest()) as plugin:
+        assert plugin.call_raw("answer") == 12
+    # ...and the old bytes' hash no longer loads at all.
+    with pytest.raises(wasmforge.PluginIntegrityError, match="does not match its pinned sha256"):
+        wasmforge.load(wasm, sha256=hashlib.sha256(answer_module(11)).hexdigest())
+
+
+def test_a_pinned_load_after_a_same_size_swap_runs_the_pinned_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(21))
+    digest = hashlib.sha256(answer_module(21)).hexdigest()
+    with wasmforge.load(wasm, sha256=digest) as plugin:
+        assert plugin.call_raw("answer") == 21
+    put_in_place_keeping_size_and_mtime(wasm, answer_module(22))
+    with wasmforge.load(wasm, sha256=hashlib.sha256(answer_module(22)).hexdigest()) as plugin:
+        assert plugin.call_raw("answer") == 22
+
+
+def test_load_dir_runs_the_bytes_in_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "a.wasm").write_bytes(answer_module(31))
+    with wasmforge.load_dir(tmp_path) as chain:
+        assert chain.plugins[0].call_raw("answer") == 31
+    put_in_place_keeping_size_and_mtime(tmp_path / "a.wasm", answer_module(32))
+    with wasmforge.load_dir(tmp_path) as chain:
+        assert chain.plugins[0].call_raw("answer") == 32
+
+
+def test_hot_plugin_from_file_serves_the_new_bytes_of_a_same_size_swap(tmp_path: Path) -> None:
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(41))
+    reloaded: list = []
+    with wasmforge.HotPlugin.from_file(wasm, on_reload=reloaded.append) as hot:
+        assert hot.answer() == 41
+        put_in_place_keeping_size_and_mtime(wasm, answer_module(42))
+        assert hot.wait_for_version(2, timeout=120), hot.last_failure
+        assert hot.answer() == 42
+        # Loading the path by hand in the same process runs the same new bytes.
+        with wasmforge.load(wasm) as plugin:
+            assert plugin.call_raw("answer") == 42
+
+
+def test_hot_plugin_reload_from_runs_the_bytes_it_read(tmp_path: Path) -> None:
+    # What from_workspace's reload loop does after each build: reload_from(artifact).
+    wasm = tmp_path / "answer.wasm"
+    wasm.write_bytes(answer_module(51))
+    hot = wasmforge.HotPlugin(wasmforge.load(wasm), name="answer")
+    with hot:
+        put_in_place_keeping_size_and_mtime(wasm, answer_module(52))
+        assert hot.reload_from(wasm) is not None
+        assert hot.answer() == 52
+
+
+# ---- files that are not files ----------------------------------------------------------------------
+
+
+def in_a_thread(function: Callable[[], object]) -> object:
+    """``function()``'s result, failing (not hanging) if it blocks: a FIFO would block a plain open."""
+    import threading
+
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(function())
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "it blocked"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def test_a_fifo_planted_as_a_cache_entry_is_replaced(tmp_path: Path, engine: wasmtime.Engine) -> None:
+    modules = ModuleCache(tmp_path / "c")
+    data, compiled = answer_module(61), []
+    modules.load_or_compile(engine, answer_module(1), compiler(engine, answer_module(1), []))  # makes the directory
+    entry = modules.entry_path(engine, data)
+    os.mkfifo(entry, 0o600)
+    module = in_a_thread(lambda: modules.load_or_compile(engine, data, compiler(engine, data, compiled)))
+    assert answer(engine, module) == 61  # type: ignore[arg-type]
+    assert (len(compiled), modules.stats.rejected) == (1, 1)
+    assert stat.S_ISREG(entry.stat().st_mode)  # compiled again and stored over the FIFO
+    assert answer(engine, modules.load_or_compile(engine, data, compiler(engine, data, compiled))) == 61
+    assert len(compiled) == 1
+
+
+def test_a_fifo_in_place_of_the_cache_key_makes_the_cache_step_aside(tmp_path: Path, engine: wasmtime.Engine,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    directory = tmp_path / "c"
+    (directory / "modules").mkdir(parents=True, mode=0o700)
+    directory.chmod(0o700)
+    os.mkfifo(directory / "key", 0o600)
+    modules = ModuleCache(directory)
+    data, compiled = answer_module(71), []
+    module = in_a_thread(lambda: modules.load_or_compile(engine, data, compiler(engine, data, compiled)))
+    assert answer(engine, module) == 71  # type: ignore[arg-type]
+    assert len(compiled) == 1 and modules.stats.stored == 0
+    assert "is not a wasmforge cache key" in caplog.text

@@ -142,6 +142,22 @@ def test_wat_memory_bomb_hits_the_memory_limit(bystander) -> None:
         assert plugin.answer() == 42
 
 
+def test_wat_memory_bomb_growing_in_steps_hits_the_memory_limit(bystander) -> None:
+    # 1 MiB at a time under a 4 MiB limit: the grow to 4.06 MiB is refused with 3.06 MiB in use,
+    # and the module traps on `unreachable`, nowhere near the limit itself.
+    with wat("grow_in_steps.wat", memory=4 << 20) as plugin:
+        with pytest.raises(PluginMemoryLimit, match=r"bomb\(\) in grow_in_steps.wasm trapped with 3.1 MiB in use, too close "
+                                                     r"to its memory limit of 4 MiB to grow again: .*unreachable") as caught:
+            plugin.bomb()
+        assert_names_plugin_and_function(caught.value, "grow_in_steps.wasm", "bomb")
+        assert plugin.answer() == 42
+    # A trap with ample room left is a trap, not a memory bomb.
+    with wat("grow_in_steps.wat", memory=64 << 20) as plugin:
+        with pytest.raises(PluginTrap) as trapped:
+            plugin.grow_then_trap(16)
+        assert not isinstance(trapped.value, PluginMemoryLimit) and trapped.value.trap_code == "unreachable"
+
+
 def test_arguments_larger_than_the_memory_limit(demo) -> None:
     with wasmforge.load(demo.wasm, memory_limit="4MiB") as plugin:
         with pytest.raises(PluginMemoryLimit, match=r"could not allocate 8 MiB for the arguments \(memory limit 4 MiB\)"):
@@ -241,6 +257,117 @@ def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path, bystander) 
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20  # reading it would have taken 100 MiB
+
+
+def test_inspect_refuses_a_file_over_max_module_size_without_reading_it(tmp_path: Path, bystander) -> None:
+    from wasmforge.inspection import inspect_plugin
+
+    path = tmp_path / "huge.wasm"
+    with open(path, "wb") as handle:
+        handle.truncate(100 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PluginLoadError, match=r"huge.wasm is 100 MiB, over the 64 MiB limit for plugin files"):
+            inspect_plugin(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    path.write_bytes(bytes(wasmtime.wat2wasm("(module)")))
+    with pytest.raises(PluginLoadError, match=r"huge.wasm is 8 bytes, over the 4 bytes limit"):
+        inspect_plugin(path, max_module_size=4)
+
+
+def not_a_file(kind: str, directory: Path) -> Path:
+    """A path in ``directory`` naming a FIFO, a socket or a device, by that name."""
+    import os
+    import socket
+
+    if kind == "device":
+        return Path("/dev/zero")  # readable forever: reading it all would never end
+    path = directory / f"{kind}.wasm"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it to read waits for a writer that never comes
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    return path
+
+
+def finishes(function, *args):
+    """``function(*args)``'s exception (or result), failing instead of hanging if it blocks."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(function(*args))
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), f"{function.__name__} blocked on a file that is not a file"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a named pipe (FIFO)"), ("socket", "a socket"),
+                                         ("device", "a character device")])
+def test_a_fifo_socket_or_device_in_place_of_a_plugin_is_refused_at_once(tmp_path: Path, bystander, kind: str,
+                                                                          words: str) -> None:
+    from wasmforge.inspection import inspect_plugin
+
+    path = not_a_file(kind, tmp_path)
+    for attempt in (wasmforge.load, inspect_plugin, wasmforge.HotPlugin.from_file):
+        error = finishes(attempt, path)
+        assert isinstance(error, PluginLoadError), error
+        assert str(error) == f"{path} is {words}, not a .wasm file; name a regular file"
+    from wasmforge.chain import load_paths
+
+    chain_error = finishes(load_paths, [path])
+    assert isinstance(chain_error, PluginLoadError), chain_error
+    for command in (["call", "--plugin", str(path), "answer"], ["inspect", str(path)]):
+        assert_one_line_error(run_cli(*command, cwd=tmp_path, timeout=120), 2, f"is {words}, not a file; name a .wasm file")
+
+
+def test_a_fifo_in_place_of_wasmforge_toml_is_an_error_not_a_hang(tmp_path: Path, bystander) -> None:
+    import os
+
+    plugin = tmp_path / "answer.wasm"
+    plugin.write_bytes(bytes(wasmtime.wat2wasm('(module (func (export "answer") (result i32) i32.const 42))')))
+    os.mkfifo(tmp_path / "wasmforge.toml")
+    assert_one_line_error(run_cli("call", "--plugin", str(plugin), "answer", cwd=tmp_path, timeout=120), 2,
+                          "wasmforge.toml is a named pipe (FIFO), not a regular file; it must be a TOML file")
+    from wasmforge.config import load_settings
+
+    error = finishes(load_settings, tmp_path)
+    assert isinstance(error, wasmforge.ConfigError), error
+
+
+def test_a_hot_plugin_keeps_serving_when_its_file_becomes_a_fifo(tmp_path: Path, bystander) -> None:
+    import os
+
+    from wat_plugins import answer_module
+
+    path = tmp_path / "answer.wasm"
+    path.write_bytes(answer_module(1))
+    failures: list = []
+    with wasmforge.HotPlugin.from_file(path, on_failure=failures.append, debounce_ms=10) as hot:
+        replacement = tmp_path / "fifo"
+        os.mkfifo(replacement)
+        replacement.replace(path)
+        deadline = time.monotonic() + 120
+        while not failures:
+            assert time.monotonic() < deadline, "no reload was attempted"
+            time.sleep(0.02)
+        assert "is a named pipe (FIFO), not a .wasm file" in failures[0].error
+        assert hot.answer() == 1  # the last good version still serves
+        staged = tmp_path / "staged.wasm"
+        staged.write_bytes(answer_module(2))
+        staged.replace(path)
+        assert hot.wait_for_version(2, timeout=120), hot.last_failure
+        assert hot.answer() == 2
 
 
 def test_sha256_pin(demo, bystander) -> None:

@@ -91,3 +91,54 @@ def test_a_pool_of_real_rust_plugins(demo) -> None:
         for thread in threads:
             thread.join(timeout=60)
     assert len(results) == 4 * 301 and all(results)
+
+
+def test_close_wakes_the_calls_waiting_for_an_instance_and_frees_busy_ones_when_they_return() -> None:
+    import gc
+    import sys
+    import time
+
+    from wasmforge._live import LiveInstance
+
+    inside, leave = threading.Barrier(3), threading.Event()
+
+    def meet() -> None:  # both instances stay busy until the test lets them go
+        inside.wait(timeout=60)
+        leave.wait(timeout=60)
+
+    plugin = wasmforge.Plugin.from_bytes(bytes(MEETING), name="closing.wasm", instances=2,
+                                         host_functions={"meet": meet})
+    outcomes: dict[str, object] = {}
+
+    def call(label: str) -> None:
+        try:
+            outcomes[label] = plugin.meet()
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            outcomes[label] = error
+
+    busy = [threading.Thread(target=call, args=(f"busy{n}",)) for n in range(2)]
+    for thread in busy:
+        thread.start()
+    inside.wait(timeout=60)  # both instances are inside wasm
+    waiter = threading.Thread(target=call, args=("waiter",))
+    waiter.start()
+    deadline = time.monotonic() + 60
+    # The third call is blocked waiting for an instance (in Plugin._acquire).
+    while sys._current_frames().get(waiter.ident or 0) is None or \
+            sys._current_frames()[waiter.ident or 0].f_code.co_name != "_acquire":
+        assert time.monotonic() < deadline and waiter.is_alive(), outcomes
+        time.sleep(0.01)
+    plugin.close()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive(), "close() left a call waiting for an instance forever"
+    assert isinstance(outcomes["waiter"], UsageError)
+    assert str(outcomes["waiter"]) == "plugin closing.wasm was closed while this call waited for an instance"
+    leave.set()
+    for thread in busy:
+        thread.join(timeout=60)
+    assert (outcomes["busy0"], outcomes["busy1"]) == (1, 1)  # calls already running finish normally
+    gc.collect()
+    left = [o for o in gc.get_objects() if isinstance(o, LiveInstance) and o.plugin_name == "closing.wasm"]
+    assert left == []  # the busy instances were dropped when their calls returned
+    with pytest.raises(UsageError, match="plugin closing.wasm is closed"):
+        plugin.answer()

@@ -1,9 +1,9 @@
 """Compiling a plugin once, and what wasmforge reads from the compiled module.
 
-Plugins without epoch interruption share one engine per configuration, so a
+Plugins without epochs of their own share one engine per configuration, so a
 module compiled once can be instantiated again: a file loaded a second time
-in the same process (same path, size, mtime and inode) skips compiling,
-metadata parsing and export inspection and goes straight to instantiation.
+in the same process with the same bytes skips compiling, metadata parsing
+and export inspection and goes straight to instantiation.
 Plugins with a timeout or cancellation get an engine of their own, because
 cancelling advances the epoch of every store in an engine.
 """
@@ -28,7 +28,8 @@ from .limits import Limits
 RECENT_FILES = 32
 
 _engines: dict[tuple[bool, bool], wasmtime.Engine] = {}
-_recent: "collections.OrderedDict[tuple[Any, ...], Compiled]" = collections.OrderedDict()
+#: (path, engine configuration) -> (the bytes compiled, what compiling them gave).
+_recent: "collections.OrderedDict[tuple[Any, ...], tuple[bytes, Compiled]]" = collections.OrderedDict()
 _lock = threading.Lock()
 
 
@@ -54,7 +55,7 @@ def engine_for(limits: Limits) -> wasmtime.Engine:
     """A shared engine for the limits' configuration, or a new one where epochs must not be shared."""
     if limits.uses_epochs:
         return wasmtime.Engine(limits.engine_config())
-    key = (False, limits.fuel is not None)
+    key = limits.engine_key
     with _lock:
         engine = _engines.get(key)
         if engine is None:
@@ -103,32 +104,32 @@ def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports:
     return "memory" if "memory" in exported else exported[0]
 
 
-def compiled_file(path: "os.PathLike[str]", info: os.stat_result, data: Optional[bytes], name: str,
-                  limits: Limits) -> Compiled:
-    """:func:`compile_plugin` for a file, remembered while the file is unchanged (shared engines only).
+def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
+    """:func:`compile_plugin` for the bytes ``data`` read from ``path``, remembered per path (shared engines only).
 
-    ``data`` is the file's bytes, or None to read them only if nothing is remembered.
+    A file loaded again skips compiling only if its bytes are the very bytes
+    remembered: comparing them costs microseconds, and unlike a key of size
+    and mtime it cannot be fooled by ``cp -p``, ``rsync -t`` or a reproducible
+    build putting other bytes of the same size and mtime in place.
     """
     key = None
     if not limits.uses_epochs:
-        key = (os.fspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, limits.fuel is not None)
+        key = (os.fspath(path), limits.engine_key)
         with _lock:
             found = _recent.get(key)
-            if found is not None:
-                _recent.move_to_end(key)
-                return found
-    compiled = compile_plugin(data if data is not None else _read(path), name, limits)
+        if found is not None and found[0] == data:
+            with _lock:
+                if key in _recent:
+                    _recent.move_to_end(key)
+            return found[1]
+    compiled = compile_plugin(data, name, limits)
     if key is not None:
         with _lock:
-            _recent[key] = compiled
+            _recent[key] = (data, compiled)
+            _recent.move_to_end(key)
             while len(_recent) > RECENT_FILES:
                 _recent.popitem(last=False)
     return compiled
-
-
-def _read(path: "os.PathLike[str]") -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Signature]:

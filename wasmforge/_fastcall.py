@@ -48,6 +48,7 @@ from wasmtime._extern import wrap_extern
 from ._wasmtypes import func_type, value_type
 
 __all__ = [
+    "FAST_CALL_FILE",
     "FastFunc",
     "FastMemory",
     "HostFunctionFailed",
@@ -82,6 +83,8 @@ _KINDS: dict[str, tuple[Any, int, type]] = {
 }
 
 WasmType = Union[str, wasmtime.ValType]
+#: The file name of every generated call function: a frame with it is a thread inside wasm (see _interrupt).
+FAST_CALL_FILE = "<wasmforge fast call>"
 
 
 class UnsupportedSignature(TypeError):
@@ -285,6 +288,7 @@ class FastFunc:
             "_trap_ref": ctypes.byref(trap_slot),
             "_store": self.store,
             "_fail": _raise_failure,
+            "_abandon": _abandon_trap,
             "_closed": _store_closed,
             "_wrong_type": _wrong_type,
             "_memory": memory if memory is not None and not memory.stable_base else None,
@@ -314,7 +318,15 @@ def _call_code(params: tuple[str, ...], results: tuple[str, ...], marks_memory: 
         if accepted is float:
             lines.append(f"    if type({arg}) is not float: _wrong_type({arg}, '{kind}', {index})")
         lines.append(f"    _{kind}[{index * per_slot}] = {arg}")
-    lines.append("    error = _call(_context, _func, _buffer, _length, _trap_ref)")
+    # KeyboardInterrupt can be raised the moment the C call returns (the SIGINT handler runs
+    # there): then a trap it left behind must not be taken for the next call's.
+    lines.append("    try:")
+    lines.append("        error = _call(_context, _func, _buffer, _length, _trap_ref)")
+    lines.append("    except BaseException:")
+    lines.append("        _abandon(_trap)")
+    if marks_memory:
+        lines.append("        _memory.stale = True")
+    lines.append("        raise")
     if marks_memory:
         lines.append("    _memory.stale = True")
     lines.append("    if error or _trap.value: _fail(error, _trap)")
@@ -325,7 +337,15 @@ def _call_code(params: tuple[str, ...], results: tuple[str, ...], marks_memory: 
         lines.append(f"    return {reads[0]}")
     else:
         lines.append(f"    return [{', '.join(reads)}]")
-    return compile("\n".join(lines), "<wasmforge fast call>", "exec")
+    return compile("\n".join(lines), FAST_CALL_FILE, "exec")
+
+
+def _abandon_trap(trap_slot: ctypes.c_void_p) -> None:
+    """Frees the trap a call left in ``trap_slot``, if any, when no one will raise it."""
+    address = trap_slot.value
+    trap_slot.value = None
+    if address:
+        ffi.wasm_trap_delete(ctypes.cast(address, ctypes.POINTER(ffi.wasm_trap_t)))
 
 
 def _by_value(number: int) -> Any:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import functools
 import struct
+import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
+from . import _interrupt
 from ._fastcall import HostFunctionFailed, MemoryBoundsError
+from ._imports import OUTPUT_MONITOR
 from ._live import LiveInstance, describe_trap_code, first_line
 from ._wasmtypes import not_numbers
 from .abi import (
@@ -86,6 +89,8 @@ class PluginFunction:
         plugin = self.plugin
         lean = self._native and not plugin._guarded and plugin._pool is None
         call = self._refuse() if self._uncallable else self._lean_native() if lean else self._general()
+        if plugin._imports.functions:
+            call = _interrupt.sigint_safe(call)  # it calls Python: Ctrl-C must not land in wasmtime-py's callback
         call.__name__ = call.__qualname__ = self.signature.name
         call.__doc__ = str(self.signature)
         call.signature = self.signature  # type: ignore[attr-defined]
@@ -120,6 +125,10 @@ class PluginFunction:
         plugin, signature = self.plugin, self.signature
         params, results = self._wasm_types
         namespace: dict[str, Any] = {
+            "interrupts": _interrupt.STATE,
+            "ident": _interrupt.get_ident,
+            "MAIN": _interrupt.MAIN_THREAD,
+            "FAR": _interrupt.FAR,
             "plugin": plugin,
             "acquire": plugin._lock.acquire,
             "release": plugin._lock.release,
@@ -132,7 +141,8 @@ class PluginFunction:
             **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
         }
         types_key = tuple(p.type for p in signature.params)
-        exec(_lean_code(types_key, signature.abi, self._from_wasm is not None), namespace)  # noqa: S102
+        code = _lean_code(types_key, signature.abi, self._from_wasm is not None, plugin.limits.interruptible)
+        exec(code, namespace)  # noqa: S102
         return namespace["call"]  # type: ignore[no-any-return]
 
     def _general(self) -> Callable[..., Any]:
@@ -140,7 +150,9 @@ class PluginFunction:
         plugin, limits = self.plugin, self.plugin.limits
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
-        timed, armed = limits.timeout is not None, plugin._guarded
+        timed, armed, period = limits.timeout is not None, plugin._guarded, limits.epoch_period
+        interruptible, token = limits.interruptible, _interrupt.current_token
+        interrupts = _interrupt.STATE
 
         if not armed and plugin._pool is None:
             # A buffer call with no limits and one instance: just the lock around the work.
@@ -154,6 +166,8 @@ class PluginFunction:
                 try:
                     if live is None:
                         live = plugin._live()
+                    if interruptible and live.armed is not token():
+                        live.follow_thread()
                     return invoke(live, args)
                 except BaseException as error:
                     failed = failure(error, live, False)
@@ -167,21 +181,34 @@ class PluginFunction:
             if len(args) != arity:
                 raise arity_error(len(args))
             live = plugin._acquire()
-            cancels = plugin._cancels
-            if armed:
-                live.arm(limits)
-            if timed:
-                TICKER.enter(plugin._engine)
             try:
-                return invoke(live, args)
-            except BaseException as error:
-                failed = failure(error, live, plugin._cancels != cancels)
-                raise failed from failed.__cause__
-            finally:
+                cancels, interrupts_before = plugin._cancels, interrupts.interrupts
+                live.arm(limits)
+                outputs = live.state.outputs
+                # Delivering output is part of the call: it gets what is left of the time limit.
+                deadline = time.monotonic() + limits.timeout if limits.timeout is not None and outputs else None
+                if outputs:
+                    OUTPUT_MONITOR.enter(outputs)
                 if timed:
-                    TICKER.leave(plugin._engine)
-                if live.state.outputs:
-                    live.state.drain_output()
+                    TICKER.enter(plugin._engine, period)
+                try:
+                    result = invoke(live, args)
+                except BaseException as error:
+                    failed = failure(error, live, plugin._cancels != cancels, interrupts_before)
+                    if outputs:
+                        live.state.drain_output(deadline)  # what it wrote before it failed
+                    raise failed from failed.__cause__
+                finally:
+                    if timed:
+                        TICKER.leave(plugin._engine)
+                    if outputs:
+                        OUTPUT_MONITOR.leave(outputs)
+                if outputs and not live.state.drain_output(deadline):
+                    raise PluginTimeout(f"{self._where} exceeded its time limit of {limits.timeout:g} s "
+                                        "while its output was delivered; the rest of its output was dropped",
+                                        plugin=plugin.name, function=self.signature.name)
+                return result
+            finally:
                 plugin._release(live)
 
         return call
@@ -276,14 +303,23 @@ class PluginFunction:
 
     # ---- failures ----
 
-    def _failure(self, error: BaseException, live: Any, cancelled: bool) -> BaseException:
+    def _failure(self, error: BaseException, live: Any, cancelled: bool,
+                 interrupts_before: Optional[int] = None) -> BaseException:
         """What to raise for ``error`` from a call: wasmforge's own errors pass through,
-        anything from wasm becomes a specific error and costs the instance."""
+        anything from wasm becomes a specific error and costs the instance.
+
+        ``cancelled``: Plugin.cancel() was called while the call ran; ``interrupts_before``:
+        the SIGINT count when it started (None: the plugin has no deadline, only SIGINT interrupts it).
+        """
         if (isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError))
                 and (not isinstance(live, LiveInstance) or error is not live.state.host_error)):
             return error
         if not isinstance(live, LiveInstance):
             return error  # the instance could not even be made: that error says why
+        if not isinstance(error, Exception):
+            # KeyboardInterrupt (Ctrl-C stopped the wasm, or came as it returned): its state is unknown.
+            self.plugin._discard_instance(live)
+            return error
         host_error = live.state.host_error
         if host_error is not None and (
             error is host_error or error is host_error.__cause__
@@ -297,6 +333,12 @@ class PluginFunction:
         if not isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
             return error
         self.plugin._discard_instance(live)
+        code = error.trap_code if isinstance(error, wasmtime.Trap) else None
+        if code == wasmtime.TrapCode.INTERRUPT and not cancelled and (
+            not self.plugin.limits.uses_epochs  # without a deadline of its own, only Ctrl-C interrupts it
+            or interrupts_before is not None and _interrupt.stopped_by_sigint(self.plugin._engine, interrupts_before)
+        ):
+            return _interrupt.interrupted_error(self._where, self.plugin.name, self.signature.name)
         return self._trap_failure(error, live, cancelled)
 
     def _trap_failure(self, error: BaseException, live: LiveInstance, cancelled: bool) -> PluginCallError:
@@ -326,12 +368,23 @@ class PluginFunction:
         if code == wasmtime.TrapCode.STACK_OVERFLOW:
             return PluginStackOverflow(f"{self._where} overflowed the wasm stack (unbounded recursion?)",
                                        trap_code="stack_overflow", **names)
-        if limits.memory is not None and live.memory_size + _PAGE > limits.memory:
-            # Plain wasm cannot say it ran out: a trap with memory at the cap is the best evidence.
-            return PluginMemoryLimit(
-                f"{self._where} trapped with its memory at the limit of {limits.describe_memory()}: {first_line(error)}",
-                **names,
-            )
+        if limits.memory is not None:
+            # Plain wasm cannot say it ran out, and wasmtime does not say it refused a memory.grow.
+            # A grow is refused when it asks for more than the room left; a trap with less room
+            # left than the memory grew since the instance started (or than a page) is taken as
+            # one: a bomb growing in steps of any size trips it, a trap with ample room does not.
+            in_use = live.memory_size
+            room = limits.memory - in_use
+            if room < _PAGE:
+                return PluginMemoryLimit(
+                    f"{self._where} trapped with its memory at the limit of {limits.describe_memory()}: "
+                    f"{first_line(error)}", **names,
+                )
+            if room < in_use - live.started_memory:
+                return PluginMemoryLimit(
+                    f"{self._where} trapped with {describe_bytes(in_use)} in use, too close to its memory limit "
+                    f"of {limits.describe_memory()} to grow again: {first_line(error)}", **names,
+                )
         if not isinstance(error, wasmtime.Trap):
             return PluginTrap(f"{self._where} failed: {first_line(error)}", **names)
         return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
@@ -355,8 +408,11 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool) -> Any:
-    """The compiled lean call for one signature shape: compiled once, bound per export."""
+def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool, interruptible: bool) -> Any:
+    """The compiled lean call for one signature shape: compiled once, bound per export.
+
+    ``interruptible``: re-arm the store for Ctrl-C when the calling thread (or an interrupt) changed its arming.
+    """
     names = [f"a{i}" for i in range(len(param_types))]
     lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
     if names:
@@ -368,6 +424,8 @@ def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool) -> An
         "    live = plugin._current",
         "    try:",
         "        if live is None: live = plugin._live()",
+        *(["        if live.armed is not (interrupts.main if ident() == MAIN else FAR): live.follow_thread()"]
+          if interruptible else []),
         f"        result = (live._bound.get(name) or export(live, name, types))({', '.join(names)})",
         "    except BaseException as error:",
         "        failed = failure(error, live, False)",

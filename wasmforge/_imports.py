@@ -23,6 +23,8 @@ import os
 import struct
 import sys
 import tempfile
+import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
@@ -52,12 +54,15 @@ from .errors import (
     PluginProtocolError,
     UsageError,
 )
+from .limits import describe_bytes
 
 log = logging.getLogger(__name__)
 
 RUNTIME_MODULE = "wasmforge"
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _SLOT = struct.Struct("<II")
+#: Captured output goes to its sink this many bytes at a time.
+OUTPUT_CHUNK = 64 << 10
 #: The runtime imports' types, one pair per engine: wasmtime ties a FuncType to the first
 #: engine it is used with, and aborts the process if it is used with another.
 _runtime_types: "weakref.WeakKeyDictionary[wasmtime.Engine, tuple[wasmtime.FuncType, wasmtime.FuncType]]" = (
@@ -149,34 +154,136 @@ class CapturedStream:
     wasmtime-py's custom output callbacks run on wasmtime's own threads and can
     crash the process at interpreter exit; a file read on the calling thread
     cannot, and delivers a call's output, in order, before the call returns.
+
+    Bounded three ways: at most ``limit`` bytes of a call's output are
+    delivered (the rest is dropped, with a warning); while calls run, the
+    :data:`OUTPUT_MONITOR` cuts the file back to that much, so a plugin that
+    floods cannot fill the disk; and after each delivery the file is emptied.
+    wasmtime keeps writing at its own file position, so an emptied file
+    continues past a hole that takes no disk space.
     """
 
-    def __init__(self, stream: str, sink: OutputSink) -> None:
+    def __init__(self, stream: str, sink: OutputSink, plugin: str = "plugin", limit: Optional[int] = None) -> None:
         self.stream = stream
+        self.plugin = plugin
+        self.limit = limit
         self._deliver = _sink_writer(stream, sink)
-        handle, path = tempfile.mkstemp(prefix=f"wasmforge-{stream}-")
-        os.close(handle)
+        self._fd, path = tempfile.mkstemp(prefix=f"wasmforge-{stream}-")
         self.path = path
+        #: Where the next byte wasmtime writes will be: everything before it was delivered (or dropped).
         self._offset = 0
-        self._cleanup = weakref.finalize(self, _remove, path)
+        self._lock = threading.Lock()
+        self._cleanup = weakref.finalize(self, _close_and_remove, self._fd, path)
 
-    def drain(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read()
-        except OSError:
+    def trim(self) -> None:
+        """Drops what a running call wrote past its limit (from the monitor thread)."""
+        if self.limit is None:
             return
-        if data:
-            self._offset += len(data)
-            self._deliver(data)
+        with self._lock:
+            try:
+                if os.fstat(self._fd).st_size > self._offset + self.limit:
+                    os.ftruncate(self._fd, self._offset + self.limit)
+            except OSError:
+                pass
+
+    def drain(self, deadline: Optional[float] = None) -> bool:
+        """Delivers what the last call wrote, in chunks, then empties the file.
+
+        With ``deadline`` (a time.monotonic() value) delivery stops once it
+        passes, after at least one chunk; returns False if output was left undelivered then.
+        """
+        with self._lock:
+            try:
+                size = os.fstat(self._fd).st_size
+            except OSError:
+                return True
+            start = self._offset if size >= self._offset else 0  # a writer that appends starts again at 0
+            end = size if self.limit is None else min(size, start + self.limit)
+            position, in_time = start, True
+            try:
+                while position < end:
+                    chunk = os.pread(self._fd, min(OUTPUT_CHUNK, end - position), position)
+                    if not chunk:
+                        break
+                    position += len(chunk)
+                    self._deliver(chunk)
+                    if deadline is not None and position < end and time.monotonic() > deadline:
+                        in_time = False
+                        break
+            finally:
+                self._offset = size
+                try:
+                    os.ftruncate(self._fd, 0)
+                except OSError:
+                    pass
+            if not in_time:
+                log.warning("%s: %s of %s output left undelivered when the call's time limit passed",
+                            self.plugin, describe_bytes(end - position), self.stream)
+            elif end < size:
+                log.warning("%s wrote %s to %s in one call, over its limit of %s (max_output=); the rest was dropped",
+                            self.plugin, describe_bytes(size - start), self.stream, describe_bytes(self.limit))
+            return in_time
 
 
-def _remove(path: str) -> None:
+def _close_and_remove(fd: int, path: str) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
     try:
         os.unlink(path)
     except OSError:
         pass
+
+
+class OutputMonitor:
+    """Cuts captured output back to its limit while calls run, every INTERVAL seconds.
+
+    Idle (no call with captured output running) it waits on a condition and costs nothing.
+    """
+
+    INTERVAL = 0.05
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._active: dict[CapturedStream, int] = {}
+        self._thread: Optional[threading.Thread] = None
+
+    def enter(self, streams: Sequence[CapturedStream]) -> None:
+        if not streams:
+            return
+        with self._condition:
+            for stream in streams:
+                self._active[stream] = self._active.get(stream, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wasmforge-output", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def leave(self, streams: Sequence[CapturedStream]) -> None:
+        if not streams:
+            return
+        with self._condition:
+            for stream in streams:
+                count = self._active.get(stream, 1) - 1
+                if count <= 0:
+                    self._active.pop(stream, None)
+                else:
+                    self._active[stream] = count
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._active:
+                    self._condition.wait()
+            time.sleep(self.INTERVAL)
+            with self._condition:
+                streams = list(self._active)
+            for stream in streams:
+                stream.trim()
+
+
+OUTPUT_MONITOR = OutputMonitor()
 
 
 @dataclass
@@ -196,9 +303,12 @@ class CallState:
         self.host_error = None
         self.out_of_memory = None
 
-    def drain_output(self) -> None:
+    def drain_output(self, deadline: Optional[float] = None) -> bool:
+        """Delivers each stream's output; False if the deadline passed with output undelivered."""
+        in_time = True
         for captured in self.outputs:
-            captured.drain()
+            in_time = captured.drain(deadline if in_time else time.monotonic()) and in_time
+        return in_time
 
 
 @dataclass(frozen=True)
@@ -265,6 +375,8 @@ class ImportPlan:
     tables: list[ImportFact] = field(default_factory=list)
     #: The export that is the module's memory 0 (None: memory 0 is imported, or not exported).
     main_memory: Optional[str] = None
+    #: Bytes of captured output a call may deliver per stream.
+    max_output: Optional[int] = None
 
     @classmethod
     def build(
@@ -276,8 +388,9 @@ class ImportPlan:
         stdout: OutputSink = None,
         stderr: OutputSink = None,
         main_memory: Optional[str] = None,
+        max_output: Optional[int] = None,
     ) -> "ImportPlan":
-        plan = cls(plugin=plugin, stdout=stdout, stderr=stderr, main_memory=main_memory)
+        plan = cls(plugin=plugin, stdout=stdout, stderr=stderr, main_memory=main_memory, max_output=max_output)
         unknown: list[ImportFact] = []  # functions nobody supplied
         impossible: list[str] = []  # imports no Python value can satisfy, each with the reason
         missing: list[str] = []
@@ -369,7 +482,7 @@ class ImportPlan:
             if sink == "inherit":
                 getattr(config, f"inherit_{stream}")()
             else:
-                captured = CapturedStream(stream, sink)
+                captured = CapturedStream(stream, sink, self.plugin, self.max_output)
                 setattr(config, f"{stream}_file", captured.path)  # a property in wasmtime-py
                 state.outputs.append(captured)
         return config

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import wasmtime
 
+from . import _interrupt
 from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
-from ._imports import CallState
+from ._imports import OUTPUT_MONITOR, CallState
 from ._wasmtypes import func_type, show_func_type
 from .errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
@@ -53,6 +54,11 @@ class LiveInstance:
             memory_size=limits.memory if limits.memory is not None else -1,
             table_elements=DEFAULT_TABLE_ELEMENTS,
         )
+        #: How the store's epoch deadline was last set for the calling thread (see _interrupt).
+        self.armed: object = None
+        if limits.epoch_checks:
+            # Ctrl-C passes any deadline: the whole time limit (and the epoch in progress), or one epoch.
+            _interrupt.register(self.store, plugin._engine, limits.deadline_ticks + 1 if limits.uses_epochs else 1)
         self.arm(limits)
         self.state = CallState()
         self._bound: dict[str, Callable[..., Any]] = {}
@@ -62,16 +68,20 @@ class LiveInstance:
         # A start function or constructor is wasm like any other: the time limit holds there too.
         timed = limits.timeout is not None
         if timed:
-            TICKER.enter(plugin._engine)
+            TICKER.enter(plugin._engine, limits.epoch_period)
+        OUTPUT_MONITOR.enter(self.state.outputs)  # what it prints while starting is bounded too
         try:
             self._start(plugin, linker, limits)
         finally:
+            OUTPUT_MONITOR.leave(self.state.outputs)
             if timed:
                 TICKER.leave(plugin._engine)
+            self.state.drain_output()  # what it printed while starting, even if it failed to
 
     def _start(self, plugin: "Plugin", linker: wasmtime.Linker, limits: Limits) -> None:
         try:
-            self.instance = linker.instantiate(self.store, plugin._module)
+            with _interrupt.running_slow(self.store):
+                self.instance = linker.instantiate(self.store, plugin._module)
         except wasmtime.Trap as trap:  # in the module's start function
             raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from None
         except wasmtime.WasmtimeError as error:
@@ -98,16 +108,27 @@ class LiveInstance:
                                       "wasmforge calls it at start and cannot")
             try:
                 self.arm(limits)
-                function(self.store)
+                with _interrupt.running_slow(self.store):
+                    function(self.store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
                 raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from None
+        #: The memory's size once started: how much a call grew it is told from this (see _function).
+        self.started_memory = self.memory_size
 
     def arm(self, limits: Limits) -> None:
-        """A fresh time budget and fuel tank for the next call."""
+        """A fresh time budget and fuel tank for the next call, and Ctrl-C armed for the calling thread."""
         if limits.uses_epochs:
             self.store.set_epoch_deadline(limits.deadline_ticks)
+            if not _interrupt.STATE.tried:
+                _interrupt.install()  # loaded on another thread: Ctrl-C reaches it if called on the main one
+        elif limits.interruptible and self.armed is not _interrupt.current_token():
+            self.armed = _interrupt.arm_for_this_thread(self.store)
         if limits.fuel is not None:
             self.store.set_fuel(limits.fuel)
+
+    def follow_thread(self) -> None:
+        """Re-arms Ctrl-C for the calling thread (the lean call path's :meth:`arm`)."""
+        self.armed = _interrupt.arm_for_this_thread(self.store)
 
     def _exported_memory(self, name: Optional[str]) -> Optional[wasmtime.Memory]:
         memory = lookup_export(self.store, self.instance, name) if name is not None else None

@@ -37,6 +37,8 @@ from typing import Callable, Mapping, Optional
 
 import wasmtime
 
+from ._files import FileTooLarge, NotARegularFile, open_regular, read_fd, read_regular_file
+
 log = logging.getLogger(__name__)
 
 MODULE_TRAILER = b"WFCWASM1"
@@ -97,15 +99,19 @@ class ModuleCache:
 
     def _load(self, engine: wasmtime.Engine, path: Path, key: bytes) -> Optional[wasmtime.Module]:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # Never blocks (a FIFO planted as an entry) and never follows a link.
+            fd = open_regular(path, follow_symlinks=False)
         except FileNotFoundError:
+            return None
+        except NotARegularFile as error:
+            self._reject(path, error.strerror or "not a regular file")
             return None
         except OSError as error:
             log.debug("cache entry %s unreadable: %s", path, error)
             return None
         try:
             with os.fdopen(fd, "rb") as file:
-                blob = file.read()
+                blob = read_fd(file.fileno(), path, self.limit)
                 payload = self._verified_payload(blob, path, key)
                 if payload is None:
                     self._reject(path, "its HMAC does not match (corrupt or not written by wasmforge)")
@@ -187,7 +193,10 @@ class ModuleCache:
         if not key_path.exists():
             _create_key(key_path)
         _check_private(key_path)
-        key = key_path.read_bytes()
+        try:
+            key = read_regular_file(key_path, 64, follow_symlinks=False)
+        except (NotARegularFile, FileTooLarge):
+            raise _Untrusted(f"{key_path} is not a wasmforge cache key; delete the directory to start afresh") from None
         if len(key) != 32:
             raise _Untrusted(f"{key_path} is not a wasmforge cache key; delete the directory to start afresh")
         return key

@@ -249,6 +249,10 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
             raise UsageError(f"no {what} at {given}: no such file")
         if path.is_dir():
             raise UsageError(f"{given} is a directory; name the .wasm file in it")
+        if not path.is_file():  # a FIFO or a device: reading it would hang or never end
+            from ._files import describe_kind
+
+            raise UsageError(f"{given} is {describe_kind(path.stat().st_mode)}, not a file; name a .wasm file")
     except OSError as error:  # a directory on the way that may not be searched
         raise UsageError(f"cannot reach the {what} {given}: {error.strerror} ({error.filename})") from None
     return path

@@ -20,6 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
+from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from .errors import ConfigError, WorkspaceNotFound
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from .limits import Limits
 
 CONFIG_FILE = "wasmforge.toml"
+#: Larger wasmforge.toml or Cargo.toml files are refused unread.
+MAX_SETTINGS_FILE = 1 << 20
 PROFILES = ("debug", "release")
 #: Seconds a HotPlugin's (and `watch --call`'s) checks may run on a new version before it is refused.
 DEFAULT_CHECK_TIMEOUT = 5.0
@@ -100,9 +103,12 @@ def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
     """The nearest directory at or above ``start`` holding wasmforge.toml."""
     start = Path(start).resolve()
     for directory in (start, *start.parents):
+        config = directory / CONFIG_FILE
         try:
-            if (directory / CONFIG_FILE).is_file():
+            if config.is_file():
                 return directory
+            if config.exists() and not config.is_dir():  # a FIFO or device by that name: say so, do not skip it
+                read_settings_file(config)
         except OSError as error:  # a directory that may not be searched
             raise ConfigError(f"cannot look for {CONFIG_FILE} in {directory}: {error.strerror}") from None
     raise WorkspaceNotFound(
@@ -167,9 +173,22 @@ def _check_limits(settings: Settings, path: Path) -> None:
         raise ConfigError(f"{path}: [limits]: {error}") from None
 
 
+def read_settings_file(path: Path) -> str:
+    """The text of a TOML file wasmforge reads: a regular file of at most 1 MiB (a FIFO cannot hang it)."""
+    try:
+        return read_regular_file(path, MAX_SETTINGS_FILE).decode("utf-8")
+    except NotARegularFile as error:
+        raise ConfigError(f"{path} {error.strerror}; it must be a TOML file") from None
+    except FileTooLarge as error:
+        raise ConfigError(f"{path} is over {MAX_SETTINGS_FILE >> 20} MiB ({error.size} bytes); "
+                          "it must be a small TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory; it must be a TOML file") from None
+
+
 def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_settings_file(path))
     except FileNotFoundError:
         return {}
     except OSError as error:
@@ -208,7 +227,7 @@ def workspace_crates(root: Path) -> dict[str, Path]:
     """Package name -> directory for every member of the Cargo workspace at ``root``."""
     manifest = root / "Cargo.toml"
     try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_settings_file(manifest))
     except FileNotFoundError:
         raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
     except OSError as error:
@@ -228,7 +247,7 @@ def workspace_crates(root: Path) -> dict[str, Path]:
             if not member.is_file():
                 continue
             try:
-                name = tomllib.loads(member.read_text(encoding="utf-8")).get("package", {}).get("name")
+                name = tomllib.loads(read_settings_file(member)).get("package", {}).get("name")
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
                 raise ConfigError(f"{member} is not valid TOML: {error}") from None
             except RecursionError:

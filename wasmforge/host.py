@@ -19,21 +19,32 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _wasmtypes
+from . import _interrupt, _wasmtypes
 from ._compiled import Compiled, compile_plugin, compiled_file, engine_for, export_signatures
 from ._compiled import compile_module as _compile_module
+from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from ._function import PluginFunction
 from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
 from ._live import LiveInstance, MemoryView
 from .abi import Signature, raw_signature
 from .errors import MemoryAccessError, PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
-from .limits import DEFAULT_MAX_MODULE_SIZE, DEFAULT_MEMORY_LIMIT, Limits, SizeLike, describe_bytes, parse_size
+from .limits import (
+    DEFAULT_MAX_MODULE_SIZE,
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_MEMORY_LIMIT,
+    Limits,
+    SizeLike,
+    describe_bytes,
+    parse_size,
+)
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: More instances than this is a mistake, not a pool: each reserves its memory's address space.
 MAX_INSTANCES = 1024
+#: Put in a closed plugin's pool of instances: whoever waits for an instance gets this instead.
+_CLOSED = object()
 
 def default_engine() -> wasmtime.Engine:
     """The shared engine with no limits compiled in: for checking modules without running them."""
@@ -58,6 +69,8 @@ def load(
     sha256: Optional[str] = None,
     max_module_size: SizeLike = DEFAULT_MAX_MODULE_SIZE,
     instances: int = 1,
+    interruptible: bool = True,
+    max_output: SizeLike = DEFAULT_MAX_OUTPUT,
 ) -> "Plugin":
     """Loads the plugin at ``path``.
 
@@ -74,28 +87,21 @@ def load(
     - ``max_module_size``: refuse files larger than this.
     - ``instances``: how many instances may run calls at once, from as many
       threads (the GIL is released while wasm runs).
+    - ``interruptible``: Ctrl-C (SIGINT) stops a call running on the main
+      thread, which raises KeyboardInterrupt. False saves the epoch checks this
+      compiles into the plugin's code (docs/PERFORMANCE.md) and Ctrl-C waits for the call.
+    - ``max_output``: bytes a call may write to each of stdout and stderr
+      (WASI, not ``"inherit"``); the rest is dropped with a warning.
     """
     limits = Limits(timeout=timeout, memory=parse_size(memory_limit, "memory_limit"), fuel=fuel,
-                    cancellable=cancellable, max_module_size=parse_size(max_module_size, "max_module_size"))
+                    cancellable=cancellable, max_module_size=parse_size(max_module_size, "max_module_size"),
+                    interruptible=interruptible, max_output=parse_size(max_output, "max_output"))
     file = Path(path)
-    try:
-        info = file.stat()
-        if limits.max_module_size is not None and info.st_size > limits.max_module_size:
-            raise PluginLoadError(
-                f"{file} is {describe_bytes(info.st_size)}, over the {describe_bytes(limits.max_module_size)} limit "
-                "for plugin files; pass max_module_size= to load a larger one"
-            )
-        # A pinned file is always read and hashed; otherwise an unchanged file loaded before is not re-read.
-        data = file.read_bytes() if sha256 is not None else None
-        if data is not None and sha256 is not None:
-            check_sha256(data, sha256, file.name)
-        compiled = compiled_file(file.absolute(), info, data, file.name, limits)
-    except FileNotFoundError:
-        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from None
-    except IsADirectoryError:
-        raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
-    except OSError as error:
-        raise PluginLoadError(f"could not read {file}: {error.strerror}") from None
+    data = read_plugin_file(file, limits.max_module_size)
+    if sha256 is not None:
+        check_sha256(data, sha256, file.name)
+    # Remembered per path, but only ever for these very bytes: what runs is what was read (and pinned).
+    compiled = compiled_file(file.absolute(), data, file.name, limits)
     return Plugin(compiled, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr,
                   limits=limits, instances=instances)
 
@@ -106,7 +112,8 @@ def build_command_for(path: Path) -> str:
 
 
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
-                  "max_module_size": "max_module_size"}
+                  "max_module_size": "max_module_size", "interruptible": "interruptible", "max_output": "max_output"}
+_SIZE_OPTIONS = ("memory", "max_module_size", "max_output")
 _PASSED_OPTIONS = ("host_functions", "stdout", "stderr", "instances")
 
 
@@ -124,8 +131,30 @@ def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) ->
     for option, field in _LIMIT_OPTIONS.items():
         if option in options:
             value = options[option]
-            limits[field] = parse_size(value, option) if field in ("memory", "max_module_size") else value
+            limits[field] = parse_size(value, option) if field in _SIZE_OPTIONS else value
     return {**{k: options[k] for k in _PASSED_OPTIONS if k in options}, "limits": Limits(**limits)}
+
+
+def read_plugin_file(file: Path, max_module_size: Optional[int]) -> bytes:
+    """The bytes of the plugin file at ``file``: a regular file of at most ``max_module_size`` bytes,
+    refused (PluginLoadError) before reading otherwise. A FIFO or a device in its place cannot hang it."""
+    try:
+        return read_regular_file(file, max_module_size)
+    except FileTooLarge as error:
+        raise PluginLoadError(_too_large(str(file), error.size, error.limit)) from None
+    except FileNotFoundError:
+        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from None
+    except IsADirectoryError:
+        raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
+    except NotARegularFile as error:
+        raise PluginLoadError(f"{file} is {error.kind}, not a .wasm file; name a regular file") from None
+    except OSError as error:
+        raise PluginLoadError(f"could not read {file}: {error.strerror or error}") from None
+
+
+def _too_large(source: str, size: int, limit: int) -> str:
+    return (f"{source} is {describe_bytes(size)}, over the {describe_bytes(limit)} limit "
+            "for plugin files; pass max_module_size= to load a larger one")
 
 
 def check_sha256(data: bytes, expected: str, source: str) -> None:
@@ -206,9 +235,10 @@ class Plugin:
         self._export_names = compiled.export_names
         self._memory_exports = compiled.memory_exports
         # One instance: a re-entrant lock (a host function may call back in). Several: a
-        # queue of idle instances, None standing for one not made yet (or thrown away).
+        # queue of idle instances, None standing for one not made yet (or thrown away),
+        # and after close() the _CLOSED marker, which wakes every thread waiting for one.
         self._lock = threading.RLock()
-        self._pool: Optional["queue.SimpleQueue[Optional[LiveInstance]]"] = None
+        self._pool: Optional["queue.SimpleQueue[Union[LiveInstance, None, object]]"] = None
         if instances > 1:
             self._pool = queue.SimpleQueue()
             for _ in range(instances):
@@ -220,10 +250,12 @@ class Plugin:
         self._signatures = compiled.signatures
         self._imports = ImportPlan.build(
             compiled.imports, name, compiled.metadata.imports, normalize_host_functions(host_functions),
-            stdout, stderr, compiled.main_memory,
+            stdout, stderr, compiled.main_memory, limits.max_output,
         )
         #: Whether calls need more than the lean path: limits to arm, or output to forward.
         self._guarded = limits.uses_epochs or limits.fuel is not None or self._imports.captures_output
+        if limits.epoch_checks:
+            _interrupt.install()  # Ctrl-C reaches wasm on the main thread from now on
         self._functions: dict[str, PluginFunction] = {}
         self._raw_functions: dict[str, PluginFunction] = {}
         #: Exports bound as plain attributes (``plugin.add``), so close() unbinds exactly those.
@@ -254,10 +286,7 @@ class Plugin:
         """Loads a plugin from the bytes of a .wasm module (options as for :func:`load`)."""
         limits = limits or Limits()
         if limits.max_module_size is not None and len(data) > limits.max_module_size:
-            raise PluginLoadError(
-                f"{name} is {describe_bytes(len(data))}, over the {describe_bytes(limits.max_module_size)} limit "
-                "for plugin files; pass max_module_size= to load a larger one"
-            )
+            raise PluginLoadError(_too_large(name, len(data), limits.max_module_size))
         if sha256 is not None:
             check_sha256(data, sha256, name)
         return cls(compile_plugin(data, name, limits), name=name, path=path, host_functions=host_functions,
@@ -332,7 +361,8 @@ class Plugin:
         if not self.limits.uses_epochs:
             raise UsageError(f"{self.name} was not loaded to be cancellable; pass cancellable=True or timeout=")
         self._cancels += 1
-        # Running calls trap once the epoch passes their deadline, at most deadline_ticks away.
+        # Running calls trap once the epoch passes their deadline, at most deadline_ticks away
+        # (never more than MAX_DEADLINE_EPOCHS + 1, however long the time limit: see Limits.epoch_period).
         for _ in range(self.limits.deadline_ticks):
             self._engine.increment_epoch()
 
@@ -346,12 +376,18 @@ class Plugin:
             self._attributes.clear()
             self._functions.clear()
             self._raw_functions.clear()
-        if self._pool is not None:
-            while True:  # idle instances go now; busy ones when their calls end
-                try:
-                    self._pool.get_nowait()
-                except queue.Empty:
-                    break
+        self._empty_pool()
+
+    def _empty_pool(self) -> None:
+        """After close(): idle instances go now, busy ones when their calls end (see _release)."""
+        if self._pool is None:
+            return
+        while True:
+            try:
+                self._pool.get_nowait()
+            except queue.Empty:
+                break
+        self._pool.put(_CLOSED)  # each waiter takes it, puts it back for the next, and raises
 
     def __enter__(self) -> "Plugin":
         return self
@@ -403,12 +439,16 @@ class Plugin:
         if self._closed:
             raise UsageError(f"plugin {self.name} is closed")
         live = self._pool.get()
+        if live is _CLOSED:
+            self._pool.put(_CLOSED)
+            raise UsageError(f"plugin {self.name} was closed while this call waited for an instance")
         if live is None:
             try:
                 live = LiveInstance(self)
             except BaseException:
                 self._pool.put(None)
                 raise
+        assert isinstance(live, LiveInstance)
         return live
 
     def _release(self, live: LiveInstance) -> None:
@@ -416,6 +456,8 @@ class Plugin:
             self._lock.release()
         elif not self._closed:
             self._pool.put(None if live.discarded else live)
+            if self._closed:  # closed while we put it back: it must not stay
+                self._empty_pool()
 
     def _discard_instance(self, live: LiveInstance) -> None:
         """After a trap the instance's state is unknown: the next call starts afresh."""

@@ -39,8 +39,8 @@ from .events import (
     Unchanged,
     Watching,
 )
-from .host import PathLike, Plugin, plugin_options
-from .limits import MAX_TIMEOUT, Limits
+from .host import PathLike, Plugin, plugin_options, read_plugin_file
+from .limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
 from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources
 
@@ -386,10 +386,8 @@ class HotPlugin:
 
     def load_candidate(self, path: Path) -> Candidate:
         """Reads and instantiates the new version; PluginLoadError when it is not a valid plugin."""
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise PluginLoadError(f"could not read {path}: {error.strerror or error}") from None
+        limits = self._plugin_options.get("limits")
+        data = read_plugin_file(path, limits.max_module_size if limits is not None else DEFAULT_MAX_MODULE_SIZE)
         current = self._current
         if current is not None and current.data == data:
             return Candidate(path=path, data=data, unchanged=True, recovered=self._last_failure is not None)

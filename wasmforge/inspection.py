@@ -11,21 +11,20 @@ import wasmtime
 from . import _wasmfile, _wasmtypes
 from ._imports import RUNTIME_MODULE, WASI_MODULES, ImportFact
 from .abi import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
-from .errors import PluginLoadError
 from ._compiled import export_signatures, main_memory_export
-from .host import compile_module
+from .host import compile_module, read_plugin_file
+from .limits import DEFAULT_MAX_MODULE_SIZE
 
 
-def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = None,
+                   max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE) -> dict[str, Any]:
     """A JSON-ready description of the plugin at ``path`` (shape in docs/CLI.md).
 
     With ``host_functions`` (a mapping of import names to callables), each imported
-    function says whether it is ``provided``.
+    function says whether it is ``provided``. The file is read as :func:`wasmforge.load`
+    reads it: a regular file, refused past ``max_module_size`` before reading.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise PluginLoadError(f"cannot read {path}: {error.strerror}") from None
+    data = read_plugin_file(path, max_module_size)
     metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
     module = compile_module(data, path.name)
     host_functions_needed = []

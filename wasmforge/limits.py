@@ -1,11 +1,13 @@
-"""Sandbox limits: a time limit per call, a memory cap, a fuel budget.
+"""Sandbox limits: a time limit per call, a memory cap, a fuel budget, output caps.
 
 Time limits use wasmtime's epoch interruption: one daemon thread advances the
-epoch of each plugin that has timed calls running, every ``TICK`` seconds,
-and a call traps once its deadline passes. The same mechanism cancels calls
-from another thread. Epoch checks and fuel are compiled into the plugin's
-code, so each plugin gets its own engine configured for exactly the limits it
-uses: a plugin without a time limit or fuel runs code with neither.
+epoch of each plugin that has timed calls running, every ``TICK`` seconds
+(or every few ticks, for long time limits), and a call traps once its
+deadline passes. The same mechanism cancels calls from another thread, and
+stops a call on the main thread at Ctrl-C (see _interrupt.py). Epoch checks
+and fuel are compiled into the plugin's code, so a plugin gets an engine
+configured for exactly what it uses: one with ``interruptible=False``, no
+time limit and no fuel runs code with neither.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ MAX_FUEL = 2**64 - 1
 MAX_MEMORY_LIMIT = 2**63 - 1
 #: Table elements a plugin may have (each is a function reference).
 DEFAULT_TABLE_ELEMENTS = 1_000_000
+#: Bytes a call may write to each of stdout and stderr (WASI plugins whose output is captured).
+DEFAULT_MAX_OUTPUT = 16 << 20
+#: A deadline is at most this many epochs away: a longer time limit advances the epoch less often,
+#: so cancelling (which advances it past every deadline) costs at most this many steps.
+MAX_DEADLINE_EPOCHS = 1000
 
 _SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -71,6 +78,10 @@ class Limits:
     cancellable: bool = False
     #: Refuse module files larger than this many bytes.
     max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE
+    #: Let Ctrl-C (SIGINT) stop a call running on the main thread; False saves the epoch checks.
+    interruptible: bool = True
+    #: Bytes a call may write to each of stdout and stderr; the rest is dropped (WASI, captured output).
+    max_output: Optional[int] = DEFAULT_MAX_OUTPUT
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not (
@@ -86,7 +97,9 @@ class Limits:
         ):
             raise ConfigError(f"fuel must be a whole number from 1 to 2**64 - 1, got {self.fuel!r}; "
                               "leave it unset for no fuel limit")
-        for name in ("memory", "max_module_size"):
+        if not isinstance(self.interruptible, bool):
+            raise ConfigError(f"interruptible must be True or False, got {self.interruptible!r}")
+        for name in ("memory", "max_module_size", "max_output"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(f"{name} must be a positive number of bytes, got {value!r}; see parse_size()")
@@ -98,16 +111,36 @@ class Limits:
 
     @property
     def uses_epochs(self) -> bool:
+        """A time limit or cancellation: the plugin's epoch is its own, advanced for its calls alone."""
         return self.timeout is not None or self.cancellable
 
     @property
+    def epoch_checks(self) -> bool:
+        """Whether the plugin's code checks the epoch at all (a time limit, cancellation or Ctrl-C)."""
+        return self.uses_epochs or self.interruptible
+
+    @property
+    def engine_key(self) -> tuple[bool, bool]:
+        """The compiled-code configuration of an engine shared by plugins without epochs of their own."""
+        return (self.interruptible, self.fuel is not None)
+
+    @property
+    def epoch_period(self) -> int:
+        """TICKs per epoch: 1, or more for time limits so long that a deadline would be over MAX_DEADLINE_EPOCHS away."""
+        if self.timeout is None:
+            return 1
+        return max(1, math.ceil(self.timeout / (TICK * MAX_DEADLINE_EPOCHS)))
+
+    @property
     def deadline_ticks(self) -> int:
-        """Epoch ticks a call may run: the timeout, rounded up, plus the tick in progress."""
-        return math.ceil(self.timeout / TICK) + 1 if self.timeout is not None else 1
+        """Epochs a call may run: the timeout, rounded up, plus the epoch in progress."""
+        if self.timeout is None:
+            return 1
+        return math.ceil(self.timeout / (TICK * self.epoch_period)) + 1
 
     def engine_config(self) -> wasmtime.Config:
         config = wasmtime.Config()
-        config.epoch_interruption = self.uses_epochs
+        config.epoch_interruption = self.epoch_checks
         config.consume_fuel = self.fuel is not None
         # Memories grow in place (wasmtime reserves the address space up front on 64-bit
         # hosts anyway), so the host's view of a memory stays valid across calls and a
@@ -130,19 +163,25 @@ def describe_bytes(size: Optional[int]) -> str:
 
 
 class EpochTicker:
-    """Advances the epoch of every engine with timed calls running, every TICK seconds.
+    """Advances the epoch of every engine with timed calls running: every TICK seconds,
+    or every ``period`` TICKs for an engine entered with a longer period.
 
     Idle (no timed call anywhere) it waits on a condition and costs nothing.
     """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._active: "weakref.WeakKeyDictionary[wasmtime.Engine, int]" = weakref.WeakKeyDictionary()
+        #: engine -> [calls running, TICKs per epoch, TICKs since its epoch last advanced]
+        self._active: "weakref.WeakKeyDictionary[wasmtime.Engine, list[int]]" = weakref.WeakKeyDictionary()
         self._thread: Optional[threading.Thread] = None
 
-    def enter(self, engine: wasmtime.Engine) -> None:
+    def enter(self, engine: wasmtime.Engine, period: int = 1) -> None:
         with self._condition:
-            self._active[engine] = self._active.get(engine, 0) + 1
+            entry = self._active.get(engine)
+            if entry is None:
+                self._active[engine] = [1, period, 0]
+            else:
+                entry[0] += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="wasmforge-epoch", daemon=True)
                 self._thread.start()
@@ -150,11 +189,12 @@ class EpochTicker:
 
     def leave(self, engine: wasmtime.Engine) -> None:
         with self._condition:
-            count = self._active.get(engine, 1) - 1
-            if count <= 0:
+            entry = self._active.get(engine)
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] <= 0:
                 self._active.pop(engine, None)
-            else:
-                self._active[engine] = count
 
     def _run(self) -> None:
         while True:
@@ -164,9 +204,14 @@ class EpochTicker:
             # A plain sleep, not a wait on the condition: a call starting must not
             # bring the next tick forward, or deadlines would come early.
             time.sleep(TICK)
+            due = []
             with self._condition:
-                engines = list(self._active.keys())
-            for engine in engines:
+                for engine, entry in self._active.items():
+                    entry[2] += 1
+                    if entry[2] >= entry[1]:
+                        entry[2] = 0
+                        due.append(engine)
+            for engine in due:
                 engine.increment_epoch()
 
 
