@@ -15,7 +15,7 @@ import wasmtime
 
 import wasmforge
 from helpers import assert_one_line_error, copy_workspace, run_cli
-from wasmforge._live import first_line
+from wasmforge._text import first_line
 from wasmforge.errors import ConfigError, PluginLoadError, UsageError
 
 

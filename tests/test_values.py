@@ -27,7 +27,7 @@ from wasmforge import (
     PluginProtocolError,
     UsageError,
 )
-from wasmforge._jsonin import MAX_DEPTH, too_deep
+from wasmforge._json import MAX_DEPTH, too_deep
 from helpers import assert_one_line_error, run_cli
 
 DEEP = "[" * 5000 + "]" * 5000

@@ -20,6 +20,7 @@ import wasmtime
 
 from . import _wasmfile, _wasmtypes
 from ._imports import ImportFact
+from ._text import first_line
 from .abi import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
 from .errors import PluginLoadError
 from .limits import Limits
@@ -76,8 +77,7 @@ def compile_module(data: bytes, source: str, engine: wasmtime.Engine, *, cache: 
     try:
         return wasmtime.Module(engine, data)
     except wasmtime.WasmtimeError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid module"
-        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first}") from None
+        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first_line(error, 'invalid module')}") from None
 
 
 def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:

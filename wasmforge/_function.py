@@ -20,7 +20,7 @@ import wasmtime
 from . import _interrupt
 from ._fastcall import HostFunctionFailed, MemoryBoundsError
 from ._imports import OUTPUT_MONITOR
-from ._live import LiveInstance, describe_trap_code, first_line
+from ._live import LiveInstance, describe_trap_code
 from ._wasmtypes import not_numbers
 from .abi import (
     STATUS_BAD_INPUT,
@@ -48,7 +48,8 @@ from .errors import (
     PluginTimeout,
     PluginTrap,
 )
-from .limits import TICKER, describe_bytes
+from ._text import first_line, format_bytes
+from .limits import TICKER
 
 if TYPE_CHECKING:
     from .host import Plugin
@@ -252,7 +253,7 @@ class PluginFunction:
                 if not pointer:
                     live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
                     raise PluginMemoryLimit(
-                        f"{where}: the plugin could not allocate {describe_bytes(length)} for the arguments "
+                        f"{where}: the plugin could not allocate {format_bytes(length)} for the arguments "
                         f"(memory limit {limits.describe_memory()})", **names,
                     )
                 try:
@@ -354,8 +355,8 @@ class PluginFunction:
                                file=file, line=line, column=column, **names)
         if live.state.out_of_memory is not None:
             return PluginMemoryLimit(
-                f"{self._where} ran out of memory: it asked for {describe_bytes(live.state.out_of_memory)} more with "
-                f"{describe_bytes(live.memory_size)} in use (memory limit {limits.describe_memory()})",
+                f"{self._where} ran out of memory: it asked for {format_bytes(live.state.out_of_memory)} more with "
+                f"{format_bytes(live.memory_size)} in use (memory limit {limits.describe_memory()})",
                 **names,
             )
         code = error.trap_code if isinstance(error, wasmtime.Trap) else None
@@ -382,7 +383,7 @@ class PluginFunction:
                 )
             if room < in_use - live.started_memory:
                 return PluginMemoryLimit(
-                    f"{self._where} trapped with {describe_bytes(in_use)} in use, too close to its memory limit "
+                    f"{self._where} trapped with {format_bytes(in_use)} in use, too close to its memory limit "
                     f"of {limits.describe_memory()} to grow again: {first_line(error)}", **names,
                 )
         if not isinstance(error, wasmtime.Trap):

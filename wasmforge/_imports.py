@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _jsonin, _wasmtypes
+from . import _json, _wasmtypes
 from ._caller import call_with_caller, wants_caller
 from ._fastcall import guard_host_function
 from .abi import (
@@ -39,7 +39,6 @@ from .abi import (
     Signature,
     check_number_result,
     decode_input,
-    describe_value,
     encode_output,
     number_from_wasm,
     raw_signature,
@@ -54,7 +53,7 @@ from .errors import (
     PluginProtocolError,
     UsageError,
 )
-from .limits import describe_bytes
+from ._text import describe_value, format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +217,10 @@ class CapturedStream:
                     pass
             if not in_time:
                 log.warning("%s: %s of %s output left undelivered when the call's time limit passed",
-                            self.plugin, describe_bytes(end - position), self.stream)
+                            self.plugin, format_bytes(end - position), self.stream)
             elif end < size:
                 log.warning("%s wrote %s to %s in one call, over its limit of %s (max_output=); the rest was dropped",
-                            self.plugin, describe_bytes(size - start), self.stream, describe_bytes(self.limit))
+                            self.plugin, format_bytes(size - start), self.stream, format_bytes(self.limit))
             return in_time
 
 
@@ -653,7 +652,7 @@ def _panic_hook(state: CallState) -> Callable[..., None]:
     def on_panic(caller: wasmtime.Caller, ptr: int, length: int) -> None:
         try:
             raw = _read(_memory(caller), caller, ptr, length)
-            report = _jsonin.loads(raw.decode("utf-8", errors="replace"))
+            report = _json.loads(raw.decode("utf-8", errors="replace"))
             state.panic_report = report if isinstance(report, dict) else {"message": str(report)}
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}

@@ -19,27 +19,13 @@ import wasmtime
 from . import _interrupt
 from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
 from ._imports import OUTPUT_MONITOR, CallState
+from ._text import first_line
 from ._wasmtypes import func_type, show_func_type
 from .errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
 
 if TYPE_CHECKING:
     from .host import Plugin
-
-
-def first_line(error: BaseException) -> str:
-    """The line that says what went wrong.
-
-    wasmtime puts a backtrace first ("error while executing at wasm backtrace:")
-    and the reason last, after "Caused by:"; the reason is the line worth showing.
-    """
-    text = str(error.message if isinstance(error, wasmtime.Trap) else error).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    if lines[0].startswith("error while executing at wasm backtrace") and "Caused by:" in lines:
-        return lines[-1]
-    return lines[0]
 
 
 class LiveInstance:

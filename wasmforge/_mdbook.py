@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import _jsonin
+from . import _json
 from .errors import UsageError
 
 #: The keys that hold a book's items: mdBook 0.5's, then 0.4's.
@@ -32,8 +32,8 @@ class PreprocessorInput:
 def parse_input(raw: bytes, argv: Sequence[str]) -> PreprocessorInput:
     """mdBook's ``[context, book]`` from ``raw``; ``argv`` (this process's arguments) finds our table."""
     try:
-        payload = _jsonin.loads(raw)
-    except _jsonin.NestedTooDeep:
+        payload = _json.loads(raw)
+    except _json.NestedTooDeep:
         raise UsageError("--mdbook: the JSON on stdin is nested too deeply to read") from None
     except ValueError as error:
         raise UsageError(f"--mdbook expects mdBook's [context, book] JSON on stdin: {error}") from None

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ._jsonout import json_line
+from ._json import json_line
+from ._text import format_bytes
 from .errors import UsageError
 from .events import (
     BuildFinished,
@@ -236,12 +237,10 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _size_text(size: int, change: Optional[int]) -> str:
-    from .cli import _human_size
-
     if change is None:
-        return _human_size(size)
+        return format_bytes(size, fixed_point=True)
     sign = "+" if change >= 0 else "-"
-    return f"{_human_size(size)} ({sign}{_human_size(abs(change))})"
+    return f"{format_bytes(size, fixed_point=True)} ({sign}{format_bytes(abs(change), fixed_point=True)})"
 
 
 def _value_text(value: Any) -> str:

@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from . import _jsonin
+from . import _json
+from ._text import describe_value
 from .errors import ArgumentError, PluginLoadError, PluginProtocolError
 
 WIRE_VERSION = 1
@@ -131,7 +132,7 @@ def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
 
 def _parse_record(line: str, source: str) -> tuple[Signature, int]:
     try:
-        record = _jsonin.loads(line)
+        record = _json.loads(line)
         version = record["v"]
     except (ValueError, KeyError, TypeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata ({error}): {line[:120]}") from None
@@ -211,11 +212,6 @@ def raw_signature(name: str, params: Sequence[str], results: Sequence[str], kind
         result_wasm=tuple(results),
         kind=kind,
     )
-
-
-def describe_value(value: Any) -> str:
-    text = repr(value)
-    return text[:60] if isinstance(value, (str, bytes)) else f"{type(value).__name__} {text[:60]}"
 
 
 # ---- numbers --------------------------------------------------------------------------
@@ -397,7 +393,7 @@ def _decode(kind: str, data: bytes) -> Any:
         except UnicodeDecodeError as error:
             raise ValueError(f"invalid UTF-8 ({error.reason} at byte {error.start})") from None
     try:
-        return _jsonin.loads(data)
+        return _json.loads(data)
     except ValueError as error:
         raise ValueError(f"invalid JSON ({error})") from None
 

@@ -37,6 +37,7 @@ from typing import Callable, Mapping, Optional
 
 import wasmtime
 
+from ._text import env_flag, first_line
 from ._files import FileTooLarge, NotARegularFile, open_regular, read_fd, read_regular_file
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class ModuleCache:
                 try:
                     module = _deserialize(engine, payload, file.fileno())
                 except wasmtime.WasmtimeError as error:
-                    self._reject(path, f"this engine cannot load it ({_first_line(error)})")
+                    self._reject(path, f"this engine cannot load it ({first_line(error)})")
                     return None
         except OSError as error:
             log.debug("cache entry %s unreadable: %s", path, error)
@@ -270,11 +271,6 @@ def _touch(path: Path) -> None:
         pass
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 @functools.lru_cache(maxsize=None)
 def _wasmtime_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -312,7 +308,7 @@ _default_lock = threading.Lock()
 def cache_directory(env: Optional[Mapping[str, str]] = None) -> Optional[Path]:
     """The per-user cache directory, or None when ``WASMFORGE_CACHE=off``."""
     env = os.environ if env is None else env
-    if env.get("WASMFORGE_CACHE", "").lower() in ("0", "off", "false", "no"):
+    if env_flag(env, "WASMFORGE_CACHE") is False:
         return None
     if env.get("WASMFORGE_CACHE_DIR"):
         return Path(env["WASMFORGE_CACHE_DIR"]).expanduser()

@@ -19,7 +19,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
-from ._jsonout import error_json, json_line, json_safe
+from ._json import json_fields, json_line
+from ._text import format_bytes
 from ._version import __version__
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
@@ -205,15 +206,15 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
         for artifact in result.artifacts if not out.quiet else ():
             out.result(
                 f"built {artifact.crate}: {_shown_path(artifact.path, args.cwd)} "
-                f"({_human_size(artifact.size)}) in {result.seconds:.2f} s"
+                f"({format_bytes(artifact.size, fixed_point=True)}) in {result.seconds:.2f} s"
             )
         return EXIT_OK
     try:
         result = _run_build(args, out, settings, args.package or (), stream=False)
     except BuildError as error:
-        out.result(json.dumps({"ok": False, "error": str(error), "diagnostics": error.diagnostics}))
+        out.result(json_line({"ok": False, "error": str(error), "diagnostics": error.diagnostics}))
         return error.exit_code
-    out.result(json.dumps({
+    out.result(json_line({
         "ok": True,
         "seconds": round(result.seconds, 3),
         "profile": result.profile,
@@ -350,7 +351,7 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
         if args.json:
-            out.result(json_line({"ok": True, "function": args.function, **_json_result(value)}))
+            out.result(json_line({"ok": True, "function": args.function, **json_fields("result", value)}))
         elif function.signature.returns != "()":
             _print_value(out, value)
     return EXIT_OK
@@ -445,7 +446,7 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
             out.result(json_line({"ok": True, "function": args.function, "steps": [p.name for p in chain],
-                                  **_json_result(result)}))
+                                  **json_fields("result", result)}))
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
@@ -463,10 +464,10 @@ def _stdin_value(signature: "Signature", raw: bytes) -> Any:
         raise UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start}), which {signature} needs") from None
     if wire == "str":
         return text
-    from . import _jsonin
+    from . import _json
 
     try:
-        return _jsonin.loads(text)
+        return _json.loads(text)
     except ValueError as error:
         raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
 
@@ -494,12 +495,12 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
     host = _host_options(args).get("host_functions")
     reports = [inspect_plugin(path, host) for path in paths]
     if args.json:
-        out.result(json.dumps(reports[0] if len(reports) == 1 else reports))
+        out.result(json_line(reports[0] if len(reports) == 1 else reports))
         return EXIT_OK
     for index, report in enumerate(reports):
         if index:
             out.result("")
-        out.result(f"{report['file']}  {_human_size(report['size'])}  sha256 {report['sha256'][:16]}…")
+        out.result(f"{report['file']}  {format_bytes(report['size'], fixed_point=True)}  sha256 {report['sha256'][:16]}…")
         version = report["wire_version"]
         out.result(f"wire contract: v{version}" if version else "wire contract: none (plain wasm: numeric exports, call_raw)")
         out.result(f"memory: {report['memory']}")
@@ -535,14 +536,14 @@ def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
         return text.encode("utf-8")
     if param is not None and param.type in _FLOAT_MAX:
         return _parse_float(param.name, param.type, text)
-    from . import _jsonin
+    from . import _json
     from .errors import ArgumentError
 
     try:
-        return _jsonin.loads(text)
+        return _json.loads(text)
     except ValueError:
-        if _jsonin.too_deep(text):
-            raise ArgumentError(f"argument {index + 1} is JSON nested more than {_jsonin.MAX_DEPTH} levels deep") from None
+        if _json.too_deep(text):
+            raise ArgumentError(f"argument {index + 1} is JSON nested more than {_json.MAX_DEPTH} levels deep") from None
         return text
 
 
@@ -564,14 +565,6 @@ def _parse_float(name: str, rust_type: str, text: str) -> Any:
     if not math.isinf(value) and abs(value) > _FLOAT_MAX[rust_type]:
         raise ArgumentError(f"{name}: {text} is too large for {rust_type} (at most {_FLOAT_MAX[rust_type]:g})")
     return value
-
-
-def _json_result(value: Any) -> dict[str, Any]:
-    if isinstance(value, (bytes, bytearray)):
-        import base64
-
-        return {"result": base64.b64encode(value).decode("ascii"), "encoding": "base64"}
-    return {"result": json_safe(value)}
 
 
 def _print_value(out: Output, value: Any, newline: bool = True) -> None:
@@ -695,7 +688,7 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
 
     report = diagnose(offline=args.offline)
     if args.json:
-        out.result(json.dumps(report.to_json()))
+        out.result(json_line(report.to_json()))
         return EXIT_OK if report.ok else EXIT_FAILED
     width = max(len(c.name) for c in report.checks)
     for check in report.checks:
@@ -718,15 +711,6 @@ def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---- helpers -----------------------------------------------------------------------------
-
-
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def _milliseconds(text: str) -> int:
@@ -890,6 +874,27 @@ def _describe_error(error: WasmforgeError) -> str:
     if isinstance(error, PluginError) and error.function:
         return f"{error.function}() returned an error: {error}"
     return str(error)
+
+
+def error_json(error: BaseException) -> dict[str, Any]:
+    """An error for --json output: ``type`` (the exception's class) and ``message``, then what it knows.
+
+    A plugin's error also names ``plugin`` and ``function``; a panic has
+    ``panic_message``, ``file``, ``line`` and ``column`` (null where the panic
+    hook could not say); a trap its ``trap_code``; a build error cargo's ``diagnostics``.
+    """
+    from .errors import BuildError, PluginCallError, PluginPanic, PluginTrap
+
+    found: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, PluginCallError):
+        found.update(plugin=error.plugin, function=error.function)
+    if isinstance(error, PluginPanic):
+        found.update(panic_message=error.panic_message, file=error.file, line=error.line, column=error.column)
+    if isinstance(error, PluginTrap):
+        found["trap_code"] = error.trap_code
+    if isinstance(error, BuildError):
+        found["diagnostics"] = error.diagnostics
+    return found
 
 
 def _positive_float(text: str) -> float:

@@ -11,9 +11,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Optional
+from typing import Any, ClassVar, Mapping, Optional, Protocol
 
-from .abi import Signature
+from ._json import json_fields
+
+
+class Described(Protocol):
+    """What ExportsDiff compares: anything with a text form and equality, such as a
+    :class:`~wasmforge.abi.signature.Signature` (events sit below the wire contract)."""
+
+    def __str__(self) -> str: ...
+
+    def __eq__(self, other: object) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -23,9 +32,10 @@ class Event:
     kind: ClassVar[str] = "event"
 
     def to_json(self) -> dict[str, Any]:
-        values = {
-            f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.metadata.get("json", True)
-        }
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("json", True):
+                values.update(json_fields(f.name, _plain(getattr(self, f.name))))
         return {"event": self.kind, **values}
 
 
@@ -77,12 +87,12 @@ class BuildFinished(Event):
 class ExportsDiff:
     """How the exports of a new version differ from the previous one's, by name and signature."""
 
-    added: tuple[Signature, ...] = ()
-    removed: tuple[Signature, ...] = ()
-    changed: tuple[tuple[Signature, Signature], ...] = ()
+    added: tuple[Described, ...] = ()
+    removed: tuple[Described, ...] = ()
+    changed: tuple[tuple[Described, Described], ...] = ()
 
     @classmethod
-    def between(cls, old: Mapping[str, Signature], new: Mapping[str, Signature]) -> "ExportsDiff":
+    def between(cls, old: Mapping[str, Described], new: Mapping[str, Described]) -> "ExportsDiff":
         return cls(
             added=tuple(new[n] for n in new if n not in old),
             removed=tuple(old[n] for n in old if n not in new),
@@ -205,17 +215,14 @@ class ExecFinished(Event):
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-ready form: paths as strings, bytes as base64, diffs as dicts."""
+    """A JSON-ready form: paths as strings, diffs as dicts (bytes: see json_fields)."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        # Bytes inside a list (a check's arguments) have no field of their own to say "encoding".
+        return [json_fields("", _plain(v))[""] for v in value]
     if isinstance(value, ExportsDiff):
         return value.to_json()
     if isinstance(value, float):
         return round(value, 6)
-    if isinstance(value, (bytes, bytearray)):
-        import base64
-
-        return {"base64": base64.b64encode(value).decode("ascii")}
     return value

@@ -22,6 +22,7 @@ import wasmtime
 from . import _interrupt, _wasmtypes
 from ._compiled import Compiled, compile_plugin, compiled_file, engine_for, export_signatures
 from ._compiled import compile_module as _compile_module
+from ._text import format_bytes
 from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from ._function import PluginFunction
 from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
@@ -34,7 +35,6 @@ from .limits import (
     DEFAULT_MEMORY_LIMIT,
     Limits,
     SizeLike,
-    describe_bytes,
     parse_size,
 )
 
@@ -153,7 +153,7 @@ def read_plugin_file(file: Path, max_module_size: Optional[int]) -> bytes:
 
 
 def _too_large(source: str, size: int, limit: int) -> str:
-    return (f"{source} is {describe_bytes(size)}, over the {describe_bytes(limit)} limit "
+    return (f"{source} is {format_bytes(size)}, over the {format_bytes(limit)} limit "
             "for plugin files; pass max_module_size= to load a larger one")
 
 

@@ -23,6 +23,7 @@ from typing import Any, Optional, Union
 
 import wasmtime
 
+from ._text import format_bytes
 from .errors import ConfigError
 
 #: How often the epoch advances: the granularity of time limits.
@@ -149,17 +150,8 @@ class Limits:
         return config
 
     def describe_memory(self) -> str:
-        return describe_bytes(self.memory) if self.memory is not None else "unlimited"
+        return format_bytes(self.memory) if self.memory is not None else "unlimited"
 
-
-def describe_bytes(size: Optional[int]) -> str:
-    if size is None:
-        return "unknown"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            value = size / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
 
 
 class EpochTicker:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from ._text import env_flag
 from .errors import ToolchainError
 
 DEFAULT_TARGET = "wasm32-unknown-unknown"
@@ -322,8 +323,8 @@ def find_toolchain(target: str = DEFAULT_TARGET, env: Optional[Mapping[str, str]
 
 
 def offline_from_env(env: Mapping[str, str]) -> bool:
-    """WASMFORGE_OFFLINE=1 (or true, yes): take crates from Debian's registry whatever the toolchain."""
-    return env.get("WASMFORGE_OFFLINE", "").lower() in ("1", "true", "yes")
+    """WASMFORGE_OFFLINE=1 (or true, yes, on): take crates from Debian's registry whatever the toolchain."""
+    return env_flag(env, "WASMFORGE_OFFLINE") is True
 
 
 def uses_debian_registry(env: Optional[Mapping[str, str]] = None) -> bool:

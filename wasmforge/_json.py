@@ -1,18 +1,26 @@
-"""JSON read from outside (plugins, metadata, the command line): depth-bounded.
+"""JSON in and out: the one bounded reader and the one strict writer.
 
+Reading JSON from outside (plugins, metadata, the command line) is
+depth-bounded.
 ``json.loads`` recurses once per nesting level and raises RecursionError, not
 ValueError, for input nested about a thousand levels deep; a result nested
 just under that limit still breaks whatever walks it next (repr, json.dumps).
 :func:`loads` refuses nesting past :data:`MAX_DEPTH` with a ValueError, as it
 does any other malformed JSON, so callers need one ``except ValueError``.
+
+Writing: every ``--json`` output is strict JSON (:func:`json_line`): NaN and
+the infinities, which JSON cannot hold, become strings, and bytes are one
+shape everywhere (:func:`json_fields`).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import math
 import operator
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 
 #: Deepest nesting accepted: twice serde_json's own limit (128), far below Python's recursion limit.
 MAX_DEPTH = 256
@@ -78,3 +86,29 @@ def loads(text: Union[str, bytes, bytearray]) -> Any:
         return json.loads(text)
     except RecursionError:
         raise NestedTooDeep() from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and the infinities (which JSON cannot hold) as the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    return value
+
+
+def json_line(value: Any, default: Optional[Callable[[Any], Any]] = None) -> str:
+    """One line of strict JSON."""
+    return json.dumps(json_safe(value), allow_nan=False, default=default)
+
+
+def json_fields(name: str, value: Any) -> dict[str, Any]:
+    """``{name: value}`` ready for JSON; bytes as ``{name: "<base64>", "encoding": "base64"}``.
+
+    The one shape for bytes in every ``--json`` output (`call`'s result, `watch`'s check values).
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {name: base64.b64encode(bytes(value)).decode("ascii"), "encoding": "base64"}
+    return {name: json_safe(value)}
