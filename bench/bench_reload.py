@@ -169,8 +169,8 @@ def cached_breakdown(data: bytes, rounds: int) -> dict[str, float]:
     modules = cache.default_cache()
     assert modules is not None
     host.compile_module(data, "warm-up")
-    from wasmforge import _wasmfile
-    from wasmforge.abi import METADATA_SECTION, parse_metadata
+    from wasmforge.abi import wasmfile as _wasmfile
+    from wasmforge.abi.signature import METADATA_SECTION, parse_metadata
 
     metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, "bench"), "bench")
     other = data[:-1] + bytes([data[-1] ^ 1])  # same size, differs at the very end: a full compare

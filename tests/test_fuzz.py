@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wasmforge
-from wasmforge.cli import parse_cli_argument
+from wasmforge.abi.arguments import parse_cli_argument
 
 REPO = Path(__file__).resolve().parents[1]
 

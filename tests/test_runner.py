@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 import wasmforge
-from wasmforge.cli import parse_cli_argument
+from wasmforge.abi.arguments import parse_cli_argument
 from wasmforge.toolchain import find_toolchain, offline_config_args
 
 CASES = [

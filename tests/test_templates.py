@@ -183,7 +183,7 @@ def test_a_debug_build_optimizes_the_guest_support_and_leaves_the_plugin_to_buil
 def test_a_debug_plugin_carries_no_json_value_for_its_panic_hook(demo) -> None:
     # The panic report is written without serde_json::Value, which brought BTreeMap and
     # float formatting into every plugin: code wasmtime compiled again on each reload.
-    from wasmforge._wasmfile import custom_sections
+    from wasmforge.abi.wasmfile import custom_sections
 
     (names,) = custom_sections(demo.wasm.read_bytes(), "name")
     assert b"wasmforge_pdk" in names and b"__wf_init" in names  # the name section is there to look at

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .abi import Param, Signature
+    from .abi.signature import Param, Signature
     from .build import Artifact, BuildResult, build
     from .config import Settings, find_workspace, load_settings
     from .errors import (
@@ -67,8 +67,8 @@ _LAZY = {
     "load_dir": "chain",
     "HotPlugin": "hot",
     "CheckCall": "hot",
-    "Signature": "abi",
-    "Param": "abi",
+    "Signature": "abi.signature",
+    "Param": "abi.signature",
     "build": "build",
     "Artifact": "build",
     "BuildResult": "build",

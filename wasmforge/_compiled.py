@@ -18,10 +18,10 @@ from typing import Any, Optional, Sequence
 
 import wasmtime
 
-from . import _wasmfile, _wasmtypes
+from .abi import wasmfile as _wasmfile, wasmtypes as _wasmtypes
 from ._imports import ImportFact
 from ._text import first_line
-from .abi import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
+from .abi.signature import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
 from .errors import PluginLoadError
 from .limits import Limits
 

@@ -21,18 +21,9 @@ from . import _interrupt
 from ._fastcall import HostFunctionFailed, MemoryBoundsError
 from ._imports import OUTPUT_MONITOR
 from ._live import LiveInstance, describe_trap_code
-from ._wasmtypes import not_numbers
-from .abi import (
-    STATUS_BAD_INPUT,
-    STATUS_ERROR,
-    STATUS_OK,
-    F32_MAX,
-    Signature,
-    decode_output,
-    encode_input,
-    number_from_wasm,
-    number_to_wasm,
-)
+from .abi.wasmtypes import not_numbers
+from .abi.signature import Signature
+from .abi.codec import F32_MAX, passes_as_is, STATUS_BAD_INPUT, STATUS_ERROR, STATUS_OK, decode_output, encode_input, number_from_wasm, number_to_wasm
 from .errors import (
     ArgumentError,
     HostFunctionError,
@@ -444,11 +435,8 @@ def _inline_check(variable: str, rust_type: str, abi: str) -> str:
         return f"if type({variable}) is not float"
     if rust_type == "f32":  # a finite float past f32's range would become infinity: the converter refuses it
         return f"if type({variable}) is not float or -{F32_MAX!r} > {variable} or {variable} > {F32_MAX!r}"
-    limits = {"i8": (-(2**7), 2**7 - 1), "i16": (-(2**15), 2**15 - 1), "i32": (-(2**31), 2**31 - 1),
-              "i64": (-(2**63), 2**63 - 1), "u8": (0, 2**8 - 1), "u16": (0, 2**16 - 1),
-              "u32": (0, 2**31 - 1), "u64": (0, 2**63 - 1)}
-    if rust_type not in limits:
+    unchanged = passes_as_is(rust_type)
+    if unchanged is None:
         return "if True"  # bool: the converter decides
-    # Unsigned values past the signed range need the converter to wrap them (plain wasm's are signed).
-    low, high = limits[rust_type]
+    low, high = unchanged
     return f"if type({variable}) is not int or not {low} <= {variable} <= {high}"

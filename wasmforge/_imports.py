@@ -31,18 +31,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _json, _wasmtypes
+from . import _json
+from .abi import wasmtypes as _wasmtypes
 from ._caller import call_with_caller, wants_caller
 from ._fastcall import guard_host_function
-from .abi import (
-    HOST_IMPORT_MODULE,
-    Signature,
-    check_number_result,
-    decode_input,
-    encode_output,
-    number_from_wasm,
-    raw_signature,
-)
+from .abi.signature import HOST_IMPORT_MODULE, Signature, raw_signature
+from .abi.codec import check_number_result, decode_input, encode_output, number_from_wasm
 from .errors import (
     ArgumentError,
     HostFunctionError,

@@ -20,7 +20,7 @@ from . import _interrupt
 from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
 from ._imports import OUTPUT_MONITOR, CallState
 from ._text import first_line
-from ._wasmtypes import func_type, show_func_type
+from .abi.wasmtypes import func_type, show_func_type
 from .errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
 

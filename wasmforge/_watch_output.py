@@ -51,7 +51,7 @@ class CliCall(CheckCall):
         return cls(words[0], *words[1:])
 
     def arguments_for(self, plugin: "Plugin") -> Sequence[Any]:
-        from .cli import parse_cli_argument
+        from .abi.arguments import parse_cli_argument
 
         signature = plugin.function(self.function).signature
         return [parse_cli_argument(signature, i, text) for i, text in enumerate(self.args)]

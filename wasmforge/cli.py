@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from ._version import __version__
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, WasmforgeError
 
 if TYPE_CHECKING:
-    from .abi import Signature
+    from .abi.signature import Signature
     from .build import BuildResult
     from .config import Settings
 
@@ -244,7 +243,7 @@ def _existing_file(args: argparse.Namespace, given: str, what: str) -> Path:
     try:
         if not path.exists():
             if what == "plugin" and path.suffix == ".wasm":
-                from .host import build_command_for
+                from .abi.wasmfile import build_command_for
 
                 raise UsageError(f"no {what} at {given}: no such file; build it with `{build_command_for(path)}`")
             raise UsageError(f"no {what} at {given}: no such file")
@@ -346,6 +345,8 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
         return _list_exports(args, out, paths)
     if not args.function:
         raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
+    from .abi.arguments import parse_cli_argument
+
     with load(_plugin_exporting(paths, args.function, _host_options(args)), **_load_options(args)) as plugin:
         function = plugin.function(args.function)
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
@@ -405,6 +406,7 @@ def _call_native(args: argparse.Namespace) -> int:
 
 
 def cmd_chain(args: argparse.Namespace, out: Output) -> int:
+    from .abi.arguments import parse_stdin_value
     from .chain import load_dir, load_paths
     from .errors import UsageError
 
@@ -441,7 +443,7 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
             given = parse_input(raw, getattr(args, "argv", ()))
             result = chain.call(args.function, given.book, context=given.context)
         else:
-            result = chain.call(args.function, _stdin_value(chain.plugins[0].exports[args.function], raw))
+            result = chain.call(args.function, parse_stdin_value(chain.plugins[0].exports[args.function], raw))
         if args.mdbook:
             out.result(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         elif args.json:
@@ -450,26 +452,6 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
         else:
             _print_value(out, result, newline=False)
     return EXIT_OK
-
-
-def _stdin_value(signature: "Signature", raw: bytes) -> Any:
-    from .errors import UsageError
-
-    wire = signature.params[-1].wire  # a step taking (context, value) reads the value last
-    if wire == "bytes":
-        return raw
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start}), which {signature} needs") from None
-    if wire == "str":
-        return text
-    from . import _json
-
-    try:
-        return _json.loads(text)
-    except ValueError as error:
-        raise UsageError(f"the input is not JSON ({error}), which {signature} needs") from None
 
 
 def _argument_bytes(flag: str, text: str) -> bytes:
@@ -525,46 +507,6 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
 def _provided_mark(imported: dict[str, Any]) -> str:
     """" (missing)" for an import --host-functions does not supply; nothing without --host-functions."""
     return " (missing)" if imported.get("provided") is False else ""
-
-
-def parse_cli_argument(signature: "Signature", index: int, text: str) -> Any:
-    """A command-line argument as the Python value the parameter wants."""
-    param = signature.params[index] if index < len(signature.params) else None
-    if param is not None and param.wire == "str":
-        return text
-    if param is not None and param.wire == "bytes":
-        return text.encode("utf-8")
-    if param is not None and param.type in _FLOAT_MAX:
-        return _parse_float(param.name, param.type, text)
-    from . import _json
-    from .errors import ArgumentError
-
-    try:
-        return _json.loads(text)
-    except ValueError:
-        if _json.too_deep(text):
-            raise ArgumentError(f"argument {index + 1} is JSON nested more than {_json.MAX_DEPTH} levels deep") from None
-        return text
-
-
-#: The largest finite value of each float type: a literal past it would silently become infinity.
-_FLOAT_MAX = {"f32": 3.4028234663852886e38, "f64": sys.float_info.max}
-
-
-def _parse_float(name: str, rust_type: str, text: str) -> Any:
-    """A float argument: any decimal literal, and nan, inf, -inf (in any case), but no overflow to infinity."""
-    from .errors import ArgumentError
-
-    try:
-        value = float(text)
-    except ValueError:
-        return text  # the argument check names the parameter and the type it needs
-    if math.isinf(value) and "inf" not in text.lower():
-        raise ArgumentError(f"{name}: {text} is too large for {rust_type} (at most {_FLOAT_MAX[rust_type]:g}); "
-                            "write inf for infinity")
-    if not math.isinf(value) and abs(value) > _FLOAT_MAX[rust_type]:
-        raise ArgumentError(f"{name}: {text} is too large for {rust_type} (at most {_FLOAT_MAX[rust_type]:g})")
-    return value
 
 
 def _print_value(out: Output, value: Any, newline: bool = True) -> None:

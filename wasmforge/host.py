@@ -19,15 +19,16 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _interrupt, _wasmtypes
+from . import _interrupt
+from .abi import wasmtypes as _wasmtypes
+from .abi.wasmfile import check_module_size, read_plugin_file
 from ._compiled import Compiled, compile_plugin, compiled_file, engine_for, export_signatures
 from ._compiled import compile_module as _compile_module
 from ._text import format_bytes
-from ._files import FileTooLarge, NotARegularFile, read_regular_file
 from ._function import PluginFunction
 from ._imports import HostFunctionsArg, ImportPlan, OutputSink, normalize_host_functions
 from ._live import LiveInstance, MemoryView
-from .abi import Signature, raw_signature
+from .abi.signature import Signature, raw_signature
 from .errors import MemoryAccessError, PluginIntegrityError, PluginLoadError, UnknownFunctionError, UsageError
 from .limits import (
     DEFAULT_MAX_MODULE_SIZE,
@@ -106,11 +107,6 @@ def load(
                   limits=limits, instances=instances)
 
 
-def build_command_for(path: Path) -> str:
-    """The command that makes a missing .wasm: cargo puts release builds under .../release/."""
-    return "wasmforge build --release" if "release" in path.parts else "wasmforge build"
-
-
 _LIMIT_OPTIONS = {"timeout": "timeout", "memory_limit": "memory", "fuel": "fuel", "cancellable": "cancellable",
                   "max_module_size": "max_module_size", "interruptible": "interruptible", "max_output": "max_output"}
 _SIZE_OPTIONS = ("memory", "max_module_size", "max_output")
@@ -133,28 +129,6 @@ def plugin_options(options: Mapping[str, Any], base: Optional[Limits] = None) ->
             value = options[option]
             limits[field] = parse_size(value, option) if field in _SIZE_OPTIONS else value
     return {**{k: options[k] for k in _PASSED_OPTIONS if k in options}, "limits": Limits(**limits)}
-
-
-def read_plugin_file(file: Path, max_module_size: Optional[int]) -> bytes:
-    """The bytes of the plugin file at ``file``: a regular file of at most ``max_module_size`` bytes,
-    refused (PluginLoadError) before reading otherwise. A FIFO or a device in its place cannot hang it."""
-    try:
-        return read_regular_file(file, max_module_size)
-    except FileTooLarge as error:
-        raise PluginLoadError(_too_large(str(file), error.size, error.limit)) from None
-    except FileNotFoundError:
-        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from None
-    except IsADirectoryError:
-        raise PluginLoadError(f"{file} is a directory, not a .wasm file") from None
-    except NotARegularFile as error:
-        raise PluginLoadError(f"{file} is {error.kind}, not a .wasm file; name a regular file") from None
-    except OSError as error:
-        raise PluginLoadError(f"could not read {file}: {error.strerror or error}") from None
-
-
-def _too_large(source: str, size: int, limit: int) -> str:
-    return (f"{source} is {format_bytes(size)}, over the {format_bytes(limit)} limit "
-            "for plugin files; pass max_module_size= to load a larger one")
 
 
 def check_sha256(data: bytes, expected: str, source: str) -> None:
@@ -285,8 +259,7 @@ class Plugin:
     ) -> "Plugin":
         """Loads a plugin from the bytes of a .wasm module (options as for :func:`load`)."""
         limits = limits or Limits()
-        if limits.max_module_size is not None and len(data) > limits.max_module_size:
-            raise PluginLoadError(_too_large(name, len(data), limits.max_module_size))
+        check_module_size(data, limits.max_module_size, name)
         if sha256 is not None:
             check_sha256(data, sha256, name)
         return cls(compile_plugin(data, name, limits), name=name, path=path, host_functions=host_functions,

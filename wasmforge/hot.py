@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 from ._filters import SourceSet, link_chain
-from .abi import Signature
+from .abi.signature import Signature
 from .build import check_crates
 from .config import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
 from .errors import ConfigError, PluginLoadError, PluginTimeout, UnknownFunctionError, WasmforgeError
@@ -39,7 +39,8 @@ from .events import (
     Unchanged,
     Watching,
 )
-from .host import PathLike, Plugin, plugin_options, read_plugin_file
+from .abi.wasmfile import read_plugin_file
+from .host import PathLike, Plugin, plugin_options
 from .limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
 from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources

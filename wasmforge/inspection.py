@@ -8,11 +8,12 @@ from typing import Any, Mapping, Optional
 
 import wasmtime
 
-from . import _wasmfile, _wasmtypes
+from .abi import wasmfile as _wasmfile, wasmtypes as _wasmtypes
 from ._imports import RUNTIME_MODULE, WASI_MODULES, ImportFact
-from .abi import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
+from .abi.signature import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
 from ._compiled import export_signatures, main_memory_export
-from .host import compile_module, read_plugin_file
+from .abi.wasmfile import read_plugin_file
+from .host import compile_module
 from .limits import DEFAULT_MAX_MODULE_SIZE
 
 

@@ -1,20 +1,59 @@
-"""Reading a .wasm file's framing: the header and its custom sections.
+"""Reading a .wasm file: the file itself, its size, its header and its sections.
 
-wasmtime-py does not expose custom sections, and wasmforge's export metadata
-lives in one, so the section headers (id byte + LEB128 size) are walked here;
-and it lists exports without their indices, which say which memory is memory 0.
+A plugin file is read only if it is a regular file no larger than the limit
+(a FIFO or a device in its place cannot hang the read, and a huge file is
+refused before a byte of it is read). wasmtime-py does not expose custom
+sections, and wasmforge's export metadata lives in one, so the section headers
+(id byte + LEB128 size) are walked here; and it lists exports without their
+indices, which say which memory is memory 0.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Optional
 
-from .errors import PluginLoadError
+from .._files import FileTooLarge, NotARegularFile, read_regular_file
+from .._text import format_bytes
+from ..errors import PluginLoadError
 
 WASM_MAGIC = b"\0asm"
 _CUSTOM_SECTION = 0
 _EXPORT_SECTION = 7
 _MEMORY_EXPORT = 2
+
+
+def read_plugin_file(file: Path, max_module_size: Optional[int]) -> bytes:
+    """The bytes of the plugin file at ``file``: a regular file of at most ``max_module_size`` bytes,
+    refused (PluginLoadError) before reading otherwise. A FIFO or a device in its place cannot hang it."""
+    try:
+        return read_regular_file(file, max_module_size)
+    except FileTooLarge as error:
+        raise PluginLoadError(_too_large(str(file), error.size, error.limit)) from error
+    except FileNotFoundError as error:
+        raise PluginLoadError(f"no plugin at {file}; build one with `{build_command_for(file)}`") from error
+    except IsADirectoryError as error:
+        raise PluginLoadError(f"{file} is a directory, not a .wasm file") from error
+    except NotARegularFile as error:
+        raise PluginLoadError(f"{file} is {error.kind}, not a .wasm file; name a regular file") from error
+    except OSError as error:
+        raise PluginLoadError(f"could not read {file}: {error.strerror or error}") from error
+
+
+def check_module_size(data: bytes, max_module_size: Optional[int], source: str) -> None:
+    """PluginLoadError if a module's bytes are more than ``max_module_size`` (None: no limit)."""
+    if max_module_size is not None and len(data) > max_module_size:
+        raise PluginLoadError(_too_large(source, len(data), max_module_size))
+
+
+def _too_large(source: str, size: int, limit: int) -> str:
+    return (f"{source} is {format_bytes(size)}, over the {format_bytes(limit)} limit "
+            "for plugin files; pass max_module_size= to load a larger one")
+
+
+def build_command_for(path: Path) -> str:
+    """The command that makes a missing .wasm: cargo puts release builds under .../release/."""
+    return "wasmforge build --release" if "release" in path.parts else "wasmforge build"
 
 
 def check_header(data: bytes, source: str) -> None:

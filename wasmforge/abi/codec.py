@@ -1,9 +1,6 @@
-"""The wire contract's host side: export metadata and value conversion.
+"""How values cross the boundary: numbers, and the two buffers of a buffer call.
 
-See docs/ABI.md. Each function crossing the boundary is described by a
-:class:`Signature`: exports (plugin functions Python calls) and imports (host
-functions the plugin calls) from the ``wasmforge.exports`` custom section, or,
-for plain wasm, from the bare wasm type. Values travel in one of two ways:
+See docs/ABI.md. Values travel in one of two ways:
 
 - "native": every argument and the result are plain numbers, passed as wasm
   values; the converters here check ranges and fix signedness;
@@ -21,21 +18,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from . import _json
-from ._text import describe_value
-from .errors import ArgumentError, PluginLoadError, PluginProtocolError
-
-WIRE_VERSION = 1
-METADATA_SECTION = "wasmforge.exports"
-#: Import module of the functions a plugin declares with #[host_fn].
-HOST_IMPORT_MODULE = "wasmforge:host"
+from .. import _json
+from .._text import describe_value
+from ..errors import ArgumentError, PluginProtocolError
+from .signature import WASM_OF, Param, Signature
 
 #: Buffer-call status codes (docs/ABI.md).
 STATUS_OK, STATUS_ERROR, STATUS_BAD_INPUT = 0, 1, 2
 
+#: Every integer type's range: the one table the converters and the fast path's inline checks use.
 INT_RANGES = {
     "i8": (-(2**7), 2**7 - 1),
     "i16": (-(2**15), 2**15 - 1),
@@ -49,169 +42,18 @@ INT_RANGES = {
 _FLOATS = ("f32", "f64")
 #: The largest finite f32: a larger finite float would silently become infinity in an f32.
 F32_MAX = 3.4028234663852886e38
-#: The wasm type each Rust number type travels as (what the macro crate emits).
-WASM_OF = {"bool": "i32", "i8": "i32", "i16": "i32", "i32": "i32", "u8": "i32", "u16": "i32", "u32": "i32",
-           "i64": "i64", "u64": "i64", "f32": "f32", "f64": "f64"}
 
 
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str
-    #: The wasm value type, for parameters passed as plain numbers.
-    wasm: Optional[str] = None
-    #: How it travels: "number", "str", "bytes" or "json".
-    wire: str = "json"
+def passes_as_is(rust_type: str) -> Optional[tuple[int, int]]:
+    """The integers of ``rust_type`` that go to wasm unchanged, (low, high); None for bool and floats.
 
-    def __str__(self) -> str:
-        return f"{self.name}: {self.type}"
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What a function takes and returns, and how its values travel."""
-
-    name: str
-    params: tuple[Param, ...]
-    returns: str
-    #: "native" (plain wasm numbers), "buffer" (one input buffer, one output), or
-    #: "raw" (no wasmforge metadata: called with plain numbers).
-    abi: str
-    input: str = "none"
-    output: str = "unit"
-    fallible: bool = False
-    result_wasm: tuple[str, ...] = ()
-    #: "export" (a plugin function) or "import" (a host function).
-    kind: str = "export"
-
-    def __str__(self) -> str:
-        params = ", ".join(map(str, self.params))
-        return f"{self.name}({params}) -> {self.returns}"
-
-    def describe_arity(self) -> str:
-        """"length() takes 1 argument (s: &str)": for argument-count errors."""
-        count = len(self.params)
-        plural = "argument" if count == 1 else "arguments"
-        listed = f" ({', '.join(map(str, self.params))})" if self.params else ""
-        return f"{self.name}() takes {count} {plural}{listed}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "params": [{"name": p.name, "type": p.type} for p in self.params],
-            "returns": self.returns,
-            "abi": self.abi,
-            "fallible": self.fallible,
-            "signature": str(self),
-        }
-
-
-@dataclass(frozen=True)
-class Metadata:
-    """Everything the ``wasmforge.exports`` section says about a module."""
-
-    exports: dict[str, Signature]
-    imports: dict[str, Signature]
-    version: Optional[int] = None
-
-
-def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
-    """Signatures from the ``wasmforge.exports`` section(s): one JSON object per line."""
-    exports: dict[str, Signature] = {}
-    imports: dict[str, Signature] = {}
-    version: Optional[int] = None
-    for payload in payloads:
-        for line in payload.decode("utf-8", errors="replace").splitlines():
-            if not line.strip():
-                continue
-            signature, record_version = _parse_record(line, source)
-            version = max(version or 0, record_version)
-            (imports if signature.kind == "import" else exports)[signature.name] = signature
-    return Metadata(exports, imports, version)
-
-
-def _parse_record(line: str, source: str) -> tuple[Signature, int]:
-    try:
-        record = _json.loads(line)
-        version = record["v"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata ({error}): {line[:120]}") from None
-    if type(version) is not int or version < 1:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata (v {describe_value(version)} "
-                              f"is not a version number): {line[:120]}")
-    if version > WIRE_VERSION:
-        raise PluginLoadError(
-            f"{source} uses wire contract v{version}; this wasmforge understands up to v{WIRE_VERSION}: upgrade wasmforge"
-        )
-    try:
-        signature = Signature(
-            name=str(record["name"]),
-            params=tuple(
-                Param(str(p["name"]), str(p["type"]), _optional_text(p.get("wasm")), str(p.get("wire", "json")))
-                for p in record["params"]
-            ),
-            returns=str(record["returns"]),
-            abi=str(record["abi"]),
-            input=str(record["input"]),
-            output=str(record["output"]),
-            fallible=bool(record["fallible"]),
-            result_wasm=(str(record["result_wasm"]),) if record.get("result_wasm") else (),
-            kind=str(record.get("kind", "export")),
-        )
-    except (KeyError, TypeError, AttributeError) as error:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from None
-    problem = _record_problem(signature)
-    if problem:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata ({problem}): {line[:120]}")
-    return signature, version
-
-
-def _optional_text(value: Any) -> Optional[str]:
-    return None if value is None else str(value)
-
-
-_WASM_NUMBERS = ("i32", "i64", "f32", "f64")
-_ALLOWED = {
-    "kind": ("export", "import"),
-    "abi": ("native", "buffer"),
-    "input": ("none", "str", "bytes", "json"),
-    "output": ("unit", "str", "bytes", "json"),
-}
-
-
-def _record_problem(signature: Signature) -> str:
-    """What is wrong with a record, or "": every field the host acts on must be one it knows."""
-    for field, allowed in _ALLOWED.items():
-        value = getattr(signature, field)
-        if value not in allowed:
-            return f"{field} {value!r} is not one of {', '.join(allowed)}"
-    for param in signature.params:
-        if param.wire not in ("number", "str", "bytes", "json"):
-            return f"parameter {param.name} has wire {param.wire!r}"
-        if param.wire == "number" and (param.wasm not in _WASM_NUMBERS or WASM_OF.get(param.type) != param.wasm):
-            return f"number parameter {param} travels as wasm type {param.wasm!r}"
-    if any(t not in _WASM_NUMBERS for t in signature.result_wasm):
-        return f"result_wasm {signature.result_wasm!r}"
-    if signature.abi == "native" and any(p.wire != "number" for p in signature.params):
-        return "a native call whose parameters are not all numbers"
-    if signature.abi == "native" and signature.result_wasm != (
-        (WASM_OF.get(signature.returns, "?"),) if signature.returns != "()" else ()
-    ):
-        return f"a native result {signature.returns} that travels as {signature.result_wasm or 'nothing'}"
-    return ""
-
-
-def raw_signature(name: str, params: Sequence[str], results: Sequence[str], kind: str = "export") -> Signature:
-    """A signature for a function without metadata, from its wasm types."""
-    returns = results[0] if len(results) == 1 else f"({', '.join(results)})"
-    return Signature(
-        name=name,
-        params=tuple(Param(f"p{i}", t, t, "number") for i, t in enumerate(params)),
-        returns=returns,
-        abi="raw",
-        result_wasm=tuple(results),
-        kind=kind,
-    )
+    Wasm integers are signed: an unsigned value past its wasm type's signed range needs
+    its converter to wrap it into the same bit pattern, so it does not pass as it is.
+    """
+    if rust_type not in INT_RANGES:
+        return None
+    low, high = INT_RANGES[rust_type]
+    return low, min(high, INT_RANGES[WASM_OF[rust_type]][1])
 
 
 # ---- numbers --------------------------------------------------------------------------
