@@ -161,8 +161,8 @@ def cached_breakdown(data: bytes, rounds: int) -> dict[str, float]:
     """Median milliseconds of each part of a load from the cache."""
     import wasmtime
 
-    from wasmforge import _compiled, cache, host
-    from wasmforge._imports import ImportFact
+    from wasmforge.runtime import cache, compiled as _compiled, plugin as host
+    from wasmforge.runtime.imports import ImportFact
     from wasmforge.limits import Limits
 
     engine = host.default_engine()

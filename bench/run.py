@@ -148,7 +148,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     import extism
 
     import wasmforge
-    from wasmforge.host import default_engine
+    from wasmforge.runtime.engines import default_engine
 
     engine = default_engine()
     module = wasmtime.Module.from_file(engine, str(wasm))
@@ -468,7 +468,7 @@ def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: 
         "## Targets (issue 6)",
         "",
         "Measured on the public API (`wasmforge.load`, `plugin.NAME(...)`); the fast path column is the "
-        "same work through `wasmforge._fastcall` directly, which the public API is built on: its floor.",
+        "same work through `wasmforge.runtime.fastcall` directly, which the public API is built on: its floor.",
         "",
         "| target | met? | measured | fast path | why not |",
         "|---|---|---|---|---|",

@@ -2,7 +2,7 @@
 
 - ``build_wasmforge_plugin``: `wasmforge new` + the bench's functions + `wasmforge build
   --release`, through the library API, cached between runs.
-- ``FastPlugin``: the same plugin driven directly through ``wasmforge._fastcall``,
+- ``FastPlugin``: the same plugin driven directly through ``wasmforge.runtime.fastcall``,
   with nothing on top: the floor that the public API (host.py, on the same FastFunc) adds
   its argument checks, lock and instance replacement to.
 - ``RawWasmtime``: the same plugin through plain wasmtime-py ``Func.__call__`` and
@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import wasmtime
 
-from wasmforge._fastcall import FastFunc, FastMemory, guard_host_function, lookup_export
+from wasmforge.runtime.fastcall import FastFunc, FastMemory, guard_host_function, lookup_export
 
 BENCH = Path(__file__).resolve().parent
 ADDITIONS = BENCH / "plugin_additions.rs"
@@ -85,7 +85,7 @@ class ProtocolError(Exception):
 
 
 class FastPlugin:
-    """The plugin through ``wasmforge._fastcall``: the call path host.py will use.
+    """The plugin through ``wasmforge.runtime.fastcall``: the call path the Plugin uses.
 
     Functions are bound once (FastFunc per export, one FastMemory); a buffer call
     is alloc, write, call, read the descriptor, read the result, all bounds-checked.

@@ -11,8 +11,8 @@ import pytest
 import wasmtime
 
 import wasmforge
-from wasmforge import cache
-from wasmforge.cache import MODULE_TRAILER, ModuleCache, engine_fingerprint
+from wasmforge.runtime import cache
+from wasmforge.runtime.cache import MODULE_TRAILER, ModuleCache, engine_fingerprint
 from wat_plugins import answer_module
 
 

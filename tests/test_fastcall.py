@@ -14,7 +14,7 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wasmforge._fastcall import (
+from wasmforge.runtime.fastcall import (
     FastFunc,
     FastMemory,
     HostFunctionFailed,
@@ -597,7 +597,7 @@ def test_buffer_abi_of_the_template_plugin_through_the_fast_path(template_instan
 
 
 def test_lookup_export_finds_one_export_by_name(module: Module) -> None:
-    from wasmforge._fastcall import lookup_export
+    from wasmforge.runtime.fastcall import lookup_export
 
     add = lookup_export(module.store, module.instance, "add")
     assert isinstance(add, wasmtime.Func)

@@ -300,7 +300,7 @@ def test_call_raw_is_built_once_and_underscore_exports_are_attributes_from_the_s
     wat = """(module
       (func (export "_malloc") (param i32) (result i32) local.get 0)
       (func (export "memory") (result i32) i32.const 7)
-      (func (export "_lock") (result i32) i32.const 8))"""
+      (func (export "_instances") (result i32) i32.const 8))"""
     with wasmforge.Plugin.from_bytes(wasm(wat), name="emscripten.wasm") as plugin:
         assert plugin._malloc(3) == 3  # before any other call
         assert plugin.call_raw("_malloc", 4) == 4 and plugin._malloc(5) == 5
@@ -309,7 +309,7 @@ def test_call_raw_is_built_once_and_underscore_exports_are_attributes_from_the_s
         assert plugin._raw_functions["_malloc"] is first  # not rebuilt per call
         # Exports named like the plugin's own attributes do not replace them.
         assert plugin.call("memory") == 7 and isinstance(plugin.memory, wasmforge.PluginMemory)
-        assert plugin.call("_lock") == 8 and hasattr(plugin._lock, "acquire")
+        assert plugin.call("_instances") == 8 and hasattr(plugin._instances, "acquire")
         with pytest.raises(AttributeError):
             plugin._not_an_export
     with pytest.raises(UsageError, match="closed"):
@@ -482,7 +482,7 @@ SQLITE = {"ctors": "P", "malloc": "La", "open": "Ka", "prepare_v2": "U", "step":
 
 def emscripten_stubs(path: Path, calls: list[str]) -> dict:
     """A host function for each of the module's 40 imports (Emscripten's JS glue, here: zeros and a clock)."""
-    report = wasmforge.inspection.inspect_plugin(path)
+    report = wasmforge.runtime.inspection.inspect_plugin(path)
     stubs = {}
     for item in report["imports"]:
         returns = item["type"].rsplit("-> ", 1)[1]
@@ -498,7 +498,7 @@ def emscripten_stubs(path: Path, calls: list[str]) -> dict:
 
 def test_sqlite_compiled_by_emscripten_runs_a_query(sql_wasm: Path) -> None:
     """sql.js's SQLite: 40 imports served by Python, its memory exported as "O", driven through call_raw."""
-    import wasmforge.inspection
+    import wasmforge.runtime.inspection
 
     calls: list[str] = []
     with wasmforge.load(sql_wasm, host_functions=emscripten_stubs(sql_wasm, calls)) as plugin:

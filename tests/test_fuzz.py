@@ -337,7 +337,7 @@ def foreign_shapes_property(examples: int, last_case: Path) -> None:
     Run in a child process (see the test below): the failure these shapes used to cause was an abort,
     and ``last_case`` keeps the module being tried, so an abort still says which.
     """
-    from wasmforge.inspection import inspect_plugin
+    from wasmforge.runtime.inspection import inspect_plugin
 
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
     @given(case=foreign_module(), supply=st.booleans())

@@ -260,7 +260,7 @@ def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path, bystander) 
 
 
 def test_inspect_refuses_a_file_over_max_module_size_without_reading_it(tmp_path: Path, bystander) -> None:
-    from wasmforge.inspection import inspect_plugin
+    from wasmforge.runtime.inspection import inspect_plugin
 
     path = tmp_path / "huge.wasm"
     with open(path, "wb") as handle:
@@ -316,14 +316,14 @@ def finishes(function, *args):
                                          ("device", "a character device")])
 def test_a_fifo_socket_or_device_in_place_of_a_plugin_is_refused_at_once(tmp_path: Path, bystander, kind: str,
                                                                           words: str) -> None:
-    from wasmforge.inspection import inspect_plugin
+    from wasmforge.runtime.inspection import inspect_plugin
 
     path = not_a_file(kind, tmp_path)
     for attempt in (wasmforge.load, inspect_plugin, wasmforge.HotPlugin.from_file):
         error = finishes(attempt, path)
         assert isinstance(error, PluginLoadError), error
         assert str(error) == f"{path} is {words}, not a .wasm file; name a regular file"
-    from wasmforge.chain import load_paths
+    from wasmforge.runtime.chain import load_paths
 
     chain_error = finishes(load_paths, [path])
     assert isinstance(chain_error, PluginLoadError), chain_error

@@ -247,7 +247,7 @@ def test_without_a_check_time_limit_versions_are_not_made_cancellable(tmp_path: 
 
 @pytest.mark.parametrize("bad", [0, -1, "5", True, float("nan"), float("inf"), 1e10])
 def test_a_bad_check_timeout_is_refused(bad: object) -> None:
-    with pytest.raises(wasmforge.ConfigError, match=r"check_timeout must be a positive number of seconds up to "
+    with pytest.raises(wasmforge.OptionError, match=r"check_timeout must be a positive number of seconds up to "
                                                     r"31536000 \(a year\), or None for no limit; got"):
         HotPlugin(name="x", check_timeout=bad)  # type: ignore[arg-type]
 

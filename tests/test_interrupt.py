@@ -264,5 +264,5 @@ def _failure_of(function: Callable[[], object]) -> Optional[BaseException]:
 
 
 def test_interruptible_is_true_or_false() -> None:
-    with pytest.raises(wasmforge.ConfigError, match="interruptible must be True or False, got 'no'"):
+    with pytest.raises(wasmforge.OptionError, match="interruptible must be True or False, got 'no'"):
         wasmforge.Limits(interruptible="no")  # type: ignore[arg-type]

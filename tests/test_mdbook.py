@@ -18,7 +18,7 @@ import pytest
 import wasmforge
 from helpers import assert_one_line_error, run_cli
 from wasmforge._mdbook import preprocessor_table
-from wasmforge.chain import load_paths
+from wasmforge.runtime.chain import load_paths
 from wasmforge.scaffold import new_workspace
 
 #: A step added to the template's workspace the way its README says: a crate named

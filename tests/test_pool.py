@@ -98,7 +98,7 @@ def test_close_wakes_the_calls_waiting_for_an_instance_and_frees_busy_ones_when_
     import sys
     import time
 
-    from wasmforge._live import LiveInstance
+    from wasmforge.runtime.instance import LiveInstance
 
     inside, leave = threading.Barrier(3), threading.Event()
 
@@ -123,9 +123,9 @@ def test_close_wakes_the_calls_waiting_for_an_instance_and_frees_busy_ones_when_
     waiter = threading.Thread(target=call, args=("waiter",))
     waiter.start()
     deadline = time.monotonic() + 60
-    # The third call is blocked waiting for an instance (in Plugin._acquire).
+    # The third call is blocked waiting for an instance (in InstancePool.acquire).
     while sys._current_frames().get(waiter.ident or 0) is None or \
-            sys._current_frames()[waiter.ident or 0].f_code.co_name != "_acquire":
+            sys._current_frames()[waiter.ident or 0].f_code.co_name != "acquire":
         assert time.monotonic() < deadline and waiter.is_alive(), outcomes
         time.sleep(0.01)
     plugin.close()

@@ -296,7 +296,7 @@ def test_the_cli_refuses_deep_arguments_results_and_wasmforge_toml_in_one_line(n
     ({"cancellable": "yes"}, "cancellable must be True or False, got 'yes'"),
 ])
 def test_limits_that_would_wrap_or_are_not_what_they_claim_are_refused(nested: Path, options: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(wasmforge.OptionError, match=message):
         wasmforge.load(nested, **options)
 
 

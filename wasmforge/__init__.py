@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .config import Settings, find_workspace, load_settings
     from .errors import (
         ArgumentError,
+        OptionError,
         HostFunctionError,
         HostFunctionResultError,
         PluginCancelled,
@@ -45,26 +46,26 @@ if TYPE_CHECKING:
         WasmforgeError,
         WorkspaceNotFound,
     )
-    from ._caller import Caller, CallerMemory
-    from ._imports import HostFunctions
-    from .chain import PluginChain, load_dir
-    from ._function import PluginFunction
-    from .host import Plugin, PluginMemory, load
+    from .runtime.caller import Caller, CallerMemory
+    from .runtime.imports import HostFunctions
+    from .runtime.chain import PluginChain, load_dir
+    from .runtime.function import PluginFunction
+    from .runtime.plugin import Plugin, PluginMemory, load
     from .hot import CheckCall, HotPlugin
     from .scaffold import new_workspace
     from .limits import Limits
     from .toolchain import Toolchain, find_toolchain
 
 _LAZY = {
-    "load": "host",
-    "Plugin": "host",
-    "PluginFunction": "_function",
-    "PluginMemory": "host",
-    "HostFunctions": "_imports",
-    "Caller": "_caller",
-    "CallerMemory": "_caller",
-    "PluginChain": "chain",
-    "load_dir": "chain",
+    "load": "runtime.plugin",
+    "Plugin": "runtime.plugin",
+    "PluginFunction": "runtime.function",
+    "PluginMemory": "runtime.plugin",
+    "HostFunctions": "runtime.imports",
+    "Caller": "runtime.caller",
+    "CallerMemory": "runtime.caller",
+    "PluginChain": "runtime.chain",
+    "load_dir": "runtime.chain",
     "HotPlugin": "hot",
     "CheckCall": "hot",
     "Signature": "abi.signature",
@@ -87,7 +88,7 @@ _LAZY = {
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
             "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout",
             "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError",
-            "HostFunctionResultError",
+            "HostFunctionResultError", "OptionError",
         )
     },
 }

@@ -34,7 +34,7 @@ from .hot import CheckCall
 
 if TYPE_CHECKING:
     from .cli import Output
-    from .host import Plugin
+    from .runtime.plugin import Plugin
 
 
 class CliCall(CheckCall):

@@ -175,7 +175,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> "Settings":
 
 def _run_build(args: argparse.Namespace, out: Output, settings: "Settings", crates: Sequence[str], stream: bool) -> "BuildResult":
     from .build import build
-    from .host import compile_module
+    from .runtime.compiled import compile_module
     from .toolchain import find_toolchain
 
     toolchain = find_toolchain(settings.target)
@@ -308,16 +308,49 @@ def _host_options(args: argparse.Namespace) -> dict[str, Any]:
     if not spec:
         return {}
     if not hasattr(args, "host_functions_loaded"):
-        from ._imports import import_host_functions
-
         args.host_functions_loaded = import_host_functions(spec, args.cwd)
     return {"host_functions": args.host_functions_loaded}
+
+
+def import_host_functions(spec: str, directory: "os.PathLike[str]") -> dict[str, Callable[..., Any]]:
+    """The host functions named by ``MODULE:ATTRIBUTE`` (as uvicorn and pytest name objects).
+
+    ``MODULE`` is imported with ``directory`` first on ``sys.path`` (it stays there, so the
+    functions' own imports keep working); ``ATTRIBUTE`` may be dotted, and names a mapping,
+    a :class:`HostFunctions` registry or a list of functions.
+    """
+    module_name, _, attribute = spec.partition(":")
+    import importlib
+
+    from .errors import ArgumentError, UsageError
+    from .runtime.imports import normalize_host_functions
+
+    if not module_name or not attribute or not all(part.isidentifier() for part in attribute.split(".")):
+        raise UsageError(f"--host-functions {spec}: expected MODULE:ATTRIBUTE, e.g. host:functions")
+    folder = os.fspath(directory)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UsageError(f"--host-functions {spec}: cannot import {module_name} from {folder}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the user's module ran and failed: say so in one line
+        raise UsageError(f"--host-functions {spec}: importing {module_name} raised {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"--host-functions {spec}: {module_name} has no attribute {attribute}") from None
+    try:
+        return normalize_host_functions(target)
+    except ArgumentError as error:
+        raise UsageError(f"--host-functions {spec}: {error}") from error
 
 
 def _plugin_exporting(paths: Sequence[Path], function: Optional[str], options: Optional[dict[str, Any]] = None) -> Path:
     """Of several plugins, the one that exports ``function``."""
     from .errors import UnknownFunctionError, UsageError
-    from .host import load
+    from .runtime.plugin import load
 
     if len(paths) == 1 or function is None:
         return paths[0]
@@ -336,7 +369,7 @@ def _plugin_exporting(paths: Sequence[Path], function: Optional[str], options: O
 
 def cmd_call(args: argparse.Namespace, out: Output) -> int:
     from .errors import UsageError
-    from .host import load
+    from .runtime.plugin import load
 
     if args.native:
         return _call_native(args)
@@ -360,7 +393,7 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
 
 def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path]) -> int:
     """`call --list`: each plugin's typed functions; with several plugins, grouped under each one's name."""
-    from .host import load
+    from .runtime.plugin import load
 
     listed = []
     for path in paths:
@@ -407,7 +440,7 @@ def _call_native(args: argparse.Namespace) -> int:
 
 def cmd_chain(args: argparse.Namespace, out: Output) -> int:
     from .abi.arguments import parse_stdin_value
-    from .chain import load_dir, load_paths
+    from .runtime.chain import load_dir, load_paths
     from .errors import UsageError
 
     if args.mdbook and args.function == "supports" and len(args.extra) == 1:
@@ -466,7 +499,7 @@ def _argument_bytes(flag: str, text: str) -> bytes:
 
 
 def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
-    from .inspection import inspect_plugin
+    from .runtime.inspection import inspect_plugin
 
     from .errors import UsageError
 
@@ -870,12 +903,12 @@ def _positive_int(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from .errors import ConfigError
+    from .errors import OptionError
     from .limits import parse_size
 
     try:
         return parse_size(text, "memory limit") or 0
-    except ConfigError as error:
+    except OptionError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 

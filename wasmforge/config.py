@@ -21,7 +21,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 from ._files import FileTooLarge, NotARegularFile, read_regular_file
-from .errors import ConfigError, WorkspaceNotFound
+from .errors import ConfigError, OptionError, WorkspaceNotFound
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
 if TYPE_CHECKING:
@@ -169,8 +169,8 @@ def _target_dir(root: Path, value: str, path: Path) -> Path:
 def _check_limits(settings: Settings, path: Path) -> None:
     try:
         settings.limits()
-    except ConfigError as error:
-        raise ConfigError(f"{path}: [limits]: {error}") from None
+    except OptionError as error:
+        raise ConfigError(f"{path}: [limits]: {error}") from error
 
 
 def read_settings_file(path: Path) -> str:

@@ -52,6 +52,15 @@ class ArgumentError(UsageError, TypeError):
     """Arguments that do not fit the function's signature."""
 
 
+class OptionError(UsageError, ValueError):
+    """An option of a library call has a value it cannot take: ``load(memory_limit="lots")``,
+    ``instances=0``, ``check_timeout=-1``, a ``sha256`` that is not one.
+
+    (An option name a call does not know is an :class:`ArgumentError`, as Python's own
+    unexpected keyword argument is a TypeError.)
+    """
+
+
 # ---- the machine lacks something (exit 3) ----
 
 

@@ -28,7 +28,7 @@ from ._filters import SourceSet, link_chain
 from .abi.signature import Signature
 from .build import check_crates
 from .config import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
-from .errors import ConfigError, PluginLoadError, PluginTimeout, UnknownFunctionError, WasmforgeError
+from .errors import ConfigError, OptionError, PluginLoadError, PluginTimeout, WasmforgeError
 from .events import (
     BuildFinished,
     CallResult,
@@ -40,7 +40,7 @@ from .events import (
     Watching,
 )
 from .abi.wasmfile import read_plugin_file
-from .host import PathLike, Plugin, plugin_options
+from .runtime.plugin import PathLike, Plugin, plugin_options
 from .limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from .reload import ReloadLoop
 from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources
@@ -140,7 +140,7 @@ class HotPlugin:
             isinstance(check_timeout, (int, float)) and not isinstance(check_timeout, bool)
             and 0 < check_timeout <= MAX_TIMEOUT
         ):
-            raise ConfigError(f"check_timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), "
+            raise OptionError(f"check_timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), "
                               f"or None for no limit; got {check_timeout!r}")
         self.check_timeout = check_timeout
         self.on_event = on_event
@@ -322,8 +322,7 @@ class HotPlugin:
         if name.startswith("_"):
             raise AttributeError(name)
         with self.pinned() as plugin:
-            if name not in plugin.exports:
-                raise UnknownFunctionError(plugin._unknown(name))
+            plugin.function(name)  # UnknownFunctionError, naming the functions there are
         return _HotFunction(self, name)
 
     def wait_for_version(self, version: int, timeout: Optional[float] = None) -> bool:

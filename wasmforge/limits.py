@@ -1,30 +1,27 @@
-"""Sandbox limits: a time limit per call, a memory cap, a fuel budget, output caps.
+"""Sandbox limits, as plain data: a time limit per call, a memory cap, a fuel budget, output caps.
 
-Time limits use wasmtime's epoch interruption: one daemon thread advances the
-epoch of each plugin that has timed calls running, every ``TICK`` seconds
-(or every few ticks, for long time limits), and a call traps once its
-deadline passes. The same mechanism cancels calls from another thread, and
-stops a call on the main thread at Ctrl-C (see _interrupt.py). Epoch checks
-and fuel are compiled into the plugin's code, so a plugin gets an engine
-configured for exactly what it uses: one with ``interruptible=False``, no
-time limit and no fuel runs code with neither.
+:class:`Limits` says what one plugin may use; the runtime enforces it
+(wasmforge.runtime.engines: the engine configured for exactly these limits,
+and the epoch ticker behind time limits). Time limits count epochs: every
+``TICK`` seconds (or every few ticks, for long time limits) a running timed
+call's epoch advances, and the call traps once its deadline passes.
+
+The options of ``wasmforge.load`` (and `--timeout`, `--memory-limit`,
+`--fuel`, and ``[limits]`` in wasmforge.toml) become Limits in one place,
+:meth:`Limits.from_options`: ``memory_limit=`` is the ``memory`` field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fractions
 import math
 import re
-import threading
-import time
-import weakref
 from dataclasses import dataclass
-from typing import Any, Optional, Union
-
-import wasmtime
+from typing import Any, Mapping, Optional, Union
 
 from ._text import format_bytes
-from .errors import ConfigError
+from .errors import OptionError
 
 #: How often the epoch advances: the granularity of time limits.
 TICK = 0.01
@@ -48,12 +45,26 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 SizeLike = Union[int, str, None]
 
+#: The limit options of :func:`wasmforge.load` (and of HotPlugin's and load_dir's ``**options``), each with
+#: the :class:`Limits` field it sets: the one place where an option's name and its field's differ.
+LIMIT_OPTIONS = {
+    "timeout": "timeout",
+    "memory_limit": "memory",
+    "fuel": "fuel",
+    "cancellable": "cancellable",
+    "max_module_size": "max_module_size",
+    "interruptible": "interruptible",
+    "max_output": "max_output",
+}
+#: The options that take a size: bytes, or text like "64MiB".
+SIZE_OPTIONS = ("memory_limit", "max_module_size", "max_output")
+
 
 def parse_size(value: SizeLike, what: str = "size") -> Optional[int]:
     """Bytes from 1048576, "64MiB", "64 MB" or "1g"; None stays None."""
     if value is None or isinstance(value, int) and not isinstance(value, bool):
         if isinstance(value, int) and value <= 0:
-            raise ConfigError(f"{what} must be positive, got {value}")
+            raise OptionError(f"{what} must be positive, got {value}")
         return value
     if isinstance(value, str):
         match = _SIZE.match(value)
@@ -62,7 +73,7 @@ def parse_size(value: SizeLike, what: str = "size") -> Optional[int]:
             size = int(fractions.Fraction(match.group(1)) * _UNITS[unit])  # exact: no float rounding or overflow
             if size > 0:
                 return size
-    raise ConfigError(f"{what} {value!r:.60} is not a size; use bytes or e.g. '64MiB', '1GiB'")
+    raise OptionError(f"{what} {value!r:.60} is not a size; use bytes or e.g. '64MiB', '1GiB'")
 
 
 @dataclass(frozen=True)
@@ -89,25 +100,25 @@ class Limits:
             isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool)
             and 0 < self.timeout <= MAX_TIMEOUT
         ):
-            raise ConfigError(
+            raise OptionError(
                 f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (a year), got {self.timeout!r}; "
                 "leave it unset for no time limit"
             )
         if self.fuel is not None and not (
             isinstance(self.fuel, int) and not isinstance(self.fuel, bool) and 0 < self.fuel <= MAX_FUEL
         ):
-            raise ConfigError(f"fuel must be a whole number from 1 to 2**64 - 1, got {self.fuel!r}; "
+            raise OptionError(f"fuel must be a whole number from 1 to 2**64 - 1, got {self.fuel!r}; "
                               "leave it unset for no fuel limit")
         if not isinstance(self.interruptible, bool):
-            raise ConfigError(f"interruptible must be True or False, got {self.interruptible!r}")
+            raise OptionError(f"interruptible must be True or False, got {self.interruptible!r}")
         for name in ("memory", "max_module_size", "max_output"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise ConfigError(f"{name} must be a positive number of bytes, got {value!r}; see parse_size()")
+                raise OptionError(f"{name} must be a positive number of bytes, got {value!r}; see parse_size()")
         if not isinstance(self.cancellable, bool):
-            raise ConfigError(f"cancellable must be True or False, got {self.cancellable!r}")
+            raise OptionError(f"cancellable must be True or False, got {self.cancellable!r}")
         if self.memory is not None and self.memory > MAX_MEMORY_LIMIT:
-            raise ConfigError(f"memory must be at most 2**63 - 1 bytes (8 EiB), got {self.memory!r}; "
+            raise OptionError(f"memory must be at most 2**63 - 1 bytes (8 EiB), got {self.memory!r}; "
                               "leave it unset (None) for no memory limit")
 
     @property
@@ -139,73 +150,17 @@ class Limits:
             return 1
         return math.ceil(self.timeout / (TICK * self.epoch_period)) + 1
 
-    def engine_config(self) -> wasmtime.Config:
-        config = wasmtime.Config()
-        config.epoch_interruption = self.epoch_checks
-        config.consume_fuel = self.fuel is not None
-        # Memories grow in place (wasmtime reserves the address space up front on 64-bit
-        # hosts anyway), so the host's view of a memory stays valid across calls and a
-        # buffer call saves re-reading the memory's base address and size.
-        config.memory_may_move = False
-        return config
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], base: Optional["Limits"] = None) -> "Limits":
+        """Limits from options named as :func:`wasmforge.load` names them (sizes may be text), over ``base``.
+
+        ``options`` must be limit options only (:data:`LIMIT_OPTIONS`); OptionError for a value a limit cannot take.
+        """
+        changes: dict[str, Any] = {}
+        for option, value in options.items():
+            field = LIMIT_OPTIONS[option]
+            changes[field] = parse_size(value, option) if option in SIZE_OPTIONS else value
+        return dataclasses.replace(base or cls(), **changes)
 
     def describe_memory(self) -> str:
         return format_bytes(self.memory) if self.memory is not None else "unlimited"
-
-
-
-class EpochTicker:
-    """Advances the epoch of every engine with timed calls running: every TICK seconds,
-    or every ``period`` TICKs for an engine entered with a longer period.
-
-    Idle (no timed call anywhere) it waits on a condition and costs nothing.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        #: engine -> [calls running, TICKs per epoch, TICKs since its epoch last advanced]
-        self._active: "weakref.WeakKeyDictionary[wasmtime.Engine, list[int]]" = weakref.WeakKeyDictionary()
-        self._thread: Optional[threading.Thread] = None
-
-    def enter(self, engine: wasmtime.Engine, period: int = 1) -> None:
-        with self._condition:
-            entry = self._active.get(engine)
-            if entry is None:
-                self._active[engine] = [1, period, 0]
-            else:
-                entry[0] += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="wasmforge-epoch", daemon=True)
-                self._thread.start()
-            self._condition.notify()
-
-    def leave(self, engine: wasmtime.Engine) -> None:
-        with self._condition:
-            entry = self._active.get(engine)
-            if entry is None:
-                return
-            entry[0] -= 1
-            if entry[0] <= 0:
-                self._active.pop(engine, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._active:
-                    self._condition.wait()
-            # A plain sleep, not a wait on the condition: a call starting must not
-            # bring the next tick forward, or deadlines would come early.
-            time.sleep(TICK)
-            due = []
-            with self._condition:
-                for engine, entry in self._active.items():
-                    entry[2] += 1
-                    if entry[2] >= entry[1]:
-                        entry[2] = 0
-                        due.append(engine)
-            for engine in due:
-                engine.increment_epoch()
-
-
-TICKER = EpochTicker()
-

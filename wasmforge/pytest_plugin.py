@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 import pytest
 
 if TYPE_CHECKING:
-    from .host import Plugin
+    from .runtime.plugin import Plugin
 
 PROFILES = ("debug", "release")
 
@@ -117,7 +117,7 @@ def wasm_artifacts(wasm_workspace: Path, wasm_profile: str, _wasmforge_builds: _
 @pytest.fixture
 def load_wasm_plugin(wasm_artifacts: dict[str, Path]) -> Iterator[Callable[..., "Plugin"]]:
     """``load_wasm_plugin(crate=None, **load_options)``: the plugins it loads close after the test."""
-    from .host import load
+    from .runtime.plugin import load
 
     loaded: list["Plugin"] = []
 

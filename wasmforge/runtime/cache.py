@@ -37,8 +37,8 @@ from typing import Callable, Mapping, Optional
 
 import wasmtime
 
-from ._text import env_flag, first_line
-from ._files import FileTooLarge, NotARegularFile, open_regular, read_fd, read_regular_file
+from .._files import FileTooLarge, NotARegularFile, open_regular, read_fd, read_regular_file
+from .._text import env_flag, first_line
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import wasmtime
 
-from .errors import MemoryAccessError, UsageError
+from ..errors import MemoryAccessError, UsageError
 
 _I32_LOW = -(2**31)
 

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from .errors import ArgumentError, PluginLoadError, UnknownFunctionError
-from .host import PathLike, Plugin, load
+from ..errors import ArgumentError, PluginLoadError, UnknownFunctionError
+from .plugin import PathLike, Plugin, load
 
 
 class PluginChain:

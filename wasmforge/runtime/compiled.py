@@ -1,11 +1,10 @@
 """Compiling a plugin once, and what wasmforge reads from the compiled module.
 
-Plugins without epochs of their own share one engine per configuration, so a
-module compiled once can be instantiated again: a file loaded a second time
-in the same process with the same bytes skips compiling, metadata parsing
-and export inspection and goes straight to instantiation.
-Plugins with a timeout or cancellation get an engine of their own, because
-cancelling advances the epoch of every store in an engine.
+Plugins without epochs of their own share one engine per configuration
+(engines.py), so a module compiled once can be instantiated again: a file
+loaded a second time in the same process with the same bytes skips compiling,
+metadata parsing and export inspection and goes straight to instantiation.
+Compiled code also outlives the process in the on-disk cache (cache.py).
 """
 
 from __future__ import annotations
@@ -18,17 +17,18 @@ from typing import Any, Optional, Sequence
 
 import wasmtime
 
-from .abi import wasmfile as _wasmfile, wasmtypes as _wasmtypes
-from ._imports import ImportFact
-from ._text import first_line
-from .abi.signature import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
-from .errors import PluginLoadError
-from .limits import Limits
+from .._text import first_line
+from ..abi import wasmfile, wasmtypes
+from ..abi.signature import METADATA_SECTION, Metadata, Signature, parse_metadata, raw_signature
+from ..errors import PluginLoadError
+from ..limits import Limits
+from .cache import compile_cached
+from .engines import default_engine, engine_for
+from .imports import ImportFact
 
 #: Files whose compiled form stays in memory, most recently loaded last.
 RECENT_FILES = 32
 
-_engines: dict[tuple[bool, bool], wasmtime.Engine] = {}
 #: (path, engine configuration) -> (the bytes compiled, what compiling them gave).
 _recent: "collections.OrderedDict[tuple[Any, ...], tuple[bytes, Compiled]]" = collections.OrderedDict()
 _lock = threading.Lock()
@@ -52,38 +52,27 @@ class Compiled:
     main_memory: Optional[str] = None
 
 
-def engine_for(limits: Limits) -> wasmtime.Engine:
-    """A shared engine for the limits' configuration, or a new one where epochs must not be shared."""
-    if limits.uses_epochs:
-        return wasmtime.Engine(limits.engine_config())
-    key = limits.engine_key
-    with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = _engines[key] = wasmtime.Engine(limits.engine_config())
-        return engine
-
-
-def compile_module(data: bytes, source: str, engine: wasmtime.Engine, *, cache: bool = True) -> wasmtime.Module:
-    """Compiles ``data``; PluginLoadError naming ``source`` if it is not a valid module.
+def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *,
+                   cache: bool = True) -> wasmtime.Module:
+    """Compiles ``data`` (for the shared engine without limits by default); PluginLoadError naming
+    ``source`` if it is not a valid module.
 
     With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py).
     """
-    _wasmfile.check_header(data, source)
+    wasmfile.check_header(data, source)
+    chosen = engine or default_engine()
     if cache:
-        from .cache import compile_cached
-
-        return compile_cached(engine, data, lambda: compile_module(data, source, engine, cache=False))
+        return compile_cached(chosen, data, lambda: compile_module(data, source, chosen, cache=False))
     try:
-        return wasmtime.Module(engine, data)
+        return wasmtime.Module(chosen, data)
     except wasmtime.WasmtimeError as error:
-        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first_line(error, 'invalid module')}") from None
+        raise PluginLoadError(f"{source} is not a valid WebAssembly module: {first_line(error, 'invalid module')}") from error
 
 
 def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
     """Everything about ``data`` that does not depend on an instance."""
     # Walking the sections first turns a truncated file into "truncated", not a parser offset.
-    metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, name), name)
+    metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, name), name)
     engine = engine_for(limits)
     module = compile_module(data, name, engine)
     imports = ImportFact.all_of(module)
@@ -97,7 +86,7 @@ def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports:
     """Which exported memory is memory 0 (an imported memory comes first in the index space)."""
     if not exported:
         return None
-    indices = _wasmfile.exported_memories(data, name)
+    indices = wasmfile.exported_memories(data, name)
     zero = next((n for n in exported if indices.get(n) == 0), None)
     if zero is not None or any(item.kind == "memory" for item in imports):
         return zero
@@ -140,7 +129,7 @@ def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Sign
             continue
         if export.name in ("_initialize", "_start") and export.name not in described:
             continue
-        params, results = _wasmtypes.func_type(export.type)
+        params, results = wasmtypes.func_type(export.type)
         actual = (list(params), list(results))
         signature = described.get(export.name)
         if signature is None:

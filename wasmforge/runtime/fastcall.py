@@ -45,7 +45,7 @@ from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 from wasmtime._extern import wrap_extern
 
-from .abi.wasmtypes import func_type, value_type
+from ..abi.wasmtypes import func_type, value_type
 
 __all__ = [
     "FAST_CALL_FILE",

@@ -1,11 +1,10 @@
 """PluginFunction: one export, its conversions worked out once, and the call path.
 
-The call path is built once per export (:meth:`PluginFunction._build`): a
-plugin with no limits and one instance gets a lean path (convert, lock, fast
-call, unlock); limits, WASI output and instance pools add only the steps they
-need. Every failure inside a call becomes a specific WasmforgeError naming the
-plugin and the function; after any trap the instance is discarded so the next
-call starts on a fresh one.
+The call path is built once per export (:meth:`PluginFunction._build`) from
+what the plugin is (loaded.py) and who holds its instances (instances.py),
+both passed in: a plugin with no limits and one instance gets a lean path
+(convert, lock, fast call, unlock); limits, WASI output and instance pools add
+only the steps they need. What a failed call raises is failures.py's.
 """
 
 from __future__ import annotations
@@ -13,51 +12,46 @@ from __future__ import annotations
 import functools
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
-import wasmtime
-
-from . import _interrupt
-from ._fastcall import HostFunctionFailed, MemoryBoundsError
-from ._imports import OUTPUT_MONITOR
-from ._live import LiveInstance, describe_trap_code
-from .abi.wasmtypes import not_numbers
-from .abi.signature import Signature
-from .abi.codec import F32_MAX, passes_as_is, STATUS_BAD_INPUT, STATUS_ERROR, STATUS_OK, decode_output, encode_input, number_from_wasm, number_to_wasm
-from .errors import (
-    ArgumentError,
-    HostFunctionError,
-    MemoryAccessError,
-    PluginCallError,
-    PluginCancelled,
-    PluginError,
-    PluginFuelExhausted,
-    PluginMemoryLimit,
-    PluginPanic,
-    PluginProtocolError,
-    PluginStackOverflow,
-    PluginTimeout,
-    PluginTrap,
+from .._text import format_bytes
+from ..abi.codec import (
+    F32_MAX,
+    STATUS_BAD_INPUT,
+    STATUS_ERROR,
+    STATUS_OK,
+    decode_output,
+    encode_input,
+    number_from_wasm,
+    number_to_wasm,
+    passes_as_is,
 )
-from ._text import first_line, format_bytes
-from .limits import TICKER
-
-if TYPE_CHECKING:
-    from .host import Plugin
+from ..abi.signature import Signature
+from ..abi.wasmtypes import not_numbers
+from ..errors import ArgumentError, PluginError, PluginMemoryLimit, PluginProtocolError, PluginTimeout
+from . import interrupt
+from .engines import TICKER
+from .failures import CallFailures
+from .fastcall import MemoryBoundsError
+from .instance import LiveInstance
+from .instances import Instances, SingleInstance
+from .loaded import LoadedPlugin
+from .wasi import OUTPUT_MONITOR
 
 _DESCRIPTOR = struct.Struct("<III")
-_PAGE = 65536
 _ALLOC_TYPES = (("i32",), ("i32",))
 
 
 class PluginFunction:
     """One export, ready to call: ``plugin.function("add")(1, 2)``."""
 
-    def __init__(self, plugin: "Plugin", signature: Signature) -> None:
-        self.plugin = plugin
+    def __init__(self, loaded: LoadedPlugin, instances: Instances, signature: Signature) -> None:
+        self.loaded = loaded
+        self.instances = instances
         self.signature = signature
         self.__name__ = signature.name
-        self._where = f"{signature.name}() in {plugin.name}"
+        self._where = f"{signature.name}() in {loaded.name}"
+        self._failure = CallFailures(loaded, instances, signature)
         self._native = signature.abi in ("native", "raw")
         #: Types no Python value stands for (v128, references): such a function cannot be called from Python.
         self._uncallable = not_numbers([p.wasm or "i32" for p in signature.params], signature.result_wasm)
@@ -73,20 +67,26 @@ class PluginFunction:
         return self.call(*args)
 
     def __repr__(self) -> str:
-        return f"<plugin function {self.signature} of {self.plugin.name}>"
+        return f"<plugin function {self.signature} of {self.loaded.name}>"
 
     # ---- building the call path ----
 
     def _build(self) -> Callable[..., Any]:
-        plugin = self.plugin
-        lean = self._native and not plugin._guarded and plugin._pool is None
-        call = self._refuse() if self._uncallable else self._lean_native() if lean else self._general()
-        if plugin._imports.functions:
-            call = _interrupt.sigint_safe(call)  # it calls Python: Ctrl-C must not land in wasmtime-py's callback
+        holder = self.instances
+        lean = self._native and not self.loaded.guarded and isinstance(holder, SingleInstance)
+        if self._uncallable:
+            call = self._refuse()
+        elif lean and isinstance(holder, SingleInstance):
+            call = self._lean_native(holder)
+        elif not self.loaded.guarded and isinstance(holder, SingleInstance):
+            call = self._lean_buffer(holder)
+        else:
+            call = self._general()
+        if self.loaded.imports.functions:
+            call = interrupt.sigint_safe(call)  # it calls Python: Ctrl-C must not land in wasmtime-py's callback
         call.__name__ = call.__qualname__ = self.signature.name
         call.__doc__ = str(self.signature)
         call.signature = self.signature  # type: ignore[attr-defined]
-        call.plugin = plugin  # type: ignore[attr-defined]
         return call
 
     def _arity_error(self, given: int) -> ArgumentError:
@@ -95,7 +95,7 @@ class PluginFunction:
     def _invalid_result(self, value: Any) -> PluginProtocolError:
         return PluginProtocolError(
             f"{self._where} returned {value}, which is not a valid {self.signature.returns}",
-            plugin=self.plugin.name, function=self.signature.name,
+            plugin=self.loaded.name, function=self.signature.name,
         )
 
     def _refuse(self) -> Callable[..., Any]:
@@ -107,23 +107,26 @@ class PluginFunction:
             raise ArgumentError(message)
         return refuse
 
-    def _lean_native(self) -> Callable[..., Any]:
+    def _lean_native(self, holder: SingleInstance) -> Callable[..., Any]:
         """Numbers in, a number out, no limits, one instance: nothing the call does not need.
 
         Generated per signature, so the range check of each argument is inline
         (the converter runs only when the fast check fails: to raise, or to
-        turn an unsigned value into its signed bit pattern).
+        turn an unsigned value into its signed bit pattern). The code names
+        only the locals it is given here.
         """
-        plugin, signature = self.plugin, self.signature
+        signature = self.signature
         params, results = self._wasm_types
         namespace: dict[str, Any] = {
-            "interrupts": _interrupt.STATE,
-            "ident": _interrupt.get_ident,
-            "MAIN": _interrupt.MAIN_THREAD,
-            "FAR": _interrupt.FAR,
-            "plugin": plugin,
-            "acquire": plugin._lock.acquire,
-            "release": plugin._lock.release,
+            "interrupts": interrupt.STATE,
+            "ident": interrupt.get_ident,
+            "MAIN": interrupt.MAIN_THREAD,
+            "FAR": interrupt.FAR,
+            "holder": holder,
+            "renew": holder.renew,
+            "acquire": holder.lock.acquire,
+            "release": holder.lock.release,
+            "owned": holder.owned,
             "name": signature.name,
             "types": (params, results),
             "export": self._export,
@@ -133,48 +136,57 @@ class PluginFunction:
             **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
         }
         types_key = tuple(p.type for p in signature.params)
-        code = _lean_code(types_key, signature.abi, self._from_wasm is not None, plugin.limits.interruptible)
+        code = _lean_code(types_key, self._from_wasm is not None, self.loaded.limits.interruptible)
         exec(code, namespace)  # noqa: S102
         return namespace["call"]  # type: ignore[no-any-return]
 
-    def _general(self) -> Callable[..., Any]:
-        """Every other case: buffers, limits, WASI output, instance pools."""
-        plugin, limits = self.plugin, self.plugin.limits
+    def _lean_buffer(self, holder: SingleInstance) -> Callable[..., Any]:
+        """A buffer call (or a native one whose types the lean code cannot take) with no limits and
+        one instance: just the lock around the work, taken as the lean native path takes it."""
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
-        timed, armed, period = limits.timeout is not None, plugin._guarded, limits.epoch_period
-        interruptible, token = limits.interruptible, _interrupt.current_token
-        interrupts = _interrupt.STATE
+        interruptible, token = self.loaded.limits.interruptible, interrupt.current_token
+        acquire, release, owned, renew = holder.lock.acquire, holder.lock.release, holder.owned, holder.renew
 
-        if not armed and plugin._pool is None:
-            # A buffer call with no limits and one instance: just the lock around the work.
-            acquire, release = plugin._lock.acquire, plugin._lock.release
-
-            def lean(*args: Any) -> Any:
-                if len(args) != arity:
-                    raise arity_error(len(args))
+        def lean(*args: Any) -> Any:
+            if len(args) != arity:
+                raise arity_error(len(args))
+            live = None
+            try:
                 acquire()
-                live = plugin._current
+                live = holder.current
+                if live is None:
+                    live = renew()
+                if interruptible and live.armed is not token():
+                    live.follow_thread()
+                result = invoke(live, args)
+            except BaseException as error:
                 try:
-                    if live is None:
-                        live = plugin._live()
-                    if interruptible and live.armed is not token():
-                        live.follow_thread()
-                    return invoke(live, args)
-                except BaseException as error:
                     failed = failure(error, live, False)
-                    raise failed from failed.__cause__
                 finally:
-                    release()
+                    if owned():  # not owned: Ctrl-C interrupted acquire() itself, before it took the lock
+                        release()
+                raise failed from failed.__cause__
+            release()
+            return result
 
-            return lean
+        return lean
+
+    def _general(self) -> Callable[..., Any]:
+        """Every other case: limits to arm, WASI output to forward, instance pools."""
+        holder, loaded, limits = self.instances, self.loaded, self.loaded.limits
+        arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
+        invoke = self._invoke_native if self._native else self._buffer_invoker()
+        timed, period, engine = limits.timeout is not None, limits.epoch_period, loaded.engine
+        acquire, release, interrupts = holder.acquire, holder.release, interrupt.STATE
 
         def call(*args: Any) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
-            live = plugin._acquire()
+            taken: list[object] = []
             try:
-                cancels, interrupts_before = plugin._cancels, interrupts.interrupts
+                live = acquire(taken)
+                cancels, interrupts_before = holder.cancels, interrupts.interrupts
                 live.arm(limits)
                 outputs = live.state.outputs
                 # Delivering output is part of the call: it gets what is left of the time limit.
@@ -182,26 +194,26 @@ class PluginFunction:
                 if outputs:
                     OUTPUT_MONITOR.enter(outputs)
                 if timed:
-                    TICKER.enter(plugin._engine, period)
+                    TICKER.enter(engine, period)
                 try:
                     result = invoke(live, args)
                 except BaseException as error:
-                    failed = failure(error, live, plugin._cancels != cancels, interrupts_before)
+                    failed = failure(error, live, holder.cancels != cancels, interrupts_before)
                     if outputs:
                         live.state.drain_output(deadline)  # what it wrote before it failed
                     raise failed from failed.__cause__
                 finally:
                     if timed:
-                        TICKER.leave(plugin._engine)
+                        TICKER.leave(engine)
                     if outputs:
                         OUTPUT_MONITOR.leave(outputs)
                 if outputs and not live.state.drain_output(deadline):
                     raise PluginTimeout(f"{self._where} exceeded its time limit of {limits.timeout:g} s "
                                         "while its output was delivered; the rest of its output was dropped",
-                                        plugin=plugin.name, function=self.signature.name)
+                                        plugin=loaded.name, function=self.signature.name)
                 return result
             finally:
-                plugin._release(live)
+                release(taken)
 
         return call
 
@@ -211,8 +223,8 @@ class PluginFunction:
         fast = live.bound(name, *types)
         if fast is None:
             raise PluginProtocolError(
-                f"{self.plugin.name} does not export {name}, which wasmforge plugins must",
-                plugin=self.plugin.name, function=self.signature.name,
+                f"{self.loaded.name} does not export {name}, which wasmforge plugins must",
+                plugin=self.loaded.name, function=self.signature.name,
             )
         return fast
 
@@ -223,14 +235,14 @@ class PluginFunction:
 
     def _buffer_invoker(self) -> Callable[[LiveInstance, tuple[Any, ...]], Any]:
         """The buffer call (docs/ABI.md) for this export, with its encoder and result reader chosen once."""
-        signature, plugin_name, where = self.signature, self.plugin.name, self._where
+        signature, plugin_name, where = self.signature, self.loaded.name, self._where
         names = {"plugin": plugin_name, "function": signature.name}
         encode, read_result = _encoder(signature), self._result_reader()
-        export, name, limits = self._export, signature.name, self.plugin.limits
+        export, name, limits = self._export, signature.name, self.loaded.limits
 
         def outside(live: LiveInstance, what: str, action: str, length: int, offset: int) -> PluginProtocolError:
             return PluginProtocolError(
-                f"{where} returned {what} outside its memory: {live._outside(action, length, offset)}", **names
+                f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
             )
 
         def invoke(live: LiveInstance, args: tuple[Any, ...]) -> Any:
@@ -238,7 +250,7 @@ class PluginFunction:
             if memory is None:
                 raise PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
             payload = encode(args)
-            length, pointer, bound = len(payload), 0, live._bound
+            length, pointer, bound = len(payload), 0, live.calls
             if length:
                 pointer = (bound.get("__wf_alloc") or export(live, "__wf_alloc", _ALLOC_TYPES))(length) & 0xFFFFFFFF
                 if not pointer:
@@ -275,7 +287,7 @@ class PluginFunction:
 
     def _result_reader(self) -> Callable[[Any, int, int], Any]:
         """Reads a successful result out of memory as the signature's output encoding says."""
-        signature, plugin_name, where = self.signature, self.plugin.name, self._where
+        signature, plugin_name, where = self.signature, self.loaded.name, self._where
         output = signature.output
         if output == "unit":
             return lambda memory, pointer, length: None
@@ -292,95 +304,6 @@ class PluginFunction:
                     ) from None
             return read_text
         return lambda memory, pointer, length: decode_output(signature, memory.read(pointer, length), plugin_name)
-
-    # ---- failures ----
-
-    def _failure(self, error: BaseException, live: Any, cancelled: bool,
-                 interrupts_before: Optional[int] = None) -> BaseException:
-        """What to raise for ``error`` from a call: wasmforge's own errors pass through,
-        anything from wasm becomes a specific error and costs the instance.
-
-        ``cancelled``: Plugin.cancel() was called while the call ran; ``interrupts_before``:
-        the SIGINT count when it started (None: the plugin has no deadline, only SIGINT interrupts it).
-        """
-        if (isinstance(error, (ArgumentError, PluginCallError, MemoryAccessError))
-                and (not isinstance(live, LiveInstance) or error is not live.state.host_error)):
-            return error
-        if not isinstance(live, LiveInstance):
-            return error  # the instance could not even be made: that error says why
-        if not isinstance(error, Exception):
-            # KeyboardInterrupt (Ctrl-C stopped the wasm, or came as it returned): its state is unknown.
-            self.plugin._discard_instance(live)
-            return error
-        host_error = live.state.host_error
-        if host_error is not None and (
-            error is host_error or error is host_error.__cause__
-            or isinstance(error, HostFunctionFailed) and error.original is host_error
-        ):
-            self.plugin._discard_instance(live)
-            kind = type(host_error) if isinstance(host_error, PluginCallError) else HostFunctionError
-            failure = kind(f"{self._where} failed: {host_error}", plugin=self.plugin.name, function=self.signature.name)
-            failure.__cause__ = host_error.__cause__
-            return failure
-        if not isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
-            return error
-        self.plugin._discard_instance(live)
-        code = error.trap_code if isinstance(error, wasmtime.Trap) else None
-        if code == wasmtime.TrapCode.INTERRUPT and not cancelled and (
-            not self.plugin.limits.uses_epochs  # without a deadline of its own, only Ctrl-C interrupts it
-            or interrupts_before is not None and _interrupt.stopped_by_sigint(self.plugin._engine, interrupts_before)
-        ):
-            return _interrupt.interrupted_error(self._where, self.plugin.name, self.signature.name)
-        return self._trap_failure(error, live, cancelled)
-
-    def _trap_failure(self, error: BaseException, live: LiveInstance, cancelled: bool) -> PluginCallError:
-        """The specific error for a trap (or a wasmtime error) in this call."""
-        limits = self.plugin.limits
-        names = {"plugin": self.plugin.name, "function": self.signature.name}
-        report = live.state.panic_report
-        if report is not None:
-            message = str(report.get("message", ""))
-            file, line, column = report.get("file"), report.get("line"), report.get("column")
-            where = f" at {file}:{line}:{column}" if file else ""
-            return PluginPanic(f"{self._where} panicked{where}: {message}", panic_message=message,
-                               file=file, line=line, column=column, **names)
-        if live.state.out_of_memory is not None:
-            return PluginMemoryLimit(
-                f"{self._where} ran out of memory: it asked for {format_bytes(live.state.out_of_memory)} more with "
-                f"{format_bytes(live.memory_size)} in use (memory limit {limits.describe_memory()})",
-                **names,
-            )
-        code = error.trap_code if isinstance(error, wasmtime.Trap) else None
-        if code == wasmtime.TrapCode.INTERRUPT:
-            if cancelled:
-                return PluginCancelled(f"{self._where} was cancelled", **names)
-            return PluginTimeout(f"{self._where} exceeded its time limit of {limits.timeout:g} s", **names)
-        if code == wasmtime.TrapCode.OUT_OF_FUEL:
-            return PluginFuelExhausted(f"{self._where} used up its fuel budget of {limits.fuel}", **names)
-        if code == wasmtime.TrapCode.STACK_OVERFLOW:
-            return PluginStackOverflow(f"{self._where} overflowed the wasm stack (unbounded recursion?)",
-                                       trap_code="stack_overflow", **names)
-        if limits.memory is not None:
-            # Plain wasm cannot say it ran out, and wasmtime does not say it refused a memory.grow.
-            # A grow is refused when it asks for more than the room left; a trap with less room
-            # left than the memory grew since the instance started (or than a page) is taken as
-            # one: a bomb growing in steps of any size trips it, a trap with ample room does not.
-            in_use = live.memory_size
-            room = limits.memory - in_use
-            if room < _PAGE:
-                return PluginMemoryLimit(
-                    f"{self._where} trapped with its memory at the limit of {limits.describe_memory()}: "
-                    f"{first_line(error)}", **names,
-                )
-            if room < in_use - live.started_memory:
-                return PluginMemoryLimit(
-                    f"{self._where} trapped with {format_bytes(in_use)} in use, too close to its memory limit "
-                    f"of {limits.describe_memory()} to grow again: {first_line(error)}", **names,
-                )
-        if not isinstance(error, wasmtime.Trap):
-            return PluginTrap(f"{self._where} failed: {first_line(error)}", **names)
-        return PluginTrap(f"{self._where} trapped: {first_line(error)}", trap_code=describe_trap_code(code), **names)
-
 
 def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
     """The input buffer for a call: strings and bytes of the exact type go as they are, the rest through abi."""
@@ -400,36 +323,43 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def _lean_code(param_types: tuple[str, ...], abi: str, fixes_result: bool, interruptible: bool) -> Any:
+def _lean_code(param_types: tuple[str, ...], fixes_result: bool, interruptible: bool) -> Any:
     """The compiled lean call for one signature shape: compiled once, bound per export.
 
     ``interruptible``: re-arm the store for Ctrl-C when the calling thread (or an interrupt) changed its arming.
+    The lock is taken inside the ``try`` and released there only if this thread owns it: a
+    KeyboardInterrupt that Python raises the moment ``acquire()`` returns cannot leave it held,
+    and one that interrupts ``acquire()`` itself (waiting for another thread) does not release
+    a lock it never took. Nothing is added to the path of a call that succeeds.
     """
     names = [f"a{i}" for i in range(len(param_types))]
     lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
     if names:
         lines.append(f"    {', '.join(names)}, = args")
     for index, rust_type in enumerate(param_types):
-        lines.append(f"    {_inline_check(f'a{index}', rust_type, abi)}: a{index} = c{index}(a{index})")
+        lines.append(f"    {_inline_check(f'a{index}', rust_type)}: a{index} = c{index}(a{index})")
     lines += [
-        "    acquire()",
-        "    live = plugin._current",
+        "    live = None",
         "    try:",
-        "        if live is None: live = plugin._live()",
+        "        acquire()",
+        "        live = holder.current",
+        "        if live is None: live = renew()",
         *(["        if live.armed is not (interrupts.main if ident() == MAIN else FAR): live.follow_thread()"]
           if interruptible else []),
-        f"        result = (live._bound.get(name) or export(live, name, types))({', '.join(names)})",
+        f"        result = (live.calls.get(name) or export(live, name, types))({', '.join(names)})",
         "    except BaseException as error:",
-        "        failed = failure(error, live, False)",
+        "        try:",
+        "            failed = failure(error, live, False)",
+        "        finally:",
+        "            if owned(): release()",
         "        raise failed from failed.__cause__",
-        "    finally:",
-        "        release()",
+        "    release()",
         "    return fix(result)" if fixes_result else "    return result",
     ]
     return compile("\n".join(lines), "<wasmforge call>", "exec")
 
 
-def _inline_check(variable: str, rust_type: str, abi: str) -> str:
+def _inline_check(variable: str, rust_type: str) -> str:
     """A condition that is False when ``variable`` can go to wasm as it is, True when its converter must run."""
     if rust_type == "f64":
         return f"if type({variable}) is not float"

@@ -6,7 +6,7 @@ Three kinds of imports are provided:
   marshalled per their metadata, implemented by the Python callables passed
   as ``host_functions``;
 - ``wasi_snapshot_preview1.*``: WASI, for plugins built for wasm32-wasi, with
-  stdout/stderr forwarded to Python.
+  stdout/stderr forwarded to Python (wasi.py).
 Anything else must be supplied in ``host_functions`` by "module.name" (or
 bare name) and is called with plain wasm numbers.
 
@@ -16,14 +16,8 @@ gets a fresh Linker bound to its own :class:`CallState`.
 
 from __future__ import annotations
 
-import importlib
-import io
 import logging
-import os
 import struct
-import sys
-import tempfile
-import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -31,13 +25,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 
-from . import _json
-from .abi import wasmtypes as _wasmtypes
-from ._caller import call_with_caller, wants_caller
-from ._fastcall import guard_host_function
-from .abi.signature import HOST_IMPORT_MODULE, Signature, raw_signature
-from .abi.codec import check_number_result, decode_input, encode_output, number_from_wasm
-from .errors import (
+from .. import _json
+from .._text import describe_value
+from ..abi import wasmtypes
+from ..abi.codec import check_number_result, decode_input, encode_output, number_from_wasm
+from ..abi.signature import HOST_IMPORT_MODULE, Signature, raw_signature
+from ..errors import (
     ArgumentError,
     HostFunctionError,
     HostFunctionResultError,
@@ -45,17 +38,16 @@ from .errors import (
     PluginCallError,
     PluginLoadError,
     PluginProtocolError,
-    UsageError,
 )
-from ._text import describe_value, format_bytes
+from .caller import call_with_caller, wants_caller
+from .fastcall import guard_host_function
+from .wasi import CapturedStream, OutputSink
 
 log = logging.getLogger(__name__)
 
 RUNTIME_MODULE = "wasmforge"
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _SLOT = struct.Struct("<II")
-#: Captured output goes to its sink this many bytes at a time.
-OUTPUT_CHUNK = 64 << 10
 #: The runtime imports' types, one pair per engine: wasmtime ties a FuncType to the first
 #: engine it is used with, and aborts the process if it is used with another.
 _runtime_types: "weakref.WeakKeyDictionary[wasmtime.Engine, tuple[wasmtime.FuncType, wasmtime.FuncType]]" = (
@@ -70,9 +62,6 @@ def _runtime_import_types(engine: wasmtime.Engine) -> tuple[wasmtime.FuncType, w
         types = _runtime_types[engine] = (wasmtime.FuncType([i32, i32], []), wasmtime.FuncType([i32], []))
     return types
 
-#: Where WASI output goes: None (Python's sys.stdout / sys.stderr), "inherit"
-#: (the process's own file descriptors), a callable taking bytes, or a file object.
-OutputSink = Union[None, str, Callable[[bytes], Any], Any]
 HostFunctionsArg = Union[None, Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
 
 
@@ -109,174 +98,6 @@ def normalize_host_functions(functions: HostFunctionsArg) -> dict[str, Callable[
         if not callable(fn):
             raise ArgumentError(f"host function {name!r} is {describe_value(fn)}, not a callable")
     return items
-
-
-def import_host_functions(spec: str, directory: "os.PathLike[str]") -> dict[str, Callable[..., Any]]:
-    """The host functions named by ``MODULE:ATTRIBUTE`` (as uvicorn and pytest name objects).
-
-    ``MODULE`` is imported with ``directory`` first on ``sys.path`` (it stays there, so the
-    functions' own imports keep working); ``ATTRIBUTE`` may be dotted, and names a mapping,
-    a :class:`HostFunctions` registry or a list of functions.
-    """
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute or not all(part.isidentifier() for part in attribute.split(".")):
-        raise UsageError(f"--host-functions {spec}: expected MODULE:ATTRIBUTE, e.g. host:functions")
-    folder = os.fspath(directory)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UsageError(f"--host-functions {spec}: cannot import {module_name} from {folder}: {error}") from None
-    except Exception as error:  # noqa: BLE001 - the user's module ran and failed: say so in one line
-        raise UsageError(f"--host-functions {spec}: importing {module_name} raised {type(error).__name__}: {error}") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise UsageError(f"--host-functions {spec}: {module_name} has no attribute {attribute}") from None
-    try:
-        return normalize_host_functions(target)
-    except ArgumentError as error:
-        raise UsageError(f"--host-functions {spec}: {error}") from None
-
-
-class CapturedStream:
-    """A WASI stream written to a private temporary file and forwarded after each call.
-
-    wasmtime-py's custom output callbacks run on wasmtime's own threads and can
-    crash the process at interpreter exit; a file read on the calling thread
-    cannot, and delivers a call's output, in order, before the call returns.
-
-    Bounded three ways: at most ``limit`` bytes of a call's output are
-    delivered (the rest is dropped, with a warning); while calls run, the
-    :data:`OUTPUT_MONITOR` cuts the file back to that much, so a plugin that
-    floods cannot fill the disk; and after each delivery the file is emptied.
-    wasmtime keeps writing at its own file position, so an emptied file
-    continues past a hole that takes no disk space.
-    """
-
-    def __init__(self, stream: str, sink: OutputSink, plugin: str = "plugin", limit: Optional[int] = None) -> None:
-        self.stream = stream
-        self.plugin = plugin
-        self.limit = limit
-        self._deliver = _sink_writer(stream, sink)
-        self._fd, path = tempfile.mkstemp(prefix=f"wasmforge-{stream}-")
-        self.path = path
-        #: Where the next byte wasmtime writes will be: everything before it was delivered (or dropped).
-        self._offset = 0
-        self._lock = threading.Lock()
-        self._cleanup = weakref.finalize(self, _close_and_remove, self._fd, path)
-
-    def trim(self) -> None:
-        """Drops what a running call wrote past its limit (from the monitor thread)."""
-        if self.limit is None:
-            return
-        with self._lock:
-            try:
-                if os.fstat(self._fd).st_size > self._offset + self.limit:
-                    os.ftruncate(self._fd, self._offset + self.limit)
-            except OSError:
-                pass
-
-    def drain(self, deadline: Optional[float] = None) -> bool:
-        """Delivers what the last call wrote, in chunks, then empties the file.
-
-        With ``deadline`` (a time.monotonic() value) delivery stops once it
-        passes, after at least one chunk; returns False if output was left undelivered then.
-        """
-        with self._lock:
-            try:
-                size = os.fstat(self._fd).st_size
-            except OSError:
-                return True
-            start = self._offset if size >= self._offset else 0  # a writer that appends starts again at 0
-            end = size if self.limit is None else min(size, start + self.limit)
-            position, in_time = start, True
-            try:
-                while position < end:
-                    chunk = os.pread(self._fd, min(OUTPUT_CHUNK, end - position), position)
-                    if not chunk:
-                        break
-                    position += len(chunk)
-                    self._deliver(chunk)
-                    if deadline is not None and position < end and time.monotonic() > deadline:
-                        in_time = False
-                        break
-            finally:
-                self._offset = size
-                try:
-                    os.ftruncate(self._fd, 0)
-                except OSError:
-                    pass
-            if not in_time:
-                log.warning("%s: %s of %s output left undelivered when the call's time limit passed",
-                            self.plugin, format_bytes(end - position), self.stream)
-            elif end < size:
-                log.warning("%s wrote %s to %s in one call, over its limit of %s (max_output=); the rest was dropped",
-                            self.plugin, format_bytes(size - start), self.stream, format_bytes(self.limit))
-            return in_time
-
-
-def _close_and_remove(fd: int, path: str) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-class OutputMonitor:
-    """Cuts captured output back to its limit while calls run, every INTERVAL seconds.
-
-    Idle (no call with captured output running) it waits on a condition and costs nothing.
-    """
-
-    INTERVAL = 0.05
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._active: dict[CapturedStream, int] = {}
-        self._thread: Optional[threading.Thread] = None
-
-    def enter(self, streams: Sequence[CapturedStream]) -> None:
-        if not streams:
-            return
-        with self._condition:
-            for stream in streams:
-                self._active[stream] = self._active.get(stream, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="wasmforge-output", daemon=True)
-                self._thread.start()
-            self._condition.notify()
-
-    def leave(self, streams: Sequence[CapturedStream]) -> None:
-        if not streams:
-            return
-        with self._condition:
-            for stream in streams:
-                count = self._active.get(stream, 1) - 1
-                if count <= 0:
-                    self._active.pop(stream, None)
-                else:
-                    self._active[stream] = count
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._active:
-                    self._condition.wait()
-            time.sleep(self.INTERVAL)
-            with self._condition:
-                streams = list(self._active)
-            for stream in streams:
-                stream.trim()
-
-
-OUTPUT_MONITOR = OutputMonitor()
 
 
 @dataclass
@@ -322,9 +143,9 @@ class ImportFact:
         for item in module.imports:
             kind = item.type
             if isinstance(kind, wasmtime.FuncType):
-                facts.append(cls(item.module, item.name or "", kind, *_wasmtypes.func_type(kind)))
+                facts.append(cls(item.module, item.name or "", kind, *wasmtypes.func_type(kind)))
             else:
-                facts.append(cls(item.module, item.name or "", kind, kind=_wasmtypes.extern_kind(kind)))
+                facts.append(cls(item.module, item.name or "", kind, kind=wasmtypes.extern_kind(kind)))
         return tuple(facts)
 
     @property
@@ -335,8 +156,8 @@ class ImportFact:
     def describe(self) -> str:
         """"env.f(i32) -> (i64)" for a function; "env.memory (a memory: 1 pages ...)" for the rest."""
         if self.kind == "function":
-            return f"{self.key}{_wasmtypes.show_func_type(self.params, self.results)}"
-        return f"{self.key} (a {self.kind}: {_wasmtypes.describe_extern(self.type)})"
+            return f"{self.key}{wasmtypes.show_func_type(self.params, self.results)}"
+        return f"{self.key} (a {self.kind}: {wasmtypes.describe_extern(self.type)})"
 
 
 @dataclass
@@ -538,10 +359,10 @@ class ImportPlan:
                 alloc = caller.get("__wf_alloc")
                 if not isinstance(alloc, wasmtime.Func):
                     raise fail(LookupError("__wf_alloc"), "cannot return a value: the plugin exports no __wf_alloc")
-                types = _wasmtypes.func_type(alloc.type(caller))
+                types = wasmtypes.func_type(alloc.type(caller))
                 if types != (("i32",), ("i32",)):
                     raise fail(TypeError("__wf_alloc"), "cannot return a value: the plugin's __wf_alloc is "
-                               f"{_wasmtypes.show_func_type(*types)}, not (i32) -> (i32)", PluginProtocolError)
+                               f"{wasmtypes.show_func_type(*types)}, not (i32) -> (i32)", PluginProtocolError)
                 allocator.append(alloc)
             return int(allocator[0](caller, length)) & 0xFFFFFFFF
 
@@ -592,12 +413,12 @@ class ImportPlan:
 def _unprovidable(item: ImportFact) -> str:
     """Why no host value can satisfy ``item``, or "" if wasmforge can."""
     if item.kind == "function":
-        odd = _wasmtypes.not_numbers(item.params, item.results)
+        odd = wasmtypes.not_numbers(item.params, item.results)
         return f"whose {', '.join(odd)} values cannot cross into Python" if odd else ""
     if item.kind == "memory":
         return "a shared memory (threads), which wasmforge does not run" if getattr(item.type, "is_shared", False) else ""
     if item.kind == "table":
-        element = _wasmtypes.value_type(item.type.element)
+        element = wasmtypes.value_type(item.type.element)
         return "" if element in ("funcref", "externref") else f"a table of {element}, which wasmforge cannot make"
     if item.kind == "global":
         return "an imported global, which wasmforge does not provide"
@@ -613,8 +434,8 @@ def _check_declared_import(plugin: str, signature: Signature, item: ImportFact) 
     if (item.params, item.results) != expected:
         raise PluginLoadError(
             f"host function {signature.name} is described as {signature} ({signature.abi} call, wasm type "
-            f"{_wasmtypes.show_func_type(*expected)}) but {plugin} imports it as "
-            f"{_wasmtypes.show_func_type(item.params, item.results)}; the module's wasmforge metadata does not match its code"
+            f"{wasmtypes.show_func_type(*expected)}) but {plugin} imports it as "
+            f"{wasmtypes.show_func_type(item.params, item.results)}; the module's wasmforge metadata does not match its code"
         )
 
 
@@ -675,22 +496,3 @@ def _write(memory: wasmtime.Memory, store: Any, offset: int, data: bytes) -> Non
     if not 0 <= offset <= size - len(data):
         raise MemoryAccessError(f"{len(data)} bytes at {offset} run past the end of memory ({size} bytes)")
     memory.write(store, data, offset)
-
-
-def _sink_writer(stream: str, sink: OutputSink) -> Callable[[bytes], None]:
-    """A WASI output callback that never raises (wasmtime-py would print the error)."""
-
-    def write(data: bytes) -> None:
-        try:
-            target: Any = sink if sink is not None else getattr(sys, stream)
-            if callable(target) and not hasattr(target, "write"):
-                target(bytes(data))
-            elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)):
-                target.write(bytes(data))
-                target.flush()
-            else:
-                target.write(bytes(data).decode("utf-8", errors="replace"))
-                target.flush()
-        except Exception:  # noqa: BLE001 - a broken sink must not break the plugin
-            log.exception("could not forward the plugin's %s", stream)
-    return write

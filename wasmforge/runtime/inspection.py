@@ -8,13 +8,12 @@ from typing import Any, Mapping, Optional
 
 import wasmtime
 
-from .abi import wasmfile as _wasmfile, wasmtypes as _wasmtypes
-from ._imports import RUNTIME_MODULE, WASI_MODULES, ImportFact
-from .abi.signature import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
-from ._compiled import export_signatures, main_memory_export
-from .abi.wasmfile import read_plugin_file
-from .host import compile_module
-from .limits import DEFAULT_MAX_MODULE_SIZE
+from ..abi import wasmfile, wasmtypes
+from ..abi.signature import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
+from ..abi.wasmfile import read_plugin_file
+from ..limits import DEFAULT_MAX_MODULE_SIZE
+from .compiled import compile_module, export_signatures, main_memory_export
+from .imports import RUNTIME_MODULE, WASI_MODULES, ImportFact
 
 
 def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = None,
@@ -26,7 +25,7 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
     reads it: a regular file, refused past ``max_module_size`` before reading.
     """
     data = read_plugin_file(path, max_module_size)
-    metadata = parse_metadata(_wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
+    metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
     module = compile_module(data, path.name)
     host_functions_needed = []
     other = []
@@ -45,17 +44,17 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
         elif item.module != RUNTIME_MODULE:
             other.append(item.key)
             described: dict[str, Any] = {"module": item.module, "name": item.name, "kind": item.kind,
-                                         "type": _wasmtypes.describe_extern(item.type)}
+                                         "type": wasmtypes.describe_extern(item.type)}
             if host_functions is not None and item.kind == "function":
                 described["provided"] = item.key in host_functions or item.name in host_functions
             imports.append(described)
-    memories = [{"name": item.key, "kind": "import", "type": _wasmtypes.describe_memory_type(item.type)}
+    memories = [{"name": item.key, "kind": "import", "type": wasmtypes.describe_memory_type(item.type)}
                 for item in facts if item.kind == "memory"]
     exported = [e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)]
     main = main_memory_export(data, path.name, [e.name for e in exported], facts)
     # Memory 0 first: the imported one, or the export that is memory 0.
     exported.sort(key=lambda e: e.name != main)
-    memories += [{"name": e.name, "kind": "export", "type": _wasmtypes.describe_extern(e.type)} for e in exported]
+    memories += [{"name": e.name, "kind": "export", "type": wasmtypes.describe_extern(e.type)} for e in exported]
     return {
         "file": str(path),
         "size": len(data),

@@ -1,89 +1,90 @@
 """One live instance of a plugin: a store, its instance and its memory.
 
-A trap throws the whole thing away; the plugin makes a new one for the next
-call. The store gets the plugin's limits before any wasm runs, because a
-store with epochs or fuel enabled starts with a deadline and a tank of zero.
+A trap throws the whole thing away; the holder of the plugin's instances
+(instances.py) makes a new one for the next call. The store gets the plugin's
+limits before any wasm runs, because a store with epochs or fuel enabled
+starts with a deadline and a tank of zero.
 
-Calls go through the fast path (:mod:`wasmforge._fastcall`): each export is
-bound once per instance to a generated function that makes wasmtime's
-unchecked C call with the GIL released, and memory is read and written
-through a memoryview.
+Calls go through the fast path (fastcall.py): each export is bound once per
+instance to a generated function that makes wasmtime's unchecked C call with
+the GIL released, and memory is read and written through a memoryview.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import wasmtime
 
-from . import _interrupt
-from ._fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
-from ._imports import OUTPUT_MONITOR, CallState
-from ._text import first_line
-from .abi.wasmtypes import func_type, show_func_type
-from .errors import MemoryAccessError, PluginLoadError, PluginProtocolError
-from .limits import DEFAULT_TABLE_ELEMENTS, TICKER, Limits
-
-if TYPE_CHECKING:
-    from .host import Plugin
+from .._text import first_line
+from ..abi.wasmtypes import func_type, show_func_type
+from ..errors import MemoryAccessError, PluginLoadError, PluginProtocolError
+from ..limits import DEFAULT_TABLE_ELEMENTS, Limits
+from . import interrupt
+from .engines import TICKER
+from .fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
+from .imports import CallState
+from .loaded import LoadedPlugin
+from .wasi import OUTPUT_MONITOR
 
 
 class LiveInstance:
     """A store + instance, its exports bound for fast calls, and what calls leave behind."""
 
-    def __init__(self, plugin: "Plugin") -> None:
+    def __init__(self, plugin: LoadedPlugin) -> None:
         limits = plugin.limits
         self.plugin_name = plugin.name
-        self.plugin_main_memory = plugin._imports.main_memory
-        self.store = wasmtime.Store(plugin._engine)
+        self.plugin_main_memory = plugin.imports.main_memory
+        self.store = wasmtime.Store(plugin.engine)
         self.store.set_limits(
             memory_size=limits.memory if limits.memory is not None else -1,
             table_elements=DEFAULT_TABLE_ELEMENTS,
         )
-        #: How the store's epoch deadline was last set for the calling thread (see _interrupt).
+        #: How the store's epoch deadline was last set for the calling thread (see interrupt.py).
         self.armed: object = None
         if limits.epoch_checks:
             # Ctrl-C passes any deadline: the whole time limit (and the epoch in progress), or one epoch.
-            _interrupt.register(self.store, plugin._engine, limits.deadline_ticks + 1 if limits.uses_epochs else 1)
+            interrupt.register(self.store, plugin.engine, limits.deadline_ticks + 1 if limits.uses_epochs else 1)
         self.arm(limits)
         self.state = CallState()
-        self._bound: dict[str, Callable[..., Any]] = {}
+        #: Exports bound for fast calls, by name (see :meth:`bound`); the lean call path reads it directly.
+        self.calls: dict[str, Callable[..., Any]] = {}
         #: Set after a trap: the instance's state is unknown and it must not serve again.
         self.discarded = False
-        linker = plugin._imports.link(plugin._engine, self.store, self.state)
+        linker = plugin.imports.link(plugin.engine, self.store, self.state)
         # A start function or constructor is wasm like any other: the time limit holds there too.
         timed = limits.timeout is not None
         if timed:
-            TICKER.enter(plugin._engine, limits.epoch_period)
+            TICKER.enter(plugin.engine, limits.epoch_period)
         OUTPUT_MONITOR.enter(self.state.outputs)  # what it prints while starting is bounded too
         try:
             self._start(plugin, linker, limits)
         finally:
             OUTPUT_MONITOR.leave(self.state.outputs)
             if timed:
-                TICKER.leave(plugin._engine)
+                TICKER.leave(plugin.engine)
             self.state.drain_output()  # what it printed while starting, even if it failed to
 
-    def _start(self, plugin: "Plugin", linker: wasmtime.Linker, limits: Limits) -> None:
+    def _start(self, plugin: LoadedPlugin, linker: wasmtime.Linker, limits: Limits) -> None:
         try:
-            with _interrupt.running_slow(self.store):
-                self.instance = linker.instantiate(self.store, plugin._module)
+            with interrupt.running_slow(self.store):
+                self.instance = linker.instantiate(self.store, plugin.module)
         except wasmtime.Trap as trap:  # in the module's start function
-            raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from None
+            raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from trap
         except wasmtime.WasmtimeError as error:
-            raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from None
+            raise PluginLoadError(f"{plugin.name} could not be instantiated: {first_line(error)}") from error
         # Memory 0, under whatever name it is exported (or the imported one wasmforge made):
         # one export at a time, since wrapping them all costs about 8 µs each, at every (re)start.
         self.memory: Optional[wasmtime.Memory] = self.state.memory or self._exported_memory(self.plugin_main_memory)
         self.state.memory = self.memory
         self._memories: dict[str, FastMemory] = {}
-        # stable_base: every engine wasmforge makes keeps memories in place (Limits.engine_config).
+        # stable_base: every engine wasmforge makes keeps memories in place (engines.engine_config).
         self.fast_memory: Optional[FastMemory] = (
             FastMemory(self.store, self.memory, stable_base=True) if self.memory else None
         )
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in ("_initialize", "__wf_init"):
-            if setup not in plugin._export_names:
+            if setup not in plugin.compiled.export_names:
                 continue
             function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
             if function is None:
@@ -94,27 +95,27 @@ class LiveInstance:
                                       "wasmforge calls it at start and cannot")
             try:
                 self.arm(limits)
-                with _interrupt.running_slow(self.store):
+                with interrupt.running_slow(self.store):
                     function(self.store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
-                raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from None
-        #: The memory's size once started: how much a call grew it is told from this (see _function).
+                raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from error
+        #: The memory's size once started: how much a call grew it is told from this (see failures.py).
         self.started_memory = self.memory_size
 
     def arm(self, limits: Limits) -> None:
         """A fresh time budget and fuel tank for the next call, and Ctrl-C armed for the calling thread."""
         if limits.uses_epochs:
             self.store.set_epoch_deadline(limits.deadline_ticks)
-            if not _interrupt.STATE.tried:
-                _interrupt.install()  # loaded on another thread: Ctrl-C reaches it if called on the main one
-        elif limits.interruptible and self.armed is not _interrupt.current_token():
-            self.armed = _interrupt.arm_for_this_thread(self.store)
+            if not interrupt.STATE.tried:
+                interrupt.install()  # loaded on another thread: Ctrl-C reaches it if called on the main one
+        elif limits.interruptible and self.armed is not interrupt.current_token():
+            self.armed = interrupt.arm_for_this_thread(self.store)
         if limits.fuel is not None:
             self.store.set_fuel(limits.fuel)
 
     def follow_thread(self) -> None:
         """Re-arms Ctrl-C for the calling thread (the lean call path's :meth:`arm`)."""
-        self.armed = _interrupt.arm_for_this_thread(self.store)
+        self.armed = interrupt.arm_for_this_thread(self.store)
 
     def _exported_memory(self, name: Optional[str]) -> Optional[wasmtime.Memory]:
         memory = lookup_export(self.store, self.instance, name) if name is not None else None
@@ -147,7 +148,7 @@ class LiveInstance:
 
     def bound(self, name: str, params: Sequence[str] = (), results: Sequence[str] = ()) -> Optional[Callable[..., Any]]:
         """Export ``name`` as a fast callable taking wasm values, bound once per instance; None if absent."""
-        call = self._bound.get(name)
+        call = self.calls.get(name)
         if call is None:
             func = self.func(name)
             if func is None:
@@ -157,8 +158,8 @@ class LiveInstance:
             except UnsupportedSignature as error:
                 # Never wasmtime-py's checked call: for v128 and GC references it aborts the process.
                 raise PluginProtocolError(f"{self.plugin_name} cannot call its export {name}: {error}",
-                                          plugin=self.plugin_name, function=name) from None
-            self._bound[name] = call
+                                          plugin=self.plugin_name, function=name) from error
+            self.calls[name] = call
         return call
 
     @property
@@ -169,28 +170,16 @@ class LiveInstance:
         try:
             return self._memory().read(offset, length)
         except MemoryBoundsError:
-            raise self._outside("read", length, offset) from None
-
-    def read_text(self, offset: int, length: int) -> str:
-        """UTF-8 straight out of memory; UnicodeDecodeError if it is not."""
-        try:
-            return self._memory().read_text(offset, length)
-        except MemoryBoundsError:
-            raise self._outside("read", length, offset) from None
+            raise self.outside("read", length, offset) from None
 
     def write(self, offset: int, data: bytes) -> None:
         try:
             self._memory().write(offset, data)
         except MemoryBoundsError:
-            raise self._outside("write", len(data), offset) from None
+            raise self.outside("write", len(data), offset) from None
 
-    def unpack(self, layout: Any, offset: int) -> tuple[Any, ...]:
-        try:
-            return self._memory().unpack(layout, offset)
-        except MemoryBoundsError:
-            raise self._outside("read", layout.size, offset) from None
-
-    def _outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
+    def outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
+        """The error for a read or write of ``length`` bytes at ``offset`` past the end of memory 0."""
         return MemoryAccessError(
             f"{action} of {length} bytes at {offset} is outside {self.plugin_name}'s memory ({self.memory_size} bytes)"
         )
@@ -227,10 +216,6 @@ class MemoryView:
     def _outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
         return MemoryAccessError(f"{action} of {length} bytes at {offset} is outside {self._where} "
                                  f"({self.memory_size} bytes)")
-
-
-def describe_trap_code(code: Any) -> Optional[str]:
-    return code.name.lower() if code is not None else None
 
 
 def _start_failure(plugin_name: str, setup: Optional[str], error: BaseException, limits: Limits) -> str:

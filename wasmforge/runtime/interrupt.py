@@ -40,8 +40,8 @@ from typing import Any, Callable, Optional
 
 import wasmtime
 
-from ._fastcall import FAST_CALL_FILE, guard_host_function
-from .errors import PluginCancelled
+from .fastcall import FAST_CALL_FILE, guard_host_function
+from ..errors import PluginCancelled
 
 log = logging.getLogger(__name__)
 

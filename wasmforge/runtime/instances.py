@@ -1,0 +1,193 @@
+"""Who holds a plugin's instances: one behind a lock, or a pool of several.
+
+Every call needs an instance to itself (a wasmtime store is not thread-safe,
+and the GIL is released while wasm runs). :class:`SingleInstance` keeps one,
+behind a re-entrant lock (a host function may call back into the plugin);
+:class:`InstancePool` keeps ``instances=N`` of them, so N threads run wasm at
+once. Either makes a fresh instance after a trap (the old one is discarded:
+its state is unknown), refuses calls once closed, and cancels running calls
+(:meth:`Instances.cancel`).
+
+Taking an instance must survive Ctrl-C: Python raises KeyboardInterrupt at
+the first check after a C call returns, which may be right after the lock or
+the pooled instance was taken and before anyone holds it. The single
+instance's lean call paths therefore release the lock only if this thread
+owns it (:attr:`SingleInstance.owned`), and :meth:`acquire` hands what it
+takes to the caller in C, before Python can interrupt (see its docstring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Callable, Iterator, Optional, Union
+
+from ..errors import OptionError, UsageError
+from .instance import LiveInstance
+from .loaded import LoadedPlugin
+
+#: More instances than this is a mistake, not a pool: each reserves its memory's address space.
+MAX_INSTANCES = 1024
+#: Put in a closed pool: whoever waits for an instance gets this instead.
+_CLOSED = object()
+#: The argument a blocking queue get takes: get(True).
+_BLOCK = (True,)
+
+
+class Instances:
+    """What the call paths need from whoever holds the instances: take one, give it back, discard it, cancel."""
+
+    count: int
+
+    def __init__(self, loaded: LoadedPlugin) -> None:
+        self.loaded = loaded
+        self.closed = False
+        #: How many times :meth:`cancel` was called: a call that saw this change was cancelled.
+        self.cancels = 0
+
+    def acquire(self, taken: list[object]) -> LiveInstance:
+        """An instance for one call, exclusively; it goes back with :meth:`release` of the same ``taken``.
+
+        What is taken (the lock, the pooled instance) is put into the caller's empty list
+        ``taken`` by C code (``list.extend`` over a ``map``), in the same step that takes it,
+        so a KeyboardInterrupt Python raises right after cannot lose it: the caller's
+        ``finally: release(taken)`` gives back whatever ``taken`` holds.
+        """
+        raise NotImplementedError
+
+    def release(self, taken: list[object]) -> None:
+        raise NotImplementedError
+
+    def discard(self, live: LiveInstance) -> None:
+        """After a trap the instance's state is unknown: the next call starts on a fresh one."""
+        live.discarded = True
+
+    def single(self, what: str) -> "contextlib.AbstractContextManager[LiveInstance]":
+        """The one instance, for ``plugin.memory``; UsageError for a pool, whose instances each have their own."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Interrupts the calls running now (they raise PluginCancelled); later calls run normally."""
+        limits = self.loaded.limits
+        if not limits.uses_epochs:
+            raise UsageError(f"{self.loaded.name} was not loaded to be cancellable; pass cancellable=True or timeout=")
+        self.cancels += 1
+        # Running calls trap once the epoch passes their deadline, at most deadline_ticks away
+        # (never more than MAX_DEADLINE_EPOCHS + 1, however long the time limit: see Limits.epoch_period).
+        for _ in range(limits.deadline_ticks):
+            self.loaded.engine.increment_epoch()
+
+    def closed_error(self) -> UsageError:
+        return UsageError(f"plugin {self.loaded.name} is closed")
+
+
+class SingleInstance(Instances):
+    """One instance behind a re-entrant lock; the lean call paths use :attr:`lock` and :attr:`current` directly."""
+
+    count = 1
+
+    def __init__(self, loaded: LoadedPlugin) -> None:
+        super().__init__(loaded)
+        self.lock = threading.RLock()
+        #: Whether the calling thread holds :attr:`lock` (at any depth): after a KeyboardInterrupt,
+        #: whether the lock was taken. threading.Condition asks an RLock the same way.
+        self.owned: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
+        #: The instance serving calls; None after a trap (or once closed) until the next call makes one.
+        self.current: Optional[LiveInstance] = LiveInstance(loaded)  # fail at load, not at the first call
+
+    def renew(self) -> LiveInstance:
+        """A fresh instance in place of a discarded one (the caller holds the lock); UsageError once closed."""
+        if self.closed:
+            raise self.closed_error()
+        self.current = LiveInstance(self.loaded)
+        return self.current
+
+    def acquire(self, taken: list[object]) -> LiveInstance:
+        taken.extend(map(self.lock.acquire, _BLOCK))
+        live = self.current
+        return live if live is not None else self.renew()
+
+    def release(self, taken: list[object]) -> None:
+        if taken:
+            self.lock.release()
+
+    def discard(self, live: LiveInstance) -> None:
+        live.discarded = True
+        if self.current is live:
+            self.current = None
+
+    @contextlib.contextmanager
+    def single(self, what: str) -> Iterator[LiveInstance]:
+        with self.lock:
+            live = self.current
+            yield live if live is not None else self.renew()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.current = None
+
+
+class InstancePool(Instances):
+    """``count`` instances, each serving one call at a time; made as calls need them (one at load)."""
+
+    def __init__(self, loaded: LoadedPlugin, count: int) -> None:
+        super().__init__(loaded)
+        self.count = count
+        # Idle instances; None stands for one not made yet (or thrown away), and after
+        # close() the _CLOSED marker, which wakes every thread waiting for one.
+        self._idle: "queue.SimpleQueue[Union[LiveInstance, None, object]]" = queue.SimpleQueue()
+        self._idle.put(LiveInstance(loaded))  # fail at load, not at the first call
+        for _ in range(count - 1):
+            self._idle.put(None)
+
+    def acquire(self, taken: list[object]) -> LiveInstance:
+        if self.closed:
+            raise self.closed_error()
+        taken.extend(map(self._idle.get, _BLOCK))
+        live = taken[0]
+        if live is _CLOSED:
+            raise UsageError(f"plugin {self.loaded.name} was closed while this call waited for an instance")
+        if live is None:
+            live = taken[0] = LiveInstance(self.loaded)  # on failure, release() puts the None back
+        assert isinstance(live, LiveInstance)
+        return live
+
+    def release(self, taken: list[object]) -> None:
+        if not taken:
+            return
+        live = taken[0]
+        if live is _CLOSED:
+            self._idle.put(_CLOSED)  # each waiter takes it, puts it back for the next, and raises
+        elif not self.closed:
+            self._idle.put(live if isinstance(live, LiveInstance) and not live.discarded else None)
+            if self.closed:  # closed while we put it back: it must not stay
+                self._empty()
+
+    def single(self, what: str) -> "contextlib.AbstractContextManager[LiveInstance]":
+        raise UsageError(f"{self.loaded.name} has {self.count} instances, each with its own {what}; "
+                         "load it with instances=1 to use plugin.memory")
+
+    def close(self) -> None:
+        """Idle instances go now, busy ones when their calls end (see :meth:`release`)."""
+        self.closed = True
+        self._empty()
+
+    def _empty(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait()
+            except queue.Empty:
+                break
+        self._idle.put(_CLOSED)
+
+
+def hold_instances(loaded: LoadedPlugin, count: int) -> Instances:
+    """The holder for ``count`` instances of ``loaded`` (1: a lock; more: a pool); one instance is made now."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INSTANCES:
+        raise OptionError(f"instances must be a whole number of 1 or more (at most {MAX_INSTANCES}), got {count!r}")
+    return SingleInstance(loaded) if count == 1 else InstancePool(loaded, count)
