@@ -266,3 +266,121 @@ def _failure_of(function: Callable[[], object]) -> Optional[BaseException]:
 def test_interruptible_is_true_or_false() -> None:
     with pytest.raises(wasmforge.OptionError, match="interruptible must be True or False, got 'no'"):
         wasmforge.Limits(interruptible="no")  # type: ignore[arg-type]
+
+
+# ---- Ctrl-C in the instant a call takes its instance ---------------------------------------------
+#
+# Python raises KeyboardInterrupt at the first check after a C call returns: possibly right after the
+# call path took the plugin's lock (or a pooled instance) and before anything held it. These stand-ins
+# raise exactly there, every time, so the tests do not depend on when a real SIGINT lands.
+
+ADD_AND_MEET = wasmtime.wat2wasm("""(module
+  (import "env" "meet" (func $meet))
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "meet") (result i32) call $meet i32.const 1))""")
+
+
+class InterruptedAcquire:
+    """A lock whose acquire() is interrupted by Ctrl-C: after taking the real lock, or while waiting for it."""
+
+    def __init__(self, real: object, *, takes_it: bool) -> None:
+        self.real = real
+        self.takes_it = takes_it
+
+    def acquire(self, *args: object) -> bool:
+        if self.takes_it:
+            self.real.acquire()  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    def release(self) -> None:
+        self.real.release()  # type: ignore[attr-defined]
+
+
+def lock_is_free(lock: object) -> bool:
+    """Whether another thread can take ``lock`` (within a generous wait)."""
+    import threading
+
+    got: list[bool] = []
+
+    def take() -> None:
+        got.append(lock.acquire(timeout=PATIENCE / 10))  # type: ignore[attr-defined]
+        if got[-1]:
+            lock.release()  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    return got == [True]
+
+
+def test_ctrl_c_right_after_the_lean_path_takes_the_lock_leaves_it_free() -> None:
+    plugin = wasmforge.Plugin.from_bytes(ADD_AND_MEET, name="add.wasm", host_functions={"meet": lambda: None})
+    holder = plugin._instances
+    real = holder.lock
+    holder.lock = InterruptedAcquire(real, takes_it=True)
+    with pytest.raises(KeyboardInterrupt):
+        plugin.add(1, 2)  # the call path is built now, with the interrupted acquire
+    assert lock_is_free(real), "a KeyboardInterrupt right after acquire() left the plugin's lock held"
+    holder.lock = real
+    plugin.close()
+
+
+def test_ctrl_c_while_waiting_for_the_lock_releases_nothing() -> None:
+    import threading
+
+    plugin = wasmforge.Plugin.from_bytes(ADD_AND_MEET, name="add.wasm", host_functions={"meet": lambda: None})
+    holder = plugin._instances
+    real = holder.lock
+    holder.lock = InterruptedAcquire(real, takes_it=False)
+    holding, done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def hold() -> None:  # another thread holds the lock while the main thread's acquire() is interrupted
+        with real:
+            holding.set()
+            done.wait(PATIENCE)
+
+    def release_check() -> None:
+        try:
+            hold()
+        except BaseException as error:  # noqa: BLE001 - a release that failed: the test reports it
+            failures.append(error)
+
+    thread = threading.Thread(target=release_check)
+    thread.start()
+    assert holding.wait(PATIENCE)
+    with pytest.raises(KeyboardInterrupt):  # not RuntimeError: the lock it never took is not released
+        plugin.add(1, 2)
+    done.set()
+    thread.join()
+    assert failures == []
+    holder.lock = real
+    plugin.close()
+
+
+def test_ctrl_c_right_after_a_pooled_call_takes_its_instance_gives_it_back() -> None:
+    import threading
+
+    both_inside = threading.Barrier(2, timeout=PATIENCE)
+    plugin = wasmforge.Plugin.from_bytes(ADD_AND_MEET, name="pool.wasm", instances=2,
+                                         host_functions={"meet": lambda: both_inside.wait()})
+    holder = plugin._instances
+    acquire = holder.acquire
+
+    def interrupted(taken: list[object]) -> object:
+        acquire(taken)
+        raise KeyboardInterrupt
+
+    holder.acquire = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        plugin.add(1, 2)
+    del holder.acquire  # the class's own again, for the calls built from now on
+    results: list[object] = []
+    # Both instances are there: two calls meet inside wasm at the same time.
+    threads = [threading.Thread(target=lambda: results.append(plugin.call("meet"))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(PATIENCE)
+    assert results == [1, 1], "a KeyboardInterrupt right after acquire() lost one of the pool's instances"
+    plugin.close()
