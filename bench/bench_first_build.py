@@ -19,6 +19,7 @@ Prints a table and writes bench/RESULTS-first-build.md (machine, versions, load,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -33,15 +34,15 @@ from _machine import cpu_model  # bench/, next to this script
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wasmforge.build import build  # noqa: E402
-from wasmforge.config import load_settings  # noqa: E402
-from wasmforge.scaffold import new_workspace  # noqa: E402
-from wasmforge.toolchain import find_toolchain  # noqa: E402
+from wasmforge.workspace.build import build  # noqa: E402
+from wasmforge.workspace.settings import load_settings  # noqa: E402
+from wasmforge.workspace.scaffold import new_workspace  # noqa: E402
+from wasmforge.workspace.toolchain import find_toolchain  # noqa: E402
 
 
 def timed_build(root: Path, target_dir: Path, profile: str = "debug") -> float:
     """Seconds for `wasmforge build` of the workspace at ``root`` into ``target_dir``."""
-    settings = load_settings(root, {"profile": profile}).replace(target_dir=target_dir)
+    settings = dataclasses.replace(load_settings(root, {"profile": profile}), target_dir=target_dir)
     started = time.perf_counter()
     build(settings)
     return time.perf_counter() - started

@@ -103,8 +103,8 @@ pub extern "C" fn add(one: i32, two: i32) -> i32 {
 
 def build_small_plugin(root: Path) -> bytes:
     """A Rust plugin with no std and no serde: what Cranelift compiles when there is little code."""
-    from wasmforge.build import build
-    from wasmforge.config import Settings
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import Settings
 
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "Cargo.toml").write_text(SMALL_CARGO_TOML)
@@ -200,7 +200,7 @@ class SaveProbe:
 
     def __init__(self, root: Path, lib_rs: Path, profile: str) -> None:
         import wasmforge
-        from wasmforge.config import load_settings
+        from wasmforge.workspace.settings import load_settings
 
         self.lib_rs = lib_rs
         self.marks: dict[str, float] = {}
@@ -264,7 +264,7 @@ def save_to_result(workspaces: dict[str, tuple[Path, Path]], saves: int, profile
 
 def baseline_workspace(ref: str, root: Path, name: str) -> None:
     """A workspace as `wasmforge new` made it at commit ``ref``: the default template and _guest, rendered from git."""
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.scaffold import new_workspace
 
     new_workspace(name, root)
     crate = name.replace("-", "_")
@@ -293,7 +293,7 @@ def machine(args: argparse.Namespace) -> dict[str, str]:
     from importlib.metadata import version
 
     from wasmforge import __version__
-    from wasmforge.toolchain import find_toolchain
+    from wasmforge.workspace.toolchain import find_toolchain
 
     toolchain = find_toolchain()
     dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no").strip() else ""
@@ -339,9 +339,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     import wasmtime
 
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace
 
     base = Path(args.keep) if args.keep else scratch
     loads = {"start": _load()}

@@ -36,9 +36,9 @@ def build_wasmforge_plugin(cache: Path, log: Callable[[str], None]) -> Path:
     additions change (their hash is the directory name), and cargo rebuilds
     only what changed.
     """
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace, templates_root
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace, templates_root
 
     digest = hashlib.sha256(ADDITIONS.read_bytes())
     for path in sorted(templates_root().rglob("*")):

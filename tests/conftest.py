@@ -61,9 +61,9 @@ class BuiltWorkspace:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> BuiltWorkspace:
     """A workspace made by `wasmforge new demo` and built once, with the library API."""
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace
 
     root = tmp_path_factory.mktemp("ws") / "demo"
     new_workspace("demo", root)
@@ -87,9 +87,9 @@ PLUGINS = Path(__file__).parent / "plugins"
 
 def scaffold_with_plugin(base: Path, name: str, source: Path, target: Optional[str] = None) -> BuiltWorkspace:
     """`wasmforge new NAME` with the plugin's lib.rs replaced by ``source``, built once."""
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace
 
     root = base / name
     new_workspace(name, root)

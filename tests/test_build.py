@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import copy_workspace, assert_one_line_error, run_cli
-from wasmforge.build import build, warning_blocks
-from wasmforge.config import load_settings
+from wasmforge.workspace.build import build, warning_blocks
+from wasmforge.workspace.settings import load_settings
 from wasmforge.errors import BuildError, UsageError
 
 

@@ -83,8 +83,8 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def example_copy(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
     """example-workspace, built, with target/ where its docs expect it."""
     root = copy_workspace(REPO / "example-workspace", tmp_path_factory.mktemp("docs") / "example-workspace")
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
 
     build(load_settings(root))
     (root / "target").symlink_to(shared_cargo_target)
@@ -138,16 +138,16 @@ def test_examples_run(document: str, tmp_path: Path, bin_dir: Path, request: pyt
 
 def check_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if block.marker == "wasmforge.toml":
-        from wasmforge.config import load_settings
+        from wasmforge.workspace.settings import load_settings
 
         root = tmp_path / f"toml{block.line}"
         copy_workspace(REPO / "example-workspace", root)
         (root / "wasmforge.toml").write_text(block.body)
         load_settings(root)
         return
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace
 
     # A name of its own: same-named crates share artifacts in the shared target dir,
     # and this build must not replace another fixture's .wasm.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-from wasmforge.toolchain import find_toolchain, offline_config_args
+from wasmforge.workspace.toolchain import find_toolchain, offline_config_args
 
 SEED_WORD = "supercalifragilisticexpialidocious"
 

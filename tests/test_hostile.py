@@ -339,7 +339,7 @@ def test_a_fifo_in_place_of_wasmforge_toml_is_an_error_not_a_hang(tmp_path: Path
     os.mkfifo(tmp_path / "wasmforge.toml")
     assert_one_line_error(run_cli("call", "--plugin", str(plugin), "answer", cwd=tmp_path, timeout=120), 2,
                           "wasmforge.toml is a named pipe (FIFO), not a regular file; it must be a TOML file")
-    from wasmforge.config import load_settings
+    from wasmforge.workspace.settings import load_settings
 
     error = finishes(load_settings, tmp_path)
     assert isinstance(error, wasmforge.ConfigError), error
@@ -403,12 +403,12 @@ def test_limits_from_wasmforge_toml(hostile, tmp_path) -> None:
     config = workspace / "wasmforge.toml"
     # The generated file lists the [limits] keys commented out: set them there.
     text = config.read_text()
-    assert "# timeout = " in text and '# memory = "' in text
+    assert "# timeout = " in text and '# memory_limit = "' in text
     text = re.sub(r"^# timeout = .*$", "timeout = 0.2", text, flags=re.MULTILINE)
-    config.write_text(re.sub(r'^# memory = ".*$', 'memory = "32MiB"', text, flags=re.MULTILINE))
+    config.write_text(re.sub(r'^# memory_limit = ".*$', 'memory_limit = "32MiB"', text, flags=re.MULTILINE))
     assert_one_line_error(run_cli("call", "spin", "true", cwd=workspace), 1, "exceeded its time limit of 0.2 s")
     assert_one_line_error(run_cli("call", "hog_memory", "4", cwd=workspace), 1, "(memory limit 32 MiB)")
     # A flag beats the file.
     assert_one_line_error(run_cli("call", "spin", "true", "--timeout", "0.3", cwd=workspace), 1, "time limit of 0.3 s")
-    config.write_text(config.read_text().replace('memory = "32MiB"', 'memory = "plenty"'))
+    config.write_text(config.read_text().replace('memory_limit = "32MiB"', 'memory_limit = "plenty"'))
     assert_one_line_error(run_cli("call", "fine", "1", cwd=workspace), 2, "[limits]", "'plenty' is not a size")

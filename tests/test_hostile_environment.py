@@ -23,7 +23,7 @@ from unprivileged import Unprivileged, private_directory, unprivileged
 from wat_plugins import write_answer
 from wasmforge import CheckCall, HotPlugin
 from wasmforge.errors import ScaffoldError
-from wasmforge.scaffold import new_workspace
+from wasmforge.workspace.scaffold import new_workspace
 
 TIMEOUT = 30.0
 

@@ -19,7 +19,7 @@ import wasmforge
 from helpers import assert_one_line_error, run_cli
 from wasmforge._mdbook import preprocessor_table
 from wasmforge.runtime.chain import load_paths
-from wasmforge.scaffold import new_workspace
+from wasmforge.workspace.scaffold import new_workspace
 
 #: A step added to the template's workspace the way its README says: a crate named
 #: notes-NEW-plugin. It runs last (crate-name order) and writes what the context held.

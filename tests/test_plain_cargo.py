@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli
-from wasmforge.lockfile import lock_version
-from wasmforge.toolchain import uses_debian_registry
+from wasmforge.workspace.lockfile import lock_version
+from wasmforge.workspace.toolchain import uses_debian_registry
 
 
 def readme_cargo_commands(readme: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 import wasmforge
 from wasmforge.abi.arguments import parse_cli_argument
-from wasmforge.toolchain import find_toolchain, offline_config_args
+from wasmforge.workspace.toolchain import find_toolchain, offline_config_args
 
 CASES = [
     ("add", ["1", "2"]),

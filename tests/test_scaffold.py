@@ -11,8 +11,8 @@ import pytest
 
 from helpers import REPO, assert_one_line_error, run_cli
 from wasmforge.errors import ScaffoldError
-from wasmforge.scaffold import check_name, new_workspace
-from wasmforge.toolchain import uses_debian_registry
+from wasmforge.workspace.scaffold import check_name, new_workspace
+from wasmforge.workspace.toolchain import uses_debian_registry
 
 EXPECTED_FILES = {
     "Cargo.toml",

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import REPO, assert_one_line_error, run_cli
 from wasmforge.errors import ScaffoldError
-from wasmforge.scaffold import new_workspace
+from wasmforge.workspace.scaffold import new_workspace
 
 
 def test_list_templates() -> None:
@@ -150,9 +150,9 @@ def test_a_missing_template_directory(tmp_path: Path) -> None:
 
 def opt_levels(root: Path) -> dict[str, str]:
     """Each package's opt-level in a debug wasm build of ``root``, from cargo's own artifact messages."""
-    from wasmforge.build import cargo_command
-    from wasmforge.config import load_settings
-    from wasmforge.toolchain import find_toolchain
+    from wasmforge.workspace.build import cargo_command
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.toolchain import find_toolchain
 
     settings = load_settings(root)
     toolchain = find_toolchain(settings.target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-from wasmforge.build import cargo_command
-from wasmforge.config import Settings
+from wasmforge.workspace.build import cargo_command
+from wasmforge.workspace.settings import Settings
 from wasmforge.errors import ToolchainError
-from wasmforge.toolchain import PassedOver, Toolchain, find_toolchain, probe, release_of, survey
+from wasmforge.workspace.toolchain import PassedOver, Toolchain, find_toolchain, probe, release_of, survey
 
 
 @pytest.fixture
@@ -57,8 +58,8 @@ def test_path_pair_without_the_target_falls_back_to_debian(rustc_without_wasm: P
     (bin_dir / "cargo").symlink_to("/usr/bin/cargo")
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
     found = survey(env)
-    assert [c.origin for c in found.candidates] == ["PATH", "/usr/bin"]
-    assert not found.candidates[0].toolchain.has_target("wasm32-unknown-unknown")
+    assert [c.origin for c in found.pairs] == ["PATH", "/usr/bin"]
+    assert not found.pairs[0].toolchain.has_target("wasm32-unknown-unknown")
     chosen = found.choose()
     assert chosen.rustc == Path("/usr/bin/rustc") and chosen.origin == "/usr/bin"
     # cargo always gets the pair's rustc, whatever is first on PATH.
@@ -125,7 +126,7 @@ def test_debian_toolchain_builds_from_the_debian_registry(tmp_path: Path) -> Non
     assert argv[1:5] == ["build", "--target", "wasm32-unknown-unknown", "--message-format=json-render-diagnostics"]
     has_debian = 'source.debian.directory="/usr/share/cargo/registry"' in argv
     assert has_debian == toolchain.is_debian
-    forced = cargo_command(settings.replace(offline=True), toolchain, ["x-plugin"])
+    forced = cargo_command(dataclasses.replace(settings, offline=True), toolchain, ["x-plugin"])
     assert 'source.crates-io.replace-with="debian"' in forced and "net.offline=true" in forced
 
 

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 import pytest
 
 from wasmforge._filters import Noise, SourceSet
-from wasmforge.config import load_settings
+from wasmforge.workspace.settings import load_settings
 from wasmforge.errors import ConfigError
 from wasmforge.watch import Change, ChangeQueue, Watcher, dep_info_files, plugin_sources
 
@@ -280,7 +280,7 @@ def test_plugin_sources_follow_path_dependencies(demo) -> None:
 
 
 def test_dep_info_lists_what_the_build_read(demo) -> None:
-    from wasmforge.build import build
+    from wasmforge.workspace.build import build
 
     # Other tests build crates called demo-plugin into the shared target dir: the dep-info is the last build's.
     (artifact,) = build(load_settings(demo.root)).artifacts

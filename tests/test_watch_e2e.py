@@ -27,9 +27,9 @@ pytestmark = pytest.mark.cargo
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
     """`wasmforge new watched`, with the add plugin, built once (its dependencies compile here, once)."""
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
-    from wasmforge.scaffold import new_workspace
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+    from wasmforge.workspace.scaffold import new_workspace
 
     root = tmp_path_factory.mktemp("watch") / "watched"
     new_workspace("watched", root)
@@ -459,8 +459,8 @@ def test_hot_plugin_raises_when_the_first_build_fails(workspace: Path, lib_rs: P
 
 def test_two_threads_calling_through_fifty_reloads_never_fail(workspace: Path, lib_rs: Path, tmp_path: Path) -> None:
     """Real plugins, real swaps: every call answers, from the old version or the new one."""
-    from wasmforge.build import build
-    from wasmforge.config import load_settings
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
 
     settings = load_settings(workspace)
     versions = []

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pytest
 
 import wasmforge.cli
-import wasmforge.config
+import wasmforge.workspace.workspace
 import wasmforge.hot
 from wasmforge._watch_output import CliCall
 
@@ -60,7 +60,7 @@ def interrupted(*args: Any, **kwargs: Any) -> Any:
 @pytest.mark.parametrize(
     "starting",
     [
-        pytest.param((wasmforge.config, "load_settings"), id="while-reading-settings"),
+        pytest.param((wasmforge.workspace.workspace, "load_settings"), id="while-reading-settings"),
         pytest.param((CliCall, "parse"), id="while-reading-the-check-call"),
         pytest.param((wasmforge.hot.HotPlugin, "from_workspace"), id="while-starting-the-watcher"),
     ],

@@ -17,8 +17,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .abi.signature import Param, Signature
-    from .build import Artifact, BuildResult, build
-    from .config import Settings, find_workspace, load_settings
+    from .workspace.build import Artifact, BuildResult, build
+    from .workspace.settings import Settings, find_workspace, load_settings
     from .errors import (
         ArgumentError,
         OptionError,
@@ -52,9 +52,9 @@ if TYPE_CHECKING:
     from .runtime.function import PluginFunction
     from .runtime.plugin import Plugin, PluginMemory, load
     from .hot import CheckCall, HotPlugin
-    from .scaffold import new_workspace
+    from .workspace.scaffold import new_workspace
     from .limits import Limits
-    from .toolchain import Toolchain, find_toolchain
+    from .workspace.toolchain import Toolchain, find_toolchain
 
 _LAZY = {
     "load": "runtime.plugin",
@@ -70,16 +70,16 @@ _LAZY = {
     "CheckCall": "hot",
     "Signature": "abi.signature",
     "Param": "abi.signature",
-    "build": "build",
-    "Artifact": "build",
-    "BuildResult": "build",
-    "Settings": "config",
-    "find_workspace": "config",
-    "load_settings": "config",
-    "new_workspace": "scaffold",
-    "Toolchain": "toolchain",
+    "build": "workspace.build",
+    "Artifact": "workspace.build",
+    "BuildResult": "workspace.build",
+    "Settings": "workspace.settings",
+    "find_workspace": "workspace.settings",
+    "load_settings": "workspace.settings",
+    "new_workspace": "workspace.scaffold",
+    "Toolchain": "workspace.toolchain",
     "Limits": "limits",
-    "find_toolchain": "toolchain",
+    "find_toolchain": "workspace.toolchain",
     **{
         name: "errors"
         for name in (

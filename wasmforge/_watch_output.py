@@ -141,7 +141,7 @@ class WatchPrinter:
 
     def _show_warnings(self, diagnostics: str) -> None:
         """cargo's warnings, as it printed them: the first few, or all with -v."""
-        from .build import warning_blocks
+        from .workspace.build import warning_blocks
 
         blocks = warning_blocks(diagnostics)
         if not blocks or self.out.quiet:

@@ -25,8 +25,8 @@ from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Wasmforg
 
 if TYPE_CHECKING:
     from .abi.signature import Signature
-    from .build import BuildResult
-    from .config import Settings
+    from .workspace.build import BuildResult
+    from .workspace.workspace import Workspace
 
 log = logging.getLogger("wasmforge")
 
@@ -128,7 +128,7 @@ class _ResultLost(Exception):
 
 def cmd_new(args: argparse.Namespace, out: Output) -> int:
     from .errors import UsageError
-    from .scaffold import available_templates, describe_template, new_workspace, next_steps
+    from .workspace.scaffold import available_templates, describe_template, new_workspace, next_steps
 
     if args.list_templates:
         for name in available_templates():
@@ -166,42 +166,63 @@ def cmd_new(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _settings(args: argparse.Namespace, **overrides: Any) -> "Settings":
-    from .config import find_workspace, load_settings
+def _workspace(args: argparse.Namespace, **overrides: Any) -> "Workspace":
+    """The workspace -C (or the current directory) is in, with the command's overrides: made once per command."""
+    from .workspace.workspace import Workspace
 
-    root = find_workspace(args.cwd)
-    return load_settings(root, overrides)
+    return Workspace.find(args.cwd, overrides)
 
 
-def _run_build(args: argparse.Namespace, out: Output, settings: "Settings", crates: Sequence[str], stream: bool) -> "BuildResult":
-    from .build import build
-    from .runtime.compiled import compile_module
-    from .toolchain import find_toolchain
+def _optional_workspace(args: argparse.Namespace, **overrides: Any) -> "Optional[Workspace]":
+    """The workspace, if there is one: its [limits] apply to plugins named by path too."""
+    from .errors import WorkspaceNotFound
 
-    toolchain = find_toolchain(settings.target)
+    try:
+        return _workspace(args, **overrides)
+    except WorkspaceNotFound:
+        return None
+
+
+def _workspace_for_plugins(args: argparse.Namespace) -> "Workspace":
+    """The workspace whose plugins `call`, `inspect` or `chain` build; UsageError saying how to do without one."""
+    from .errors import UsageError, WorkspaceNotFound
+
+    try:
+        return _workspace(args, profile="release" if getattr(args, "release", False) else None)
+    except WorkspaceNotFound as error:
+        raise UsageError(f"{error}; or {_WITHOUT_WORKSPACE[args.command]}") from error
+
+
+def _run_build(out: Output, workspace: "Workspace", crates: Sequence[str], stream: bool,
+               prove: bool = False) -> "BuildResult":
+    """Builds, showing cargo's output as it comes when ``stream``; ``prove``: and checks each .wasm compiles
+    (`call`, `inspect` and `chain` load what they build, which proves it anyway)."""
+    from .runtime.compiled import compiled_file
+    from .limits import Limits
+
     # An older rustc than the one on PATH: say so once cargo starts, above what it prints.
-    pending = [note for note in [toolchain.choice_note()] if note and stream]
+    pending = [note for note in [workspace.toolchain.choice_note()] if note and stream]
 
     def show(line: str) -> None:
         while pending:
             out.info(pending.pop())
         out.raw_stderr(line)
 
-    result = build(settings, crates, toolchain=toolchain, on_diagnostic=show if stream else None,
-                   color=stream and out.color)
+    result = workspace.build(crates, on_diagnostic=show if stream else None, color=stream and out.color)
     while pending:
         out.info(pending.pop())
-    for artifact in result.artifacts:
-        compile_module(artifact.path.read_bytes(), str(artifact.path))  # proves it loads
+    for artifact in result.artifacts if prove else ():
+        compiled_file(artifact.path.absolute(), artifact.path.read_bytes(), str(artifact.path), Limits())
     return result
 
 
 def cmd_build(args: argparse.Namespace, out: Output) -> int:
     from .errors import BuildError
 
-    settings = _settings(args, profile="release" if args.release else None, target=args.target, offline=args.offline or None)
+    workspace = _workspace(args, profile="release" if args.release else None, target=args.target,
+                           offline=args.offline or None)
     if not args.json:
-        result = _run_build(args, out, settings, args.package or (), stream=not out.quiet)
+        result = _run_build(out, workspace, args.package or (), stream=not out.quiet, prove=True)
         for artifact in result.artifacts if not out.quiet else ():
             out.result(
                 f"built {artifact.crate}: {_shown_path(artifact.path, args.cwd)} "
@@ -209,7 +230,7 @@ def cmd_build(args: argparse.Namespace, out: Output) -> int:
             )
         return EXIT_OK
     try:
-        result = _run_build(args, out, settings, args.package or (), stream=False)
+        result = _run_build(out, workspace, args.package or (), stream=False, prove=True)
     except BuildError as error:
         out.result(json_line({"ok": False, "error": str(error), "diagnostics": error.diagnostics}))
         return error.exit_code
@@ -262,40 +283,26 @@ def _why_not_a_directory(path: Path) -> str:
     return "not a directory" if path.exists() else "no such directory"
 
 
-def _plugin_paths(args: argparse.Namespace, out: Output) -> list[Path]:
-    """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`)."""
-    from .errors import UsageError, WorkspaceNotFound
+def _plugin_paths(args: argparse.Namespace, out: Output, workspace: "Optional[Workspace]" = None) -> "tuple[list[Path], Optional[Workspace]]":
+    """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`); and the workspace."""
+    from .errors import UsageError
 
     plugin = getattr(args, "plugin", None)
     if plugin:
         for flag, given in (("-p", getattr(args, "package", None)), ("--release", getattr(args, "release", False))):
             if given:
                 raise UsageError(f"--plugin names the .wasm to load; {flag} chooses what to build in a workspace: use one or the other")
-        return [_existing_file(args, plugin, "plugin")]
-    try:
-        settings = _settings(args, profile="release" if getattr(args, "release", False) else None)
-    except WorkspaceNotFound as error:
-        raise UsageError(f"{error}; or {_WITHOUT_WORKSPACE[args.command]}") from None
-    result = _run_build(args, out, settings, getattr(args, "package", None) or (), stream=args.verbose > 0)
-    return [artifact.path for artifact in result.artifacts]
+        return [_existing_file(args, plugin, "plugin")], workspace
+    workspace = workspace or _workspace_for_plugins(args)
+    result = _run_build(out, workspace, getattr(args, "package", None) or (), stream=args.verbose > 0)
+    return [artifact.path for artifact in result.artifacts], workspace
 
 
-def _load_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Sandbox options for `load`: wasmforge.toml's [limits], overridden by flags."""
-    from .config import find_workspace, load_settings
-    from .errors import WorkspaceNotFound
-
-    try:
-        limits = load_settings(find_workspace(args.cwd)).limits()
-        timeout, memory, fuel = limits.timeout, limits.memory, limits.fuel
-    except WorkspaceNotFound:
-        timeout, memory, fuel = None, None, None
-    options: dict[str, Any] = {
-        "timeout": args.timeout if args.timeout is not None else timeout,
-        "fuel": args.fuel if args.fuel is not None else fuel,
-    }
-    if args.memory_limit is not None or memory is not None:
-        options["memory_limit"] = args.memory_limit if args.memory_limit is not None else memory
+def _load_options(args: argparse.Namespace, workspace: "Optional[Workspace]") -> dict[str, Any]:
+    """Sandbox options for `load`: the workspace's [limits] (wasmforge.toml), overridden by flags."""
+    options = dict(workspace.settings.limit_options()) if workspace is not None else {}
+    flags = {"timeout": args.timeout, "memory_limit": args.memory_limit, "fuel": args.fuel}
+    options.update({option: value for option, value in flags.items() if value is not None})
     if getattr(args, "sha256", None):
         options["sha256"] = args.sha256
     options.update(_host_options(args))
@@ -373,14 +380,16 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
 
     if args.native:
         return _call_native(args)
-    paths = _plugin_paths(args, out)
+    paths, workspace = _plugin_paths(args, out)
     if args.list:
-        return _list_exports(args, out, paths)
+        return _list_exports(args, out, paths, workspace)
     if not args.function:
         raise UsageError("name the function to call, e.g. `wasmforge call add 1 2`, or list them with --list")
     from .abi.arguments import parse_cli_argument
 
-    with load(_plugin_exporting(paths, args.function, _host_options(args)), **_load_options(args)) as plugin:
+    chosen = _plugin_exporting(paths, args.function, _host_options(args))
+    options = _load_options(args, workspace if workspace is not None else _optional_workspace(args))
+    with load(chosen, **options) as plugin:
         function = plugin.function(args.function)
         values = [parse_cli_argument(function.signature, i, a) for i, a in enumerate(args.args)]
         value = function(*values)
@@ -391,13 +400,14 @@ def cmd_call(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path]) -> int:
+def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path], workspace: "Optional[Workspace]") -> int:
     """`call --list`: each plugin's typed functions; with several plugins, grouped under each one's name."""
     from .runtime.plugin import load
 
     listed = []
+    options = _load_options(args, workspace if workspace is not None else _optional_workspace(args))
     for path in paths:
-        with load(path, **_load_options(args)) as plugin:
+        with load(path, **options) as plugin:
             listed.append((plugin.name, list(plugin.exports.values())))
     if args.json:
         if len(listed) == 1:
@@ -416,7 +426,6 @@ def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path]) 
 
 def _call_native(args: argparse.Namespace) -> int:
     """`call --native`: the same call through the runner crate, compiled for this machine."""
-    from .build import run_native
     from .errors import EXIT_FAILED, UsageError
 
     if args.plugin:
@@ -433,9 +442,9 @@ def _call_native(args: argparse.Namespace) -> int:
         words = [args.function, *args.args]
     else:
         raise UsageError("name the function to call, e.g. `wasmforge call --native add 1 2`, or --list")
-    settings = _settings(args, profile="release" if args.release else None)
+    workspace = _workspace(args, profile="release" if args.release else None)
     crate = (args.package or [None])[0]
-    return EXIT_OK if run_native(settings, words, crate=crate) == 0 else EXIT_FAILED
+    return EXIT_OK if workspace.run_native(words, crate=crate) == 0 else EXIT_FAILED
 
 
 def cmd_chain(args: argparse.Namespace, out: Output) -> int:
@@ -453,14 +462,16 @@ def cmd_chain(args: argparse.Namespace, out: Output) -> int:
 
         check_supports(args.extra)
         return EXIT_OK  # the chain works on any renderer's book; anything else is checked when the book runs
-    options = _load_options(args)
+    workspace = _optional_workspace(args, profile="release" if args.release else None)
+    options = _load_options(args, workspace)
     if args.dir:
         folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir
         if not folder.is_dir():
             raise UsageError(f"--dir {args.dir}: {_why_not_a_directory(folder)}")
         chain = load_dir(folder, **options)
     else:
-        paths: list[Path] = sorted(_plugin_paths(args, out), key=lambda path: path.name)
+        built, _ = _plugin_paths(args, out, workspace)
+        paths: list[Path] = sorted(built, key=lambda path: path.name)
         chain = load_paths(paths, **options)
     with chain:
         if args.input is not None:
@@ -506,7 +517,7 @@ def cmd_inspect(args: argparse.Namespace, out: Output) -> int:
     if args.target and (args.package or args.release):
         flag = "-p" if args.package else "--release"
         raise UsageError(f"PLUGIN names the .wasm to inspect; {flag} chooses what to build in a workspace: use one or the other")
-    paths = [_existing_file(args, args.target, "plugin")] if args.target else _plugin_paths(args, out)
+    paths = [_existing_file(args, args.target, "plugin")] if args.target else _plugin_paths(args, out)[0]
     host = _host_options(args).get("host_functions")
     reports = [inspect_plugin(path, host) for path in paths]
     if args.json:
@@ -557,20 +568,17 @@ def _print_value(out: Output, value: Any, newline: bool = True) -> None:
 
 
 def cmd_test(args: argparse.Namespace, out: Output) -> int:
-    from .build import check_crates
     from .errors import EXIT_FAILED
-    from .testing import run_cargo_tests, run_pytest
-
-    settings = _settings(args, profile="release" if args.release else None)
-    check_crates(settings)
+    workspace = _workspace(args, profile="release" if args.release else None)
+    workspace.check_crates()
     echo = (lambda line: None) if out.quiet else out.raw_stderr
     results = []
     if not args.python_only:
         out.info("== cargo test (native) ==")
-        results.append(run_cargo_tests(settings, echo))
+        results.append(workspace.run_cargo_tests(echo))
     if not args.rust_only:
         out.info("== pytest ==")
-        results.append(run_pytest(settings, echo, args.pytest_args))
+        results.append(workspace.run_pytest(echo, args.pytest_args))
     ok = all(r.ok for r in results)
     if args.json:
         out.result(json_line({"ok": ok, "suites": [r.to_json() for r in results]}))
@@ -616,10 +624,10 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
             raise UsageError("give --exec once; to run several commands, join them: --exec 'cmd1 && cmd2'")
         if args.exec is not None and not args.exec[0].strip():
             raise UsageError("--exec needs a command, e.g. --exec 'pytest -q'")
-        settings = _settings(
+        settings = _workspace(
             args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
             timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel, check_timeout=args.check_timeout,
-        )
+        ).settings
         checks = [CliCall.parse(text) for text in args.call or ()]
         command = args.exec[0] if args.exec else None
         printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
@@ -658,7 +666,7 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
-    from .doctor import diagnose
+    from .workspace.doctor import diagnose
     from .errors import EXIT_FAILED
 
     report = diagnose(offline=args.offline)

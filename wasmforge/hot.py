@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 from ._filters import SourceSet, link_chain
 from .abi.signature import Signature
-from .build import check_crates
-from .config import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
+from .workspace.manifest import workspace_crates
+from .workspace.build import check_crates
+from .workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
 from .errors import ConfigError, OptionError, PluginLoadError, PluginTimeout, WasmforgeError
 from .events import (
     BuildFinished,
@@ -185,7 +186,7 @@ class HotPlugin:
         """
         settings = settings or load_settings(find_workspace(Path(root)))
         options = plugin_options(load_options, settings.limits())
-        check_crates(settings)  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
+        check_crates(settings, workspace_crates(settings.root))  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
         crate = crate or settings.plugin_crates[0]
         if crate not in settings.plugin_crates:
             raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")

@@ -67,8 +67,8 @@ class _BuildCache:
         self._built: dict[tuple[Path, str], dict[str, Path]] = {}
 
     def artifacts(self, root: Path, profile: str) -> dict[str, Path]:
-        from .build import build
-        from .config import load_settings
+        from .workspace.build import build
+        from .workspace.settings import load_settings
 
         with self._lock:
             key = (root, profile)
@@ -86,7 +86,7 @@ def _wasmforge_builds() -> _BuildCache:
 @pytest.fixture(scope="module")
 def wasm_workspace(request: pytest.FixtureRequest) -> Path:
     """The workspace root: --wasmforge-workspace, else the one holding the test file."""
-    from .config import find_workspace
+    from .workspace.settings import find_workspace
     from .errors import WorkspaceNotFound
 
     option = request.config.getoption("--wasmforge-workspace")

@@ -30,9 +30,10 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from ._filters import Noise, SourceSet, link_chain
-from .build import build
-from .config import Settings, workspace_crates
-from .toolchain import find_toolchain
+from .workspace.build import build
+from .workspace.manifest import workspace_crates
+from .workspace.settings import Settings
+from .workspace.toolchain import find_toolchain
 
 if TYPE_CHECKING:
     from .reload import Built

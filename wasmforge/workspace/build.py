@@ -17,14 +17,16 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Optional, Sequence
+from typing import IO, Callable, Mapping, Optional, Sequence
 
-from .config import Settings, workspace_crates
-from .errors import BuildError, ConfigError, UsageError
-from .lockfile import make_readable, unreadable_in_output
-from .toolchain import Toolchain, debian_crate_package, find_toolchain, offline_config_args, release_of
+from ..errors import BuildError, ConfigError, UsageError
+from .cargo import Cargo
+from .lockfile import unreadable_in_output
+from .manifest import workspace_crates
+from .settings import Settings
+from .toolchain import Toolchain, debian_crate_package, release_of
 
 log = logging.getLogger(__name__)
 
@@ -55,36 +57,15 @@ class BuildResult:
     toolchain: Optional[Toolchain] = None
 
 
-@dataclass
-class _Collected:
-    lines: list[str] = field(default_factory=list)
-
-
 def cargo_command(settings: Settings, toolchain: Toolchain, crates: Sequence[str], color: bool = False) -> list[str]:
-    """The cargo invocation for ``crates``, as a list of arguments."""
-    argv = [
-        str(toolchain.cargo),
-        "build",
-        "--target",
-        toolchain.rustc_target(settings.target),
-        "--message-format=json-render-diagnostics",
-        f"--color={'always' if color else 'never'}",
-    ]
-    for crate in crates:
-        argv += ["-p", crate]
-    if settings.profile == "release":
-        argv.append("--release")
-    if settings.offline or toolchain.is_debian:
-        argv += offline_config_args()
-    return argv
+    """The cargo invocation that builds ``crates`` for the wasm target, as a list of arguments."""
+    return _build_argv(Cargo.for_settings(settings, toolchain), settings.target, crates, color)
 
 
-def cargo_env(settings: Settings, toolchain: Toolchain) -> dict[str, str]:
-    """The environment wasmforge runs cargo with: the toolchain's pair, and [build] target_dir unless CARGO_TARGET_DIR is set."""
-    env = toolchain.cargo_env()
-    if settings.target_dir is not None and not env.get("CARGO_TARGET_DIR"):
-        env["CARGO_TARGET_DIR"] = str(settings.target_dir)
-    return env
+def _build_argv(cargo: Cargo, target: str, crates: Sequence[str], color: bool) -> list[str]:
+    return cargo.argv("build", "--target", cargo.toolchain.rustc_target(target),
+                      "--message-format=json-render-diagnostics", f"--color={'always' if color else 'never'}",
+                      crates=crates)
 
 
 def build(
@@ -102,32 +83,32 @@ def build(
     Setting ``stop`` kills cargo and raises BuildError. Raises BuildError when
     cargo fails or produces no .wasm, UsageError for an unknown crate.
     """
+    return build_with(settings, Cargo.for_settings(settings, toolchain), workspace_crates(settings.root), crates,
+                      on_diagnostic=on_diagnostic, color=color, stop=stop)
+
+
+def build_with(
+    settings: Settings,
+    cargo: Cargo,
+    members: Mapping[str, Path],
+    crates: Sequence[str] = (),
+    *,
+    on_diagnostic: Optional[DiagnosticSink] = None,
+    color: bool = False,
+    stop: Optional[threading.Event] = None,
+) -> BuildResult:
+    """:func:`build` with the cargo to run and the workspace's members (name -> directory) known already."""
     crates = tuple(crates) or settings.plugin_crates
-    wanted = _crate_dirs(settings, crates)
-    toolchain = toolchain or find_toolchain(settings.target)
-    argv = cargo_command(settings, toolchain, crates, color)
-    make_readable(settings.root, toolchain)
+    wanted = _crate_dirs(settings, members, crates)  # an unknown crate is said before the toolchain is looked for
+    toolchain = cargo.toolchain
+    argv = _build_argv(cargo, settings.target, crates, color)
+    cargo.prepare()
     log.debug("running %s", " ".join(argv))
     started = time.perf_counter()
-    try:
-        process = subprocess.Popen(
-            argv,
-            cwd=settings.root,
-            env=cargo_env(settings, toolchain),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-            # With a stop event, cargo gets a process group of its own, so stopping kills its rustc too.
-            start_new_session=stop is not None,
-        )
-    except OSError as error:
-        raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None
-
-    collected = _Collected()
+    # With a stop event, cargo gets a process group of its own, so stopping kills its rustc too.
+    process = cargo.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
+                          start_new_session=stop is not None)
+    collected: list[str] = []
     stderr_reader = threading.Thread(
         target=_pump_stderr, args=(process.stderr, collected, on_diagnostic), name="cargo-stderr", daemon=True
     )
@@ -144,7 +125,7 @@ def build(
     if watchdog is not None:
         watchdog.set()
     seconds = time.perf_counter() - started
-    diagnostics = "".join(collected.lines)
+    diagnostics = "".join(collected)
 
     if stop is not None and stop.is_set():
         raise BuildError("build cancelled", diagnostics)
@@ -202,17 +183,16 @@ def warning_blocks(diagnostics: str) -> list[str]:
     return blocks
 
 
-def check_crates(settings: Settings, crates: Sequence[str] = ()) -> None:
+def check_crates(settings: Settings, members: Mapping[str, Path], crates: Sequence[str] = ()) -> None:
     """ConfigError if wasmforge.toml names a plugin crate the workspace lacks, UsageError for an unknown ``crates``.
 
     For commands that would otherwise find out only later (watch, test).
     """
-    _crate_dirs(settings, [*settings.plugin_crates, *crates])
+    _crate_dirs(settings, members, [*settings.plugin_crates, *crates])
 
 
-def _crate_dirs(settings: Settings, crates: Sequence[str]) -> dict[Path, str]:
+def _crate_dirs(settings: Settings, members: Mapping[str, Path], crates: Sequence[str]) -> dict[Path, str]:
     """Directory -> name for ``crates``; an error naming the members if one is unknown."""
-    members = workspace_crates(settings.root)
     for crate in crates:
         if crate not in members:
             known = ", ".join(sorted(members)) or "none"
@@ -224,10 +204,10 @@ def _crate_dirs(settings: Settings, crates: Sequence[str]) -> dict[Path, str]:
     return {members[crate].resolve(): crate for crate in crates}
 
 
-def _pump_stderr(stream: Optional[IO[str]], collected: _Collected, sink: Optional[DiagnosticSink]) -> None:
+def _pump_stderr(stream: Optional[IO[str]], collected: list[str], sink: Optional[DiagnosticSink]) -> None:
     assert stream is not None
     for line in stream:
-        collected.lines.append(line)
+        collected.append(line)
         if sink is not None:
             sink(line)
 
@@ -311,32 +291,3 @@ def _newer_rust_hint(diagnostics: str, toolchain: Optional[Toolchain]) -> str:
         return f"; rustc {mine} built this: it needs a newer Rust, or code that rustc {mine} accepts"
     return (f"; rustc {mine} ({toolchain.rustc}) built this because rustc {release_of(skipped.rustc_version)} on PATH "
             f"has no {skipped.target} std: {skipped.fix()}; or write code that rustc {mine} accepts")
-
-
-def run_native(settings: Settings, arguments: Sequence[str], *, crate: Optional[str] = None,
-               toolchain: Optional[Toolchain] = None) -> int:
-    """Runs the workspace's runner crate natively (`cargo run -p NAME-runner -- ARGS`); its exit status.
-
-    The runner calls the plugin's functions through the same generated glue as
-    the .wasm, so the same call can be compared natively and in wasm. Its
-    output goes straight to this process's stdout and stderr.
-    """
-    members = workspace_crates(settings.root)
-    runners = sorted(name for name in members if name.endswith("-runner"))
-    if crate is None:
-        if not runners:
-            raise UsageError(f"the workspace at {settings.root} has no runner crate (a crate named NAME-runner)")
-        crate = runners[0]
-    elif crate not in members:
-        raise UsageError(f"no crate {crate!r} in the workspace at {settings.root}; runners: {', '.join(runners) or 'none'}")
-    toolchain = toolchain or find_toolchain(settings.target)
-    make_readable(settings.root, toolchain)
-    argv = [str(toolchain.cargo), "run", "-q", "-p", crate]
-    if settings.profile == "release":
-        argv.append("--release")
-    if settings.offline or toolchain.is_debian:
-        argv += offline_config_args()
-    try:
-        return subprocess.run([*argv, "--", *arguments], cwd=settings.root, env=cargo_env(settings, toolchain)).returncode
-    except OSError as error:
-        raise BuildError(f"could not run {argv[0]}: {error.strerror}") from None

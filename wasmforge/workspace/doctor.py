@@ -6,13 +6,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from .errors import ToolchainError
+from ..errors import ToolchainError
 from .toolchain import (
     DEBIAN_REGISTRY,
+    TEMPLATE_CRATES,
     DEFAULT_TARGET,
     WASM_TARGETS,
     Survey,
     Toolchain,
+    TriedPair,
     debian_crate_package,
     fix_for_target,
     offline_from_env,
@@ -81,22 +83,22 @@ def diagnose(env: Optional[Mapping[str, str]] = None, offline: bool = False) -> 
         chosen: Optional[Toolchain] = found.choose(DEFAULT_TARGET)
     except ToolchainError:
         chosen = None
-    tried = tuple(_tried_line(c) for c in found.candidates)
+    tried = tuple(_tried_line(c) for c in found.pairs)
     checks = [*_toolchain_checks(found, chosen), *_crate_checks(chosen, offline or offline_from_env(env))]
     return Report(checks=tuple(checks), toolchain=chosen, tried=tried)
 
 
-def _tried_line(candidate: Any) -> str:
-    if candidate.toolchain is not None:
-        t = candidate.toolchain
+def _tried_line(pair: TriedPair) -> str:
+    if pair.toolchain is not None:
+        t = pair.toolchain
         targets = ", ".join(t.targets) or "no wasm targets"
-        return f"{candidate.origin}: {t.rustc} ({t.rustc_version}; {targets})"
-    return f"{candidate.origin}: {candidate.problem}"
+        return f"{pair.origin}: {t.rustc} ({t.rustc_version}; {targets})"
+    return f"{pair.origin}: {pair.problem}"
 
 
 def _toolchain_checks(found: Survey, chosen: Optional[Toolchain]) -> list[Check]:
     if chosen is None:
-        usable = next((c.toolchain for c in found.candidates if c.toolchain is not None), None)
+        usable = next((c.toolchain for c in found.pairs if c.toolchain is not None), None)
         checks = [
             Check(
                 "toolchain",
@@ -164,7 +166,7 @@ def _crate_checks(chosen: Optional[Toolchain], offline: bool) -> list[Check]:
     if not missing:
         return [Check("crates", True, f"Debian registry {DEBIAN_REGISTRY} (offline), with every crate the templates use")]
     if missing == [f"{DEBIAN_REGISTRY} is missing"]:
-        packages = " ".join(debian_crate_package(c) for c in ("serde", "serde_derive", "serde_json", "syn", "quote", "proc-macro2"))
+        packages = " ".join(debian_crate_package(c) for c in TEMPLATE_CRATES)
         return [Check("crates", False, f"{DEBIAN_REGISTRY} is missing", f"`apt-get install {packages}`")]
     packages = " ".join(debian_crate_package(c) for c in missing)
     return [

@@ -8,7 +8,7 @@ at most version 3 and fails every build on a version 4 file. So:
 
 - the templates declare the ``rust-version`` their code is written for, which
   keeps newer cargo writing version 3, and `wasmforge new` writes the lock
-  with the cargo that builds (:func:`write_lock`);
+  with the cargo that builds (:meth:`wasmforge.workspace.cargo.Cargo.write_lock`);
 - before wasmforge runs cargo, :func:`make_readable` turns a version 4 file
   that cargo cannot read into version 3. The two formats differ only in how
   git source URLs are escaped, so a file without an escaped git URL becomes
@@ -21,13 +21,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .errors import BuildError
-from .toolchain import Toolchain, offline_config_args, release_of
+from ..errors import BuildError
+from .toolchain import Toolchain, release_of
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +93,6 @@ def unreadable_in_output(diagnostics: str, root: Path, toolchain: Optional[Toolc
         return None
     cargo = f"cargo {release_of(toolchain.cargo_version())}" if toolchain is not None else "this cargo"
     return unreadable_message(root / LOCK_FILE, int(found.group(1)), cargo)
-
-
-def write_lock(root: Path, toolchain: Toolchain, debian_registry: bool) -> Optional[str]:
-    """Resolves the new workspace at ``root`` into Cargo.lock offline with ``toolchain``'s cargo.
-
-    Returns None when it was written, else the reason it was not (the first build
-    then writes it). Never raises for a failed resolve: the workspace is still usable.
-    """
-    argv = [str(toolchain.cargo), "generate-lockfile", "--offline"]
-    if debian_registry:
-        argv += offline_config_args()
-    try:
-        done = subprocess.run(argv, cwd=root, env=toolchain.cargo_env(), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"could not run {argv[0]}: {getattr(error, 'strerror', None) or error}"
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
-        return (errors or done.stderr.strip().splitlines() or [f"cargo exited with status {done.returncode}"])[0]
-    return None
 
 
 def _replace(path: Path, text: str) -> None:

@@ -27,19 +27,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
-from .config import toml_repr
-from .errors import ScaffoldError, ToolchainError
-from .lockfile import LOCK_FILE, write_lock
+from ..errors import ScaffoldError, ToolchainError
+from . import tomlfile
+from .cargo import Cargo
+from .lockfile import LOCK_FILE
+from .manifest import registry_dependencies
+from .settings import toml_repr
 from .toolchain import find_toolchain, offline_config_toml, uses_debian_registry
 
 DEFAULT_TEMPLATE = "default"
@@ -83,28 +80,23 @@ class Scaffold:
 
     def registry_dependencies(self) -> list[str]:
         """The crates its Cargo.toml files take from a registry (not a path), in name order: what a first build compiles."""
-        names: set[str] = set()
+        manifests = []
         for planned in self.files:
-            if planned.relative.name != "Cargo.toml":
-                continue
-            try:
-                manifest = tomllib.loads(planned.content.decode("utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                continue
-            for table in ("dependencies", "build-dependencies", "dev-dependencies"):
-                for name, spec in manifest.get(table, {}).items():
-                    if not (isinstance(spec, dict) and ("path" in spec or "git" in spec or spec.get("workspace"))):
-                        names.add(name)
-        return sorted(names)
+            if planned.relative.name == "Cargo.toml":
+                try:
+                    manifests.append(tomlfile.parse(planned.content.decode("utf-8"), planned.relative, ScaffoldError))
+                except (ScaffoldError, UnicodeDecodeError):
+                    continue  # a template's own business: cargo says what is wrong with it
+        return registry_dependencies(manifests)
 
 
 def templates_root() -> Path:
     """Where the templates are: inside the installed package, or the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parents[1]  # wasmforge/, which the wheel ships the templates in
+    for candidate in (package / "templates", package.parent / "templates"):
         if candidate.is_dir():
             return candidate
-    raise ScaffoldError(f"wasmforge's templates are missing (looked in {here / 'templates'}); reinstall wasmforge")
+    raise ScaffoldError(f"wasmforge's templates are missing (looked in {package / 'templates'}); reinstall wasmforge")
 
 
 TEMPLATE_CONFIG = "template.toml"
@@ -136,11 +128,9 @@ def _template_config(source: Path) -> dict[str, Any]:
     try:
         if not path.is_file():
             return {}
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ScaffoldError(f"{path} is not valid TOML: {error}") from None
     except OSError as error:
-        raise ScaffoldError(f"could not read {path}: {error.strerror or error}") from None
+        raise ScaffoldError(f"cannot read {path}: {error.strerror or error}") from error
+    config = tomlfile.read(path, missing_ok=True, error=ScaffoldError) or {}
     unknown = set(config) - set(_CONFIG_KEYS)
     if unknown:
         raise ScaffoldError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(_CONFIG_KEYS)}")
@@ -354,7 +344,7 @@ def _write_lock(destination: Path, offline: bool) -> tuple[bool, Optional[str]]:
         return False, "no Rust toolchain builds for wasm here yet; `wasmforge doctor` says what is missing"
     if not (offline or toolchain.is_debian):
         return False, None
-    failure = write_lock(destination, toolchain, debian_registry=True)
+    failure = Cargo(destination, toolchain, debian_registry=True).write_lock()
     return failure is None, failure
 
 

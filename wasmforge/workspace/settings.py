@@ -8,28 +8,18 @@ the keys that exist, not a silently ignored setting.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
-from ._files import FileTooLarge, NotARegularFile, read_regular_file
-from .errors import ConfigError, OptionError, WorkspaceNotFound
+from ..errors import ConfigError, OptionError, WorkspaceNotFound
+from ..limits import MAX_TIMEOUT, Limits
+from . import tomlfile
+from .manifest import workspace_crates
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
-if TYPE_CHECKING:
-    from .limits import Limits
-
 CONFIG_FILE = "wasmforge.toml"
-#: Larger wasmforge.toml or Cargo.toml files are refused unread.
-MAX_SETTINGS_FILE = 1 << 20
 PROFILES = ("debug", "release")
 #: Seconds a HotPlugin's (and `watch --call`'s) checks may run on a new version before it is refused.
 DEFAULT_CHECK_TIMEOUT = 5.0
@@ -48,7 +38,7 @@ class Settings:
     #: Cargo's target directory for wasmforge's builds (CARGO_TARGET_DIR in the environment wins); None: cargo's own.
     target_dir: Optional[Path] = None
     debounce_ms: int = 50
-    #: Sandbox limits for plugins the CLI loads ([limits] in wasmforge.toml).
+    #: Sandbox limits for plugins the CLI loads ([limits] in wasmforge.toml), named as load() names them.
     timeout: Optional[float] = None
     memory_limit: Optional[Union[int, str]] = None
     fuel: Optional[int] = None
@@ -58,15 +48,14 @@ class Settings:
     #: Seconds the checks (`watch --call`, HotPlugin's ``check=``) may run on a new version; None: no limit.
     check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT
 
-    def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+    def limit_options(self) -> dict[str, Any]:
+        """The [limits] that are set, as :func:`wasmforge.load` options."""
+        given = {"timeout": self.timeout, "memory_limit": self.memory_limit, "fuel": self.fuel}
+        return {option: value for option, value in given.items() if value is not None}
 
-    def limits(self) -> "Limits":
+    def limits(self) -> Limits:
         """The sandbox limits for plugins loaded with these settings."""
-        from .limits import DEFAULT_MEMORY_LIMIT, Limits, parse_size
-
-        memory = parse_size(self.memory_limit, "memory") if self.memory_limit is not None else DEFAULT_MEMORY_LIMIT
-        return Limits(timeout=self.timeout, memory=memory, fuel=self.fuel)
+        return Limits.from_options(self.limit_options())
 
 
 #: How a TOML user would name each type (not Python's names: "a int", "True").
@@ -82,7 +71,8 @@ def toml_repr(value: Any) -> str:
     return repr(value)
 
 
-#: (table, key) -> (attribute, type(s), allowed values or None). The schema of wasmforge.toml.
+#: (table, key) -> (attribute, type(s), allowed values or None). The schema of wasmforge.toml; [limits]
+#: keys are named as load()'s options (and the flags), with ``memory`` kept as memory_limit's old spelling.
 _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("plugin", "crates"): ("plugin_crates", list, None),
     ("build", "profile"): ("profile", str, PROFILES),
@@ -91,12 +81,17 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("build", "target_dir"): ("target_dir", str, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
     ("limits", "timeout"): ("timeout", (int, float), None),
-    ("limits", "memory"): ("memory_limit", (int, str), None),
+    ("limits", "memory_limit"): ("memory_limit", (int, str), None),
+    ("limits", "memory"): ("memory_limit", (int, str), None),  # the old spelling, still read (see OLD_SPELLINGS)
     ("limits", "fuel"): ("fuel", int, None),
     ("watch", "poll"): ("poll", bool, None),
     ("watch", "poll_interval_ms"): ("poll_interval_ms", int, None),
     ("watch", "check_timeout"): ("check_timeout", (int, float), None),
 }
+
+
+#: Keys wasmforge.toml still accepts under the name they had before, each with its name now.
+OLD_SPELLINGS = {("limits", "memory"): ("limits", "memory_limit")}
 
 
 def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
@@ -108,9 +103,9 @@ def find_workspace(start: Union[str, "os.PathLike[str]"]) -> Path:
             if config.is_file():
                 return directory
             if config.exists() and not config.is_dir():  # a FIFO or device by that name: say so, do not skip it
-                read_settings_file(config)
+                tomlfile.read_text(config)
         except OSError as error:  # a directory that may not be searched
-            raise ConfigError(f"cannot look for {CONFIG_FILE} in {directory}: {error.strerror}") from None
+            raise ConfigError(f"cannot look for {CONFIG_FILE} in {directory}: {error.strerror}") from error
     raise WorkspaceNotFound(
         f"{start} is not inside a wasmforge workspace (no {CONFIG_FILE} here or above); "
         "create one with `wasmforge new NAME`, or pass -C DIR"
@@ -148,8 +143,6 @@ def load_settings(
         raise ConfigError(f"{path}: [watch] debounce_ms must be 0 or more, got {settings.debounce_ms}")
     if settings.poll_interval_ms < 10:
         raise ConfigError(f"{path}: [watch] poll_interval_ms must be 10 or more, got {settings.poll_interval_ms}")
-    from .limits import MAX_TIMEOUT
-
     if settings.check_timeout is not None and not 0 < settings.check_timeout <= MAX_TIMEOUT:
         raise ConfigError(f"{path}: [watch] check_timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} "
                           f"seconds, got {toml_repr(settings.check_timeout)}")
@@ -173,30 +166,8 @@ def _check_limits(settings: Settings, path: Path) -> None:
         raise ConfigError(f"{path}: [limits]: {error}") from error
 
 
-def read_settings_file(path: Path) -> str:
-    """The text of a TOML file wasmforge reads: a regular file of at most 1 MiB (a FIFO cannot hang it)."""
-    try:
-        return read_regular_file(path, MAX_SETTINGS_FILE).decode("utf-8")
-    except NotARegularFile as error:
-        raise ConfigError(f"{path} {error.strerror}; it must be a TOML file") from None
-    except FileTooLarge as error:
-        raise ConfigError(f"{path} is over {MAX_SETTINGS_FILE >> 20} MiB ({error.size} bytes); "
-                          "it must be a small TOML file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory; it must be a TOML file") from None
-
-
 def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
-    try:
-        data = tomllib.loads(read_settings_file(path))
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not valid TOML: arrays or tables nested too deeply") from None
+    data = tomlfile.read(path, missing_ok=True) or {}
     flat: dict[tuple[str, str], Any] = {}
     for table, entries in data.items():
         if not isinstance(entries, dict):
@@ -215,43 +186,11 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
             if allowed is not None and value not in allowed:
                 raise ConfigError(f"{path}: [{table}] {key} = {value!r}; use one of: {', '.join(map(str, allowed))}")
             flat[(table, key)] = value
+    if ("limits", "memory") in flat and ("limits", "memory_limit") in flat:
+        raise ConfigError(f"{path}: [limits] sets both memory_limit and memory, its old spelling; keep memory_limit")
     return flat
 
 
 def _default_plugin_crates(root: Path) -> tuple[str, ...]:
     """Without [plugin] crates: every workspace crate whose name ends in -plugin."""
     return tuple(sorted(name for name in workspace_crates(root) if name.endswith("-plugin")))
-
-
-def workspace_crates(root: Path) -> dict[str, Path]:
-    """Package name -> directory for every member of the Cargo workspace at ``root``."""
-    manifest = root / "Cargo.toml"
-    try:
-        data = tomllib.loads(read_settings_file(manifest))
-    except FileNotFoundError:
-        raise ConfigError(f"{root} has {CONFIG_FILE} but no Cargo.toml; it is not a Cargo workspace") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read {manifest}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{manifest} is not valid TOML: {error}") from None
-    except RecursionError:
-        raise ConfigError(f"{manifest} is not valid TOML: arrays or tables nested too deeply") from None
-    members = data.get("workspace", {}).get("members", [])
-    crates: dict[str, Path] = {}
-    package = data.get("package", {}).get("name")
-    if isinstance(package, str):
-        crates[package] = root
-    for pattern in members if isinstance(members, list) else []:
-        for directory in sorted(root.glob(str(pattern))):
-            member = directory / "Cargo.toml"
-            if not member.is_file():
-                continue
-            try:
-                name = tomllib.loads(read_settings_file(member)).get("package", {}).get("name")
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-                raise ConfigError(f"{member} is not valid TOML: {error}") from None
-            except RecursionError:
-                raise ConfigError(f"{member} is not valid TOML: arrays or tables nested too deeply") from None
-            if isinstance(name, str):
-                crates[name] = directory
-    return crates

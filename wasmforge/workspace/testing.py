@@ -8,13 +8,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .build import cargo_env, check_crates
-from .config import Settings
-from .errors import EXIT_ENVIRONMENT, WasmforgeError
-from .lockfile import make_readable
-from .toolchain import Toolchain, find_toolchain, offline_config_args
+from ..errors import EXIT_ENVIRONMENT, WasmforgeError
+from .build import check_crates
+from .cargo import Cargo
+from .settings import Settings
 
 LineSink = Callable[[str], None]
 _CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
@@ -50,19 +49,12 @@ class SuiteResult:
         return f"{self.name}: {state}, {self.passed} passed, {self.failed} failed{extra}"
 
 
-def run_cargo_tests(settings: Settings, on_line: LineSink, toolchain: Optional[Toolchain] = None) -> SuiteResult:
+def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path], on_line: LineSink) -> SuiteResult:
     """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
-    check_crates(settings)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
-    toolchain = toolchain or find_toolchain(settings.target)
-    make_readable(settings.root, toolchain)
-    argv = [str(toolchain.cargo), "test", "--color=never"]
-    for crate in settings.plugin_crates:
-        argv += ["-p", crate]
-    if settings.profile == "release":
-        argv.append("--release")
-    if settings.offline or toolchain.is_debian:
-        argv += offline_config_args()
-    code, output = _stream(argv, settings.root, on_line, env=cargo_env(settings, toolchain))
+    check_crates(settings, members)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
+    cargo.prepare()
+    argv = cargo.argv("test", "--color=never", crates=settings.plugin_crates)
+    code, output = _stream(argv, settings.root, on_line, env=cargo.env())
     counts = [tuple(map(int, m.groups())) for m in _CARGO_RESULT.finditer(output)]
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
     return SuiteResult("cargo test", ok=code == 0, passed=passed, failed=failed,

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from ._text import env_flag
-from .errors import ToolchainError
+from .._text import env_flag
+from ..errors import ToolchainError
 
 DEFAULT_TARGET = "wasm32-unknown-unknown"
 WASM_TARGETS = ("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1")
@@ -160,8 +160,8 @@ class Toolchain:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A pair that was looked at, usable or not, for `wasmforge doctor`."""
+class TriedPair:
+    """A cargo + rustc pair that was looked at, usable (``toolchain``) or not (``problem``), for `wasmforge doctor`."""
 
     origin: str
     cargo: Optional[Path]
@@ -174,7 +174,7 @@ class Candidate:
 class Survey:
     """Every pair looked at, in the order they were tried."""
 
-    candidates: tuple[Candidate, ...]
+    pairs: tuple[TriedPair, ...]
     overridden: bool = False
     rustup: Optional[Path] = field(default=None)
 
@@ -183,11 +183,11 @@ class Survey:
 
         A pair chosen over the one on PATH says so in its ``passed_over``.
         """
-        for candidate in self.candidates:
-            if candidate.toolchain and candidate.toolchain.has_target(target):
-                chosen = candidate.toolchain
-                first = self.candidates[0]
-                if candidate is not first and first.origin == "PATH" and first.toolchain is not None:
+        for pair in self.pairs:
+            if pair.toolchain and pair.toolchain.has_target(target):
+                chosen = pair.toolchain
+                first = self.pairs[0]
+                if pair is not first and first.origin == "PATH" and first.toolchain is not None:
                     skipped = PassedOver(first.toolchain.rustc, first.toolchain.rustc_version,
                                          first.toolchain.rustc_target(target), rustup=self.rustup is not None)
                     chosen = dataclasses.replace(chosen, passed_over=skipped)
@@ -195,22 +195,22 @@ class Survey:
         raise ToolchainError(self.missing_message(target))
 
     def missing_message(self, target: str) -> str:
-        tried = "; ".join(_describe(c, target) for c in self.candidates) or "no cargo or rustc found"
+        tried = "; ".join(_describe(c, target) for c in self.pairs) or "no cargo or rustc found"
         fix = fix_for_target(target, self.rustup)
         if self.overridden:
             elsewhere = ("point WASMFORGE_CARGO and WASMFORGE_RUSTC at a cargo and rustc pair that has it, "
                          "or unset them to use the one on PATH")
             # A working pair that lacks the target can get it; a pair that does not work cannot.
-            working = any(c.toolchain is not None for c in self.candidates)
+            working = any(c.toolchain is not None for c in self.pairs)
             fix = f"{fix} for that toolchain, or {elsewhere}" if working else elsewhere
         return f"no Rust toolchain can build for {target} ({tried}); fix: {fix}"
 
 
-def _describe(candidate: Candidate, target: str) -> str:
-    if candidate.problem:
-        return f"{candidate.origin}: {candidate.problem}"
-    assert candidate.toolchain is not None
-    return f"{candidate.origin}: {candidate.toolchain.rustc} has no {target} std"
+def _describe(pair: TriedPair, target: str) -> str:
+    if pair.problem:
+        return f"{pair.origin}: {pair.problem}"
+    assert pair.toolchain is not None
+    return f"{pair.origin}: {pair.toolchain.rustc} has no {target} std"
 
 
 def fix_for_target(target: str, rustup: Optional[Path] = None) -> str:
@@ -223,7 +223,7 @@ def fix_for_target(target: str, rustup: Optional[Path] = None) -> str:
 
 
 def survey(env: Optional[Mapping[str, str]] = None) -> Survey:
-    """Looks at every candidate pair; does not choose."""
+    """Looks at every pair; does not choose."""
     env = os.environ if env is None else env
     rustup_path = shutil.which("rustup", path=env.get("PATH"))
     rustup = Path(rustup_path) if rustup_path else None
@@ -232,7 +232,7 @@ def survey(env: Optional[Mapping[str, str]] = None) -> Survey:
         pair = _override_pair(override_cargo, override_rustc, env)
         return Survey((_inspect("WASMFORGE_CARGO/WASMFORGE_RUSTC", *pair),), overridden=True, rustup=rustup)
 
-    candidates: list[Candidate] = []
+    pairs: list[TriedPair] = []
     seen: set[tuple[str, str]] = set()
     path_cargo, path_rustc = shutil.which("cargo", path=env.get("PATH")), shutil.which("rustc", path=env.get("PATH"))
     for origin, cargo, rustc in (
@@ -241,22 +241,22 @@ def survey(env: Optional[Mapping[str, str]] = None) -> Survey:
     ):
         if not cargo or not rustc or not Path(cargo).exists() or not Path(rustc).exists():
             if origin == "PATH":
-                candidates.append(Candidate(origin, None, None, problem="no cargo and rustc on PATH"))
+                pairs.append(TriedPair(origin, None, None, problem="no cargo and rustc on PATH"))
             continue
         key = (os.path.realpath(cargo), os.path.realpath(rustc))
         if key in seen:
             continue
         seen.add(key)
-        candidates.append(_inspect(origin, Path(cargo), Path(rustc)))
-    return Survey(tuple(candidates), rustup=rustup)
+        pairs.append(_inspect(origin, Path(cargo), Path(rustc)))
+    return Survey(tuple(pairs), rustup=rustup)
 
 
 def _override_pair(cargo: Optional[str], rustc: Optional[str], env: Mapping[str, str]) -> tuple[Optional[Path], Optional[Path]]:
     """Fills in the half of an override that was not given from the same directory."""
     def sibling(of: str, name: str) -> Optional[Path]:
-        candidate = Path(of).parent / name
-        if candidate.exists():
-            return candidate
+        pair = Path(of).parent / name
+        if pair.exists():
+            return pair
         found = shutil.which(name, path=env.get("PATH"))
         return Path(found) if found else None
 
@@ -265,16 +265,16 @@ def _override_pair(cargo: Optional[str], rustc: Optional[str], env: Mapping[str,
     return cargo_path, rustc_path
 
 
-def _inspect(origin: str, cargo: Optional[Path], rustc: Optional[Path]) -> Candidate:
+def _inspect(origin: str, cargo: Optional[Path], rustc: Optional[Path]) -> TriedPair:
     if cargo is None or not cargo.exists():
-        return Candidate(origin, cargo, rustc, problem=f"cargo not found{f' at {cargo}' if cargo else ''}")
+        return TriedPair(origin, cargo, rustc, problem=f"cargo not found{f' at {cargo}' if cargo else ''}")
     if rustc is None or not rustc.exists():
-        return Candidate(origin, cargo, rustc, problem=f"rustc not found{f' at {rustc}' if rustc else ''}")
+        return TriedPair(origin, cargo, rustc, problem=f"rustc not found{f' at {rustc}' if rustc else ''}")
     try:
         toolchain = probe(cargo, rustc, origin)
     except ToolchainError as error:
-        return Candidate(origin, cargo, rustc, problem=str(error))
-    return Candidate(origin, cargo, rustc, toolchain=toolchain)
+        return TriedPair(origin, cargo, rustc, problem=str(error))
+    return TriedPair(origin, cargo, rustc, toolchain=toolchain)
 
 
 @functools.lru_cache(maxsize=16)
