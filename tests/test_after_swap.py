@@ -6,7 +6,7 @@ import queue
 import subprocess
 from pathlib import Path
 
-from wasmforge._after_swap import AfterSwap
+from wasmforge.devloop.after_swap import AfterSwap
 from watching import wait_until
 from wasmforge.events import CycleFinished, Event, ExecFinished, ExecStarted, Reloaded
 

@@ -154,7 +154,7 @@ def test_close_stops_the_reload_thread(tmp_path: Path) -> None:
 
 def test_exported_from_the_package() -> None:
     assert wasmforge.HotPlugin is HotPlugin and "HotPlugin" in wasmforge.__all__
-    assert wasmforge.CheckCall.__module__ == "wasmforge.hot" and "CheckCall" in wasmforge.__all__
+    assert wasmforge.CheckCall.__module__ == "wasmforge.devloop.hot" and "CheckCall" in wasmforge.__all__
 
 
 LOOP = wasmtime.wat2wasm('(module (func (export "spin") (loop $l (br $l))) (func (export "answer") (result i32) i32.const 7))')

@@ -1,4 +1,5 @@
-"""The reload loop's logic, driven by a scripted change source and a fake clock: no sleeps, no cargo.
+"""The reload loop's logic, and the debouncing of its change source, driven by a scripted change
+source and a fake clock: no sleeps, no cargo.
 
 The target is a real HotPlugin and the "builds" produce real (tiny, WAT) modules,
 so what the loop swaps in is what a caller then gets.
@@ -26,15 +27,15 @@ from wasmforge.events import (
     Reloaded,
     Unchanged,
 )
-from wasmforge.hot import CheckCall, HotPlugin
-from wasmforge.reload import Built, ReloadLoop, Step
-from wasmforge.watch import Change
+from wasmforge.devloop.changes import Change, DebouncedChanges
+from wasmforge.devloop.hot import CheckCall, HotPlugin
+from wasmforge.devloop.loop import Built, ReloadLoop, Step
 from wat_plugins import answer_module, write_answer
 
-W, D, B, V, C, S, R, STOP = (
-    Step.WAIT, Step.DEBOUNCE, Step.BUILD, Step.VALIDATE, Step.CHECK, Step.SWAP, Step.REPORT, Step.STOP,
+W, B, V, C, S, R, STOP = (
+    Step.WAIT, Step.BUILD, Step.VALIDATE, Step.CHECK, Step.SWAP, Step.REPORT, Step.STOP,
 )
-ONE_CYCLE = [W, D, B, V, C, S, R]
+ONE_CYCLE = [W, B, V, C, S, R]
 
 
 class FakeClock:
@@ -140,7 +141,8 @@ def run_loop(
     if not build_first:
         hot.reload_from(write_answer(tmp_path / "initial.wasm", 0))
         events.clear()
-    loop = ReloadLoop(hot, script, hot._dispatch, builder=builder, debounce=debounce, clock=clock, build_first=build_first)
+    loop = ReloadLoop(hot, DebouncedChanges(script, debounce, clock), hot._dispatch, builder=builder, clock=clock,
+                      build_first=build_first)
     loop.run()
     return Run(loop, hot, events, builder)
 
@@ -223,7 +225,8 @@ def test_a_failed_build_keeps_the_old_version_and_the_fix_goes_live(tmp_path: Pa
     events: list[Event] = []
     hot = HotPlugin(name="demo", on_event=events.append)
     run_holder["hot"] = hot
-    ReloadLoop(hot, script, hot._dispatch, builder=builder, clock=clock, build_first=True).run()
+    ReloadLoop(hot, DebouncedChanges(script, 0.05, clock), hot._dispatch, builder=builder, clock=clock,
+               build_first=True).run()
 
     failures = [e for e in events if isinstance(e, KeptOldVersion)]
     assert [(f.stage, f.version) for f in failures] == [("build", 2)]
@@ -239,7 +242,7 @@ def test_an_invalid_module_is_not_loaded(tmp_path: Path) -> None:
     run = run_loop(tmp_path, [Save(1.0, "garbage"), Save(3.0, 9)])
     (failure,) = run.of(KeptOldVersion)
     assert failure.stage == "load" and failure.version == 1
-    assert run.loop.trace[:5] == [W, D, B, V, W]
+    assert run.loop.trace[:4] == [W, B, V, W]
     assert run.hot.call("answer") == 9
 
 
@@ -256,7 +259,7 @@ def test_a_failing_check_keeps_the_old_version(tmp_path: Path) -> None:
     assert [(c.ok, c.value, c.error) for c in calls] == [(False, None, "answer 500 is too big"), (True, 42, None)]
     (failure,) = run.of(KeptOldVersion)
     assert failure.stage == "check" and failure.version == 1 and failure.error == "answer 500 is too big"
-    assert run.loop.trace[:6] == [W, D, B, V, C, W]
+    assert run.loop.trace[:5] == [W, B, V, C, W]
     # reloaded, then the check's result, then the cycle's end
     assert [type(e) for e in run.events[-3:]] == [Reloaded, CallResult, CycleFinished]
     assert run.hot.call("answer") == 42 and run.hot.version == 2
@@ -264,7 +267,7 @@ def test_a_failing_check_keeps_the_old_version(tmp_path: Path) -> None:
 
 def test_identical_bytes_are_not_reloaded(tmp_path: Path) -> None:
     run = run_loop(tmp_path, [Save(1.0, 3), Save(3.0, 3)])
-    assert run.loop.trace == [*ONE_CYCLE, W, D, B, V, W, STOP]
+    assert run.loop.trace == [*ONE_CYCLE, W, B, V, W, STOP]
     (unchanged,) = run.of(Unchanged)
     assert unchanged.version == 2 and unchanged.size == len(answer_module(3))
     assert run.hot.version == 2
@@ -307,7 +310,7 @@ def test_stopping_during_a_build_ends_the_loop_quietly(tmp_path: Path) -> None:
         raise BuildError("build cancelled")
 
     run = run_loop(tmp_path, [Save(1.0, 1), Save(5.0, 2)], on_build=stop_now)
-    assert run.loop.trace == [W, D, B, STOP]
+    assert run.loop.trace == [W, B, STOP]
     assert not run.of(KeptOldVersion) and not run.of(BuildFinished)
 
 

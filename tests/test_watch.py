@@ -11,10 +11,13 @@ from typing import Iterator, Optional
 
 import pytest
 
-from wasmforge._filters import Noise, SourceSet
+from wasmforge.devloop.filters import Noise, SourceSet
 from wasmforge.workspace.settings import load_settings
 from wasmforge.errors import ConfigError
-from wasmforge.watch import Change, ChangeQueue, Watcher, dep_info_files, plugin_sources
+from wasmforge.devloop.changes import Change, ChangeQueue
+from wasmforge.devloop.sources import dep_info_files, plugin_sources
+from wasmforge.devloop.watcher import Watcher
+from wasmforge.workspace.workspace import Workspace
 
 #: Long enough for any file event to arrive on a loaded CI machine; only ever waited out when a test fails.
 EVENT_TIMEOUT = 10.0
@@ -269,8 +272,7 @@ def test_a_workspace_below_a_directory_called_target_is_still_watched(tmp_path: 
 
 
 def test_plugin_sources_follow_path_dependencies(demo) -> None:
-    settings = load_settings(demo.root)
-    sources = plugin_sources(settings, "demo-plugin")
+    sources = plugin_sources(Workspace(load_settings(demo.root)), "demo-plugin")
     crates = demo.root / "crates"
     assert set(sources.dirs) == {crates / "demo-plugin", crates / "demo-macro", crates / "wasmforge-pdk"}
     assert demo.root / "Cargo.toml" in sources.files

@@ -18,7 +18,7 @@ import pytest
 
 import wasmforge.cli
 import wasmforge.workspace.workspace
-import wasmforge.hot
+import wasmforge.devloop.hot
 from wasmforge._watch_output import CliCall
 
 EXIT_INTERRUPTED = 130
@@ -62,7 +62,7 @@ def interrupted(*args: Any, **kwargs: Any) -> Any:
     [
         pytest.param((wasmforge.workspace.workspace, "load_settings"), id="while-reading-settings"),
         pytest.param((CliCall, "parse"), id="while-reading-the-check-call"),
-        pytest.param((wasmforge.hot.HotPlugin, "from_workspace"), id="while-starting-the-watcher"),
+        pytest.param((wasmforge.devloop.hot.HotPlugin, "from_workspace"), id="while-starting-the-watcher"),
     ],
 )
 def test_ctrl_c_while_starting_stops_like_any_other(
@@ -101,6 +101,6 @@ def test_sigint_or_sigterm_once_or_twice_stops_the_same_way(
     first: signal.Signals, second: Optional[signal.Signals], workspace: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hot = FakeHot(first, second)
-    monkeypatch.setattr(wasmforge.hot.HotPlugin, "from_workspace", lambda *args, **kwargs: hot)
+    monkeypatch.setattr(wasmforge.devloop.hot.HotPlugin, "from_workspace", lambda *args, **kwargs: hot)
     assert_stopped(*watch(workspace, monkeypatch))
     assert hot.closed  # cargo killed: closing ran to its end, however many signals came

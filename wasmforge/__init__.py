@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .runtime.chain import PluginChain, load_dir
     from .runtime.function import PluginFunction
     from .runtime.plugin import Plugin, PluginMemory, load
-    from .hot import CheckCall, HotPlugin
+    from .devloop.hot import CheckCall, HotPlugin
     from .workspace.scaffold import new_workspace
     from .limits import Limits
     from .workspace.toolchain import Toolchain, find_toolchain
@@ -66,8 +66,8 @@ _LAZY = {
     "CallerMemory": "runtime.caller",
     "PluginChain": "runtime.chain",
     "load_dir": "runtime.chain",
-    "HotPlugin": "hot",
-    "CheckCall": "hot",
+    "HotPlugin": "devloop.hot",
+    "CheckCall": "devloop.hot",
     "Signature": "abi.signature",
     "Param": "abi.signature",
     "build": "workspace.build",

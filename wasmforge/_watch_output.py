@@ -30,7 +30,7 @@ from .events import (
     Unchanged,
     Watching,
 )
-from .hot import CheckCall
+from .devloop.hot import CheckCall
 
 if TYPE_CHECKING:
     from .cli import Output

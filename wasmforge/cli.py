@@ -596,7 +596,6 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
     """
     hot: Any = None
     printer: Any = None
-    after_swap: Any = None
     stopping = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -613,10 +612,9 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
                 previous[signum] = signal.signal(signum, interrupt)
     try:
         # Everything inside: importing wasmtime alone takes a few hundred ms, and Ctrl-C then is Ctrl-C too.
-        from ._after_swap import AfterSwap
         from ._watch_output import CliCall, WatchPrinter
+        from .devloop.hot import HotPlugin
         from .errors import UsageError
-        from .hot import HotPlugin
 
         if args.clear and args.json:
             raise UsageError("--clear clears the screen between the lines of text output; --json prints events: use one")
@@ -632,17 +630,9 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
         command = args.exec[0] if args.exec else None
         printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
                                exec_command=command)
-        on_event: Callable[[Any], None] = printer
-        if command is not None:
-            after_swap = AfterSwap(command, settings.root, printer, output=_stderr_fd(out))
-
-            def on_event(event: Any) -> None:
-                printer(event)
-                after_swap(event)
-
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=on_event, wait=False,
-            **_host_options(args),
+            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=printer, wait=False,
+            exec_command=command, exec_output=_stderr_fd(out) if command is not None else None, **_host_options(args),
         )
         hot.wait_closed()
         return EXIT_OK
@@ -651,16 +641,12 @@ def cmd_watch(args: argparse.Namespace, out: Output) -> int:
         if printer is not None:
             printer.closing.set()
         if hot is not None:
-            hot.close()  # kills a running cargo and waits for it
-        if after_swap is not None:
-            after_swap.close()
+            hot.close()  # kills a running cargo and waits for it, and stops a running --exec
         out.info("stopped watching")
         return EXIT_INTERRUPTED
     finally:
         if hot is not None:
             hot.close()
-        if after_swap is not None:
-            after_swap.close()
         for signum, handler in previous.items():  # only once closed: a late signal is still ignored
             signal.signal(signum, handler)
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import IO, Callable, Optional, Union
 
-from .events import CycleFinished, Event, ExecFinished, ExecStarted, Reloaded
+from ..events import CycleFinished, Event, ExecFinished, ExecStarted, Reloaded
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,10 @@ checks, in order, each within ``check_timeout`` seconds (check, then swap).
 The swap is one assignment: calls already running finish on the old version,
 which is closed once the last of them returns; later calls see the new one. A failed build, an invalid module or a
 failed check leaves the last good version serving.
+
+That is all a HotPlugin does: what feeds it new versions (a watcher, cargo,
+the reload loop) is wired by supervisor.py, which ``from_workspace`` and
+``from_file`` ask for.
 """
 
 from __future__ import annotations
@@ -18,19 +22,15 @@ import dataclasses
 import logging
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
-from ._filters import SourceSet, link_chain
-from .abi.signature import Signature
-from .workspace.manifest import workspace_crates
-from .workspace.build import check_crates
-from .workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
-from .errors import ConfigError, OptionError, PluginLoadError, PluginTimeout, WasmforgeError
-from .events import (
+from ..abi.signature import Signature
+from ..abi.wasmfile import read_plugin_file
+from ..errors import OptionError, PluginLoadError, PluginTimeout, WasmforgeError
+from ..events import (
     BuildFinished,
     CallResult,
     Event,
@@ -38,13 +38,12 @@ from .events import (
     KeptOldVersion,
     Reloaded,
     Unchanged,
-    Watching,
 )
-from .abi.wasmfile import read_plugin_file
-from .runtime.plugin import PathLike, Plugin, plugin_options
-from .limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
-from .reload import ReloadLoop
-from .watch import CargoBuilder, ChangeQueue, FollowLinks, Watcher, plugin_sources
+from ..limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
+from ..runtime.plugin import PathLike, Plugin, plugin_options
+from ..workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
+from ..workspace.workspace import Workspace
+from .supervisor import ExecOutput, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class _Version:
 
 
 @dataclass
-class Candidate:
+class NewVersion:
     """A loaded version that is not serving yet (or, when ``unchanged``, the same bytes as the one that is)."""
 
     path: Optional[Path]
@@ -154,9 +153,8 @@ class HotPlugin:
         self._closed = False
         self._diagnostics = ""
         self._last_failure: Optional[KeptOldVersion] = None
-        self._loop: Optional[ReloadLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._shutdown: "Optional[weakref.finalize[Any, Any]]" = None
+        #: What feeds it new versions, once from_workspace or from_file made one.
+        self._supervisor: Optional[Supervisor] = None
 
     # ---- making one that reloads itself ----
 
@@ -173,6 +171,8 @@ class HotPlugin:
         on_failure: Optional[Callback] = None,
         on_unchanged: Optional[Callback] = None,
         wait: bool = True,
+        exec_command: Optional[str] = None,
+        exec_output: ExecOutput = None,
         **load_options: Any,
     ) -> "HotPlugin":
         """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
@@ -183,18 +183,18 @@ class HotPlugin:
         (``host_functions``, ``timeout``, ``memory_limit``, ...), for every version.
         With ``wait`` (the default) the first build happens before this returns,
         and its failure is raised; without, it happens on the reload thread.
+        ``exec_command`` (`watch --exec`) runs in a shell, in the workspace, after each new
+        version goes live; its output goes to ``exec_output`` (default: this process's), its
+        ExecStarted and ExecFinished events to the callbacks.
         """
-        settings = settings or load_settings(find_workspace(Path(root)))
-        options = plugin_options(load_options, settings.limits())
-        check_crates(settings, workspace_crates(settings.root))  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
-        crate = crate or settings.plugin_crates[0]
-        if crate not in settings.plugin_crates:
-            raise ConfigError(f"{crate!r} is not a plugin crate of {settings.root}; use one of: {', '.join(settings.plugin_crates)}")
+        workspace = Workspace(settings or load_settings(find_workspace(Path(root))))
+        options = plugin_options(load_options, workspace.settings.limits())
+        workspace.check_crates()  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
+        crate = workspace.plugin_crate(crate)
         hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
-                  on_unchanged=on_unchanged, plugin_options=options, check_timeout=settings.check_timeout)
-        sources = plugin_sources(settings, crate)
-        builder = CargoBuilder(settings, crate, sources)
-        hot._start(sources, settings, builder=builder)
+                  on_unchanged=on_unchanged, plugin_options=options, check_timeout=workspace.settings.check_timeout)
+        hot._serve(Supervisor.for_workspace(workspace, crate, hot, hot._dispatch, exec_command=exec_command,
+                                            exec_output=exec_output))
         if wait:
             hot._raise_unless_serving()
         return hot
@@ -224,43 +224,17 @@ class HotPlugin:
         file = Path(path).absolute()
         hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
                   on_unchanged=on_unchanged, plugin_options=plugin_options(load_options), check_timeout=check_timeout)
-        settings = Settings(
-            root=file.parent, plugin_crates=(), debounce_ms=debounce_ms, poll=poll, poll_interval_ms=poll_interval_ms
-        )
-        hot._start(SourceSet(files=link_chain(file)), settings, artifact=file)
+        hot._serve(Supervisor.for_file(file, hot, hot._dispatch, debounce=debounce_ms / 1000, poll=poll,
+                                       poll_interval=poll_interval_ms / 1000))
         return hot
 
-    def _start(
-        self, sources: SourceSet, settings: Settings, *, builder: Optional["CargoBuilder"] = None,
-        artifact: Optional[Path] = None,
-    ) -> None:
-        changes = ChangeQueue()
-        sink = FollowLinks(artifact, sources, changes.put) if artifact is not None else changes.put
-        watcher = Watcher(sources, sink, poll=settings.poll, poll_interval=settings.poll_interval_ms / 1000)
-        watcher.start()  # before the first build or load, so no save in between is missed
-        if isinstance(sink, FollowLinks):
-            sink.watcher = watcher
-        if builder is not None:
-            builder.watcher = watcher
-        stop = threading.Event()
-        self._dispatch(Watching(mode=watcher.mode, dirs=sources.dirs, files=sources.files))
-        self._loop = ReloadLoop(
-            self, changes, self._dispatch, builder=builder, artifact=artifact,
-            debounce=settings.debounce_ms / 1000, stop=stop, build_first=builder is not None,
-        )
-        if artifact is not None:
-            try:
-                self.reload_from(artifact)
-            except WasmforgeError:
-                watcher.stop()
-                raise
-        self._thread = threading.Thread(target=self._loop.run, name=f"wasmforge-reload-{self.name}", daemon=True)
-        self._thread.start()
-        self._shutdown = weakref.finalize(self, _stop_loop, stop, changes, watcher, self._thread)
+    def _serve(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        supervisor.start(owner=self)
 
     def _raise_unless_serving(self) -> None:
-        assert self._loop is not None
-        self._loop.wait_for_cycles(1)
+        assert self._supervisor is not None
+        self._supervisor.wait_for_cycles(1)
         if self.version == 0:
             failure = self._last_failure
             self.close()
@@ -333,16 +307,12 @@ class HotPlugin:
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         """Blocks until the reload loop has ended (see :meth:`close`); False after ``timeout`` seconds."""
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
+        return self._supervisor.wait_closed(timeout) if self._supervisor is not None else True
 
     def close(self) -> None:
         """Stops watching (killing a running cargo) and frees the plugin once no call uses it."""
-        if self._shutdown is not None:
-            self._shutdown()
+        if self._supervisor is not None:
+            self._supervisor.stop()
         with self._lock:
             self._closed = True
             version, self._current = self._current, None
@@ -385,18 +355,18 @@ class HotPlugin:
             self._dispatch(outcome)
         return reloaded
 
-    def load_candidate(self, path: Path) -> Candidate:
+    def load_candidate(self, path: Path) -> NewVersion:
         """Reads and instantiates the new version; PluginLoadError when it is not a valid plugin."""
         limits = self._plugin_options.get("limits")
         data = read_plugin_file(path, limits.max_module_size if limits is not None else DEFAULT_MAX_MODULE_SIZE)
         current = self._current
         if current is not None and current.data == data:
-            return Candidate(path=path, data=data, unchanged=True, recovered=self._last_failure is not None)
+            return NewVersion(path=path, data=data, unchanged=True, recovered=self._last_failure is not None)
         plugin = Plugin.from_bytes(data, name=path.name, path=path, **self._candidate_options())
         exports = ExportsDiff.between(current.plugin.exports, plugin.exports) if current else ExportsDiff()
-        return Candidate(path=path, data=data, plugin=plugin, exports=exports)
+        return NewVersion(path=path, data=data, plugin=plugin, exports=exports)
 
-    def run_checks(self, candidate: Candidate) -> list[CallResult]:
+    def run_checks(self, candidate: NewVersion) -> list[CallResult]:
         """Runs the checks on the new version in order, until one fails; their results (empty without checks)."""
         results: list[CallResult] = []
         if candidate.plugin is None:
@@ -407,7 +377,7 @@ class HotPlugin:
                 break
         return results
 
-    def check_candidate(self, candidate: Candidate) -> Optional[CallResult]:
+    def check_candidate(self, candidate: NewVersion) -> Optional[CallResult]:
         """Runs the checks on the new version; the failed one's result, else the last one's (None without checks)."""
         results = self.run_checks(candidate)
         return results[-1] if results else None
@@ -429,7 +399,7 @@ class HotPlugin:
                                   seconds=time.perf_counter() - started, exception=error)
         return CallResult(function=function, args=args, ok=True, value=value, seconds=time.perf_counter() - started)
 
-    def swap_in(self, candidate: Candidate, seconds: float) -> Reloaded:
+    def swap_in(self, candidate: NewVersion, seconds: float) -> Reloaded:
         """Makes the candidate the version serving; the old one closes when its last call returns."""
         assert candidate.plugin is not None
         with self._lock:
@@ -547,12 +517,3 @@ class _Deadline:
             if not self._ended:
                 self.expired = True
                 plugin.cancel()
-
-
-def _stop_loop(stop: threading.Event, changes: ChangeQueue, watcher: Watcher, thread: threading.Thread) -> None:
-    """Stops a HotPlugin's loop: cargo is killed, the thread ends, the watcher stops."""
-    stop.set()
-    changes.close()
-    if thread is not threading.current_thread():
-        thread.join(timeout=30)
-    watcher.stop()

@@ -1,26 +1,20 @@
 """The reload loop: a small state machine with named steps.
 
-    WAIT -> DEBOUNCE -> BUILD -> VALIDATE -> CHECK -> SWAP -> REPORT -> WAIT
+    WAIT -> BUILD -> VALIDATE -> CHECK -> SWAP -> REPORT -> WAIT
 
-WAIT blocks until a change arrives. DEBOUNCE gathers more changes until the
-source has been quiet for the debounce window, so a burst of saves is one
-build; a file renamed onto a watched one in the window (an atomic save) is
-that file's change, and its temporary name is forgotten. BUILD runs cargo
-(skipped when the loop watches a .wasm file itself). VALIDATE loads the new
-artifact (an identical one ends the cycle: nothing to reload). CHECK runs the
-checks on the new version, in order, until one fails. SWAP makes it the one
-serving. REPORT emits the cycle's events. Any failure emits
+WAIT takes the next batch of changes from the source, which has debounced
+them already (changes.py: a burst of saves is one batch). BUILD runs the
+builder (skipped when the loop watches a .wasm file itself). VALIDATE loads
+the new artifact (an identical one ends the cycle: nothing to reload). CHECK
+runs the checks on the new version, in order, until one fails. SWAP makes it
+the one serving. REPORT emits the cycle's events. Any failure emits
 :class:`~wasmforge.events.KeptOldVersion` and returns to WAIT: the last good
 version keeps serving. Every cycle ends with
 :class:`~wasmforge.events.CycleFinished`, saying how long it took from the save.
 
-Changes that arrive while a cycle runs wait in the source; the next WAIT finds
-them at once, so however many came during a build there is exactly one
-follow-up build, and the last saved state is always the one built last.
-
-Everything the loop touches is passed in (the change source, the clock, the
+Everything the loop touches is passed in (the batch source, the clock, the
 builder, the target, the stop event), so tests drive it with a scripted source
-and a fake clock, without sleeping.
+and a fake clock, without sleeping; supervisor.py wires the real ones.
 """
 
 from __future__ import annotations
@@ -33,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence
 
-from .errors import WasmforgeError
-from .events import (
+from ..errors import WasmforgeError
+from ..events import (
     BuildFinished,
     BuildStarted,
     CallResult,
@@ -45,7 +39,7 @@ from .events import (
     Reloaded,
     Unchanged,
 )
-from .watch import Change
+from .changes import ChangeBatch
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +48,6 @@ Emit = Callable[[Event], None]
 
 class Step(enum.Enum):
     WAIT = "wait for changes"
-    DEBOUNCE = "debounce"
     BUILD = "build"
     VALIDATE = "validate"
     CHECK = "check"
@@ -63,13 +56,11 @@ class Step(enum.Enum):
     STOP = "stop"
 
 
-class ChangeSource(Protocol):
-    """Where changes come from: :class:`~wasmforge.watch.ChangeQueue`, or a script in tests."""
+class BatchSource(Protocol):
+    """Where batches of changes come from: :class:`~wasmforge.devloop.changes.DebouncedChanges`, or a script."""
 
-    closed: bool
-
-    def get(self, timeout: Optional[float]) -> Optional[Change]:
-        """The next change; None after ``timeout`` seconds (None: no limit) or once closed."""
+    def next(self) -> Optional[ChangeBatch]:
+        """The next burst of changes, once it is over; None once the source is closed."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +70,8 @@ class Built:
     path: Path
     diagnostics: str = ""
     warnings: int = 0
+    #: Files the build read (cargo's dep-info), besides the sources already watched: the supervisor watches them too.
+    inputs: tuple[Path, ...] = ()
 
 
 class Builder(Protocol):
@@ -90,7 +83,7 @@ class Builder(Protocol):
     def __call__(self, stop: threading.Event) -> Built: ...
 
 
-class Candidate(Protocol):
+class PendingVersion(Protocol):
     """A loaded, not yet serving, version: see :meth:`wasmforge.HotPlugin.load_candidate`."""
 
     unchanged: bool
@@ -107,6 +100,8 @@ class Target(Protocol):
     @property
     def version(self) -> int: ...
 
+    def reload_from(self, path: Path) -> Optional[Reloaded]: ...
+
     def load_candidate(self, path: Path) -> Any: ...
 
     def run_checks(self, candidate: Any) -> Sequence[CallResult]: ...
@@ -120,12 +115,11 @@ class ReloadLoop:
     def __init__(
         self,
         target: Target,
-        source: ChangeSource,
+        source: BatchSource,
         emit: Emit,
         *,
         builder: Optional[Builder] = None,
         artifact: Optional[Path] = None,
-        debounce: float = 0.05,
         stop: Optional[threading.Event] = None,
         clock: Callable[[], float] = time.perf_counter,
         build_first: bool = False,
@@ -137,15 +131,13 @@ class ReloadLoop:
         self.emit = emit
         self.builder = builder
         self.artifact = artifact
-        self.debounce = debounce
         self.stop = stop or threading.Event()
         self.clock = clock
         self.build_first = build_first
         self.trace: list[Step] = []
         self.cycles = 0
         # The cycle under way (reset on entering WAIT).
-        self._changes: list[Change] = []
-        self._quiet_until = 0.0
+        self._batch: Optional[ChangeBatch] = None
         self._artifact_path: Path = artifact or Path()
         self._candidate: Any = None
         self._load_seconds = 0.0
@@ -157,7 +149,6 @@ class ReloadLoop:
         self._cycle_done = threading.Condition()
         self._steps: dict[Step, Callable[[], Step]] = {
             Step.WAIT: self._wait,
-            Step.DEBOUNCE: self._debounce,
             Step.BUILD: self._build,
             Step.VALIDATE: self._validate,
             Step.CHECK: self._check,
@@ -193,34 +184,17 @@ class ReloadLoop:
     # ---- the steps ----
 
     def _wait(self) -> Step:
-        change = self.source.get(None)
-        if change is None:
+        batch = self.source.next()
+        if batch is None:
             return Step.STOP
-        self._changes.append(change)
-        self._cycle_started = change.seen if change.seen is not None else self.clock()
-        self._quiet_until = self.clock() + self.debounce
-        return Step.DEBOUNCE
-
-    def _debounce(self) -> Step:
-        while True:
-            remaining = self._quiet_until - self.clock()
-            if remaining <= 0:
-                break
-            change = self.source.get(remaining)
-            if change is not None:
-                self._changes.append(change)
-                self._quiet_until = self.clock() + self.debounce
-            elif self.source.closed:
-                return Step.STOP
-        last_kind = _net_changes(self._changes)
-        paths = tuple(last_kind)
-        kinds = tuple(last_kind[p] for p in paths)
-        self.emit(Changed(paths=paths, kinds=kinds))
+        self._batch = batch
+        self._cycle_started = batch.started
+        self.emit(Changed(paths=batch.paths, kinds=batch.kinds))
         return Step.BUILD if self.builder is not None else Step.VALIDATE
 
     def _build(self) -> Step:
         assert self.builder is not None
-        reason = "change" if self._changes else "start"
+        reason = "change" if self._batch is not None else "start"
         self.emit(BuildStarted(crate=self.builder.crate, profile=self.builder.profile, reason=reason))
         started = self.clock()
         try:
@@ -285,8 +259,7 @@ class ReloadLoop:
         return Step.WAIT
 
     def _reset_cycle(self) -> None:
-        self._changes = []
-        self._quiet_until = 0.0
+        self._batch = None
         self._artifact_path = self.artifact or Path()
         self._candidate = None
         self._load_seconds = 0.0
@@ -304,22 +277,6 @@ class ReloadLoop:
                 self.cycles += 1
                 self._cycle_done.notify_all()
         self._reset_cycle()
-
-
-def _net_changes(changes: Sequence[Change]) -> dict[Path, str]:
-    """Path -> what last happened to it, one entry per file in the order each first changed.
-
-    ``kinds[i]`` of the Changed event is then what last happened to ``paths[i]``
-    (docs/WATCH.md, "The change event"). A file renamed onto another in the
-    window (an atomic save) is the destination's change only: its temporary
-    name, and what happened under it, is no change of its own.
-    """
-    net: dict[Path, str] = {}
-    for change in changes:
-        if change.source is not None:
-            net.pop(change.source, None)
-        net[change.path] = change.kind
-    return net
 
 
 def _size(path: Path) -> Optional[int]:
