@@ -17,7 +17,7 @@ import pytest
 
 import wasmforge
 from helpers import assert_one_line_error, run_cli
-from wasmforge._mdbook import preprocessor_table
+from wasmforge.cli.mdbook import preprocessor_table
 from wasmforge.runtime.chain import load_paths
 from wasmforge.workspace.scaffold import new_workspace
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from test_build import CARGO_WARNINGS
-from wasmforge._watch_output import WatchPrinter
-from wasmforge.cli import Output
+from wasmforge.cli.watch_output import WatchPrinter
+from wasmforge.cli.output import Output
 from wasmforge.events import (
     BuildFinished,
     BuildStarted,

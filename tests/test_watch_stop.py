@@ -19,7 +19,7 @@ import pytest
 import wasmforge.cli
 import wasmforge.workspace.workspace
 import wasmforge.devloop.hot
-from wasmforge._watch_output import CliCall
+from wasmforge.cli.watch_output import CliCall
 
 EXIT_INTERRUPTED = 130
 

@@ -12,8 +12,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import _json
-from .errors import UsageError
+from .. import _json
+from ..errors import UsageError
 
 #: The keys that hold a book's items: mdBook 0.5's, then 0.4's.
 BOOK_KEYS = ("items", "sections")

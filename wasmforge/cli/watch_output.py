@@ -1,8 +1,9 @@
-"""What `wasmforge watch` prints: one line per cycle, or NDJSON events.
+"""What `wasmforge watch` prints: one line per cycle, or NDJSON events; and its ``--call`` checks.
 
 The reload loop emits events (wasmforge.events); :class:`WatchPrinter`
 gathers one cycle's events and prints its line when the cycle ends, or with
-``--json`` prints every event as it comes.
+``--json`` prints every event as it comes. :class:`CliCall` is a ``--call``:
+a check whose words are read as `call` reads them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from ._json import json_line
-from ._text import format_bytes
-from .errors import UsageError
-from .events import (
+from .._json import json_line
+from .._text import format_bytes
+from ..abi.arguments import parse_cli_argument
+from ..devloop.hot import CheckCall
+from ..errors import UsageError
+from ..events import (
     BuildFinished,
     BuildStarted,
     CallResult,
@@ -30,11 +33,11 @@ from .events import (
     Unchanged,
     Watching,
 )
-from .devloop.hot import CheckCall
+from ..workspace.build import warning_blocks
 
 if TYPE_CHECKING:
-    from .cli import Output
-    from .runtime.plugin import Plugin
+    from ..runtime.plugin import Plugin
+    from .output import Output
 
 
 class CliCall(CheckCall):
@@ -51,8 +54,6 @@ class CliCall(CheckCall):
         return cls(words[0], *words[1:])
 
     def arguments_for(self, plugin: "Plugin") -> Sequence[Any]:
-        from .abi.arguments import parse_cli_argument
-
         signature = plugin.function(self.function).signature
         return [parse_cli_argument(signature, i, text) for i, text in enumerate(self.args)]
 
@@ -141,8 +142,6 @@ class WatchPrinter:
 
     def _show_warnings(self, diagnostics: str) -> None:
         """cargo's warnings, as it printed them: the first few, or all with -v."""
-        from .workspace.build import warning_blocks
-
         blocks = warning_blocks(diagnostics)
         if not blocks or self.out.quiet:
             return
