@@ -1,6 +1,11 @@
 """Shared fixtures. Real cargo builds are slow, so one scaffolded workspace is
 built once per session and every workspace shares one cargo target directory
-(its dependencies then compile once)."""
+(its dependencies then compile once).
+
+Every test that runs cargo (itself, through a fixture, or through a process it
+starts) must carry ``@pytest.mark.cargo``, so that ``pytest -m "not cargo"`` is
+the fast suite: a test that runs cargo without the marker fails (see
+:func:`pytest_runtest_makereport`)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,66 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+
+# ---- the cargo marker, checked ------------------------------------------------------------------
+#
+# Each cargo run, in this process or any Python process a test starts, is recorded in one file
+# (tests/cargo_audit/sitecustomize.py installs the recorder in the children). A test must carry the
+# marker if cargo ran while it set up, ran or tore down, or if it uses a fixture that ran cargo.
+
+_CARGO_AUDIT = Path(__file__).parent / "cargo_audit"
+_CARGO_START = pytest.StashKey[int]()
+#: Fixtures that ran cargo while they set up: every test using one needs the marker, even once it is built.
+_CARGO_FIXTURES: set[str] = set()
+
+
+def _cargo_runs() -> list[str]:
+    try:
+        return Path(os.environ["WASMFORGE_TEST_CARGO_LOG"]).read_text(encoding="utf-8").splitlines()
+    except (KeyError, OSError):
+        return []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    log = Path(tempfile.mkdtemp(prefix="wasmforge-cargo-runs-")) / "runs.log"
+    log.touch()
+    os.environ["WASMFORGE_TEST_CARGO_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_CARGO_AUDIT), os.environ.get("PYTHONPATH")]))
+    import importlib.util
+
+    # This process too: loading the module installs the recorder, as it does in each child at start-up.
+    spec = importlib.util.spec_from_file_location("wasmforge_cargo_audit", _CARGO_AUDIT / "sitecustomize.py")
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_CARGO_START] = len(_cargo_runs())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> Iterator[None]:
+    before = len(_cargo_runs())
+    yield
+    if len(_cargo_runs()) > before:
+        _CARGO_FIXTURES.add(fixturedef.argname)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "teardown" or item.get_closest_marker("cargo") is not None or not report.passed:
+        return
+    runs = _cargo_runs()[item.stash.get(_CARGO_START, 0):]
+    fixtures = sorted(_CARGO_FIXTURES & set(getattr(item, "fixturenames", ())))
+    if runs or fixtures:
+        why = f"it ran `{runs[0]}`" if runs else f"it uses {', '.join(fixtures)}, which ran cargo"
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} runs cargo ({why}) but is not marked @pytest.mark.cargo"
 
 
 @contextmanager

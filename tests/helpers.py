@@ -11,6 +11,11 @@ from typing import Mapping, Optional
 REPO = Path(__file__).resolve().parents[1]
 
 
+def python_path(*first: Path) -> str:
+    """PYTHONPATH with ``first`` ahead of the session's own (which records cargo runs: see conftest.py)."""
+    return os.pathsep.join(filter(None, [*map(str, first), os.environ.get("PYTHONPATH")]))
+
+
 def run_cli(
     *args: str,
     cwd: Optional[Path] = None,
@@ -19,7 +24,7 @@ def run_cli(
 ) -> "subprocess.CompletedProcess[str]":
     """`python -m wasmforge ARGS` with this checkout's package, as a user would run it."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env["PYTHONPATH"] = python_path(REPO)
     full_env.pop("NO_COLOR", None)
     if env:
         full_env.update(env)

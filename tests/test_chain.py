@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import wasmforge
-from helpers import copy_workspace, REPO, assert_one_line_error, run_cli
+from helpers import REPO, assert_one_line_error, copy_workspace, python_path, run_cli
 
 CHAPTER = "# Intro :wave:\nHello :crab:\n## Next steps\nmore\n"
 PROCESSED = (
@@ -67,7 +67,7 @@ def test_cli_chain_reads_stdin_and_writes_stdout(preprocessors: Path, example: P
     from helpers import REPO as repo
     import os
 
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env = {**os.environ, "PYTHONPATH": python_path(repo)}
     for args, cwd in ((["--dir", str(preprocessors)], Path("/")), ([], example)):
         result = subprocess.run([sys.executable, "-m", "wasmforge", "chain", "preprocess", *args],
                                 input=CHAPTER, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

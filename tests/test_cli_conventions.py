@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_cli
+from helpers import REPO, python_path, run_cli
 
 COMMANDS = ["new", "build", "call", "inspect", "chain", "watch", "test", "doctor"]
 
@@ -52,7 +52,8 @@ def run_with_terminal_stderr(*args: str, env: dict, cwd: Path) -> bytes:
     """
     leader, follower = pty.openpty()
     inherited = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    full_env = {**inherited, "PYTHONPATH": str(REPO), "TERM": "xterm", **env}
+    full_env = {**inherited, "PYTHONPATH": python_path(REPO),
+                "TERM": "xterm", **env}
     process = subprocess.Popen([sys.executable, "-m", "wasmforge", *args], cwd=cwd, env=full_env,
                                stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
@@ -80,7 +81,7 @@ def test_colour_on_a_terminal_only_and_never_with_no_color(tmp_path: Path) -> No
     assert b"\x1b[1;31merror" in run_with_terminal_stderr("build", env={"NO_COLOR": ""}, cwd=tmp_path)
     assert b"\x1b[" not in run_with_terminal_stderr("build", env={"TERM": "dumb"}, cwd=tmp_path)
     piped = subprocess.run([sys.executable, "-m", "wasmforge", "build"], cwd=tmp_path, capture_output=True,
-                           env={**env_without, "PYTHONPATH": str(REPO)})
+                           env={**env_without, "PYTHONPATH": python_path(REPO)})
     assert b"\x1b[" not in piped.stderr and piped.stderr.startswith(b"error: ")
 
 
@@ -99,9 +100,6 @@ def test_verbose_shows_cargo_where_call_is_otherwise_silent(demo) -> None:
     assert verbose.stdout == "3\n" and "Finished" in verbose.stderr
 
 
-def test_the_package_is_fully_typed() -> None:
-    """mypy --strict is clean on the package, and py.typed ships so users' checkers see the types."""
+def test_py_typed_ships_so_users_checkers_see_the_types() -> None:
+    """(mypy --strict on the package is a step of its own in .ci/run, as the README says.)"""
     assert (REPO / "wasmforge/py.typed").is_file()
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "wasmforge"], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -28,7 +28,7 @@ from typing import Optional
 
 import pytest
 
-from helpers import REPO, copy_workspace
+from helpers import REPO, copy_workspace, python_path
 
 CHECKED = ("python", "sh", "rust", "toml")
 _FENCE = re.compile(r"(?:<!-- doc-test: (?P<marker>[^>]*?) -->\n)?```(?P<lang>[\w.-]*)\n(?P<body>.*?)```", re.S)
@@ -130,7 +130,7 @@ def test_examples_run(document: str, tmp_path: Path, bin_dir: Path, request: pyt
     cwd = where_to_run(tmp_path / "run", request.getfixturevalue("example_copy"))
     scripts = tmp_path / "scripts"
     scripts.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": python_path(REPO)}
     result = subprocess.run(["bash", "-c", script_for(document, runnable, scripts)], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=1100)
     assert result.returncode == 0, f"{document}'s examples failed:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import REPO, assert_one_line_error, python_path, run_cli
 from wasmforge.workspace.toolchain import find_toolchain, offline_config_args
 
 SEED_WORD = "supercalifragilisticexpialidocious"
@@ -129,5 +129,5 @@ def test_runner_runs_the_plugin_natively_offline(fresh: Path) -> None:
 
 def test_python_m_wasmforge_and_version() -> None:
     result = subprocess.run([sys.executable, "-m", "wasmforge", "--version"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                            env={**os.environ, "PYTHONPATH": python_path(REPO)})
     assert result.stdout.startswith("wasmforge ") and result.returncode == 0

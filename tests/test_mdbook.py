@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import wasmforge
-from helpers import assert_one_line_error, run_cli
+from helpers import REPO, assert_one_line_error, python_path, run_cli
 from wasmforge.cli.mdbook import preprocessor_table
 from wasmforge.runtime.chain import load_paths
 from wasmforge.workspace.scaffold import new_workspace
@@ -185,7 +185,7 @@ CONTEXT = {"root": "/books/notes", "config": {"book": {"title": "Notes"}}, "rend
 def run_mdbook_protocol(workspace: Path, payload: object, *extra: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([sys.executable, "-m", "wasmforge", "-C", str(workspace), "chain", "preprocess", "--mdbook",
                            *extra], input=json.dumps(payload), capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                          env={**os.environ, "PYTHONPATH": python_path(REPO)})
 
 
 @pytest.mark.parametrize("book", [BOOK_05, BOOK_04], ids=["mdbook-0.5", "mdbook-0.4"])
@@ -232,7 +232,7 @@ def test_supports_answers_yes_and_checks_its_question(workspace: Path, tmp_path:
 def test_bad_input_on_stdin_is_one_line(workspace: Path, payload: str, fragment: str) -> None:
     result = subprocess.run([sys.executable, "-m", "wasmforge", "chain", "preprocess", "--mdbook"], input=payload,
                             cwd=workspace, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                            env={**os.environ, "PYTHONPATH": python_path(REPO)})
     assert_one_line_error(result, 2, fragment)
 
 

@@ -24,3 +24,11 @@ def test_readme_has_exactly_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci/run").read_text().strip().splitlines()
     assert ci[-1] == readme_commands()[1]
+
+
+def test_ci_checks_types_as_the_readme_says() -> None:
+    """mypy --strict is CI's step of its own, before the tests, and the README says how to run it."""
+    mypy = ".venv/bin/python -m mypy --strict wasmforge"
+    ci = (REPO / ".ci/run").read_text().strip().splitlines()
+    assert mypy in ci and ci.index(mypy) < len(ci) - 1
+    assert mypy in (REPO / "README.md").read_text()
