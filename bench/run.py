@@ -3,6 +3,7 @@
 
     python bench/run.py              # builds what it needs, prints the table, writes bench/RESULTS.md
     python bench/run.py --quick      # fewer rounds, for trying things out (RESULTS.md untouched)
+    python bench/run.py --baseline main   # and the public API's rows beside main's (bench/compare.py)
 
 Needs wasmtime (a wasmforge dependency), Extism (`pip install -e '.[bench]'`)
 and a Rust toolchain that `wasmforge doctor` accepts. Every figure is the
@@ -176,9 +177,9 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         groups.append(Group(title, rows, reference))
 
     log("timing (medians of interleaved rounds):")
-    group("scalar add(1, 2)", "wasmforge fast path (_fastcall)", [
+    group("scalar add(1, 2)", "wasmforge fast path (runtime/fastcall.py)", [
         ("ctypes floor: libc labs(1)", "floor", "labs(1)"),
-        ("wasmforge fast path (_fastcall)", "fast", "fast.add(1, 2)"),
+        ("wasmforge fast path (runtime/fastcall.py)", "fast", "fast.add(1, 2)"),
         ("wasmforge public API: plugin.add(1, 2)", "wasmforge", "public.add(1, 2)"),
         # What Ctrl-C support costs per call (docs/PERFORMANCE.md): the same without epoch checks.
         ("wasmforge public API, interruptible=False", "wasmforge", "uninterruptible.add(1, 2)"),
@@ -192,21 +193,21 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         # the same UTF-8 encoding and decoding time to every implementation.
         text = ("wasmforge " * (size // 10 + 1))[:size]
         scale = 1 if size == KIB else 0.2
-        group(f"bytes echo, {name}", "wasmforge fast path (_fastcall)", [
-            ("wasmforge fast path (_fastcall)", "fast", "fast.echo(data)"),
+        group(f"bytes echo, {name}", "wasmforge fast path (runtime/fastcall.py)", [
+            ("wasmforge fast path (runtime/fastcall.py)", "fast", "fast.echo(data)"),
             ("wasmforge fast path, memories that never move", "fast", "fixed.echo(data)"),
             ("wasmforge public API: plugin.echo(data)", "wasmforge", "public.echo(data)"),
             ("wasmtime-py Func.__call__ + Memory.read/write", "wasmtime", "raw.buffer_call('echo', data)"),
             ("Extism echo", "extism", "ext.call('echo', data)"),
         ], {"data": data}, rounds_=max(5, int(rounds * scale)))
-        group(f"str echo, {name}", "wasmforge fast path (_fastcall)", [
-            ("wasmforge fast path (_fastcall)", "fast", "fast.echo_str(text)"),
+        group(f"str echo, {name}", "wasmforge fast path (runtime/fastcall.py)", [
+            ("wasmforge fast path (runtime/fastcall.py)", "fast", "fast.echo_str(text)"),
             ("wasmforge public API: plugin.echo_str(text)", "wasmforge", "public.echo_str(text)"),
             ("Extism echo, encode + decode", "extism", "ext.call('echo', text).decode()"),
         ], {"text": text}, rounds_=max(5, int(rounds * scale)))
     group("small serde struct in and out (JSON)", "JSON encode + decode alone (Python side)", [
         ("JSON encode + decode alone (Python side)", "json", "encode(reading); json.loads(out)"),
-        ("wasmforge fast path (_fastcall) + JSON", "fast", "json.loads(fast.calibrate(encode(reading)))"),
+        ("wasmforge fast path (runtime/fastcall.py) + JSON", "fast", "json.loads(fast.calibrate(encode(reading)))"),
         ("wasmforge fast path, JSON bytes in and out (the wasm side alone)", "fast", "fast.calibrate(encoded)"),
         ("wasmforge public API: plugin.calibrate(reading)", "wasmforge", "public.calibrate(reading)"),
         ("Extism echo of the JSON + JSON (no serde in wasm)", "extism", "json.loads(ext.call('echo', encode(reading)))"),
@@ -338,7 +339,7 @@ def targets(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
             ))
     json_alone = find(groups, "small serde", "JSON encode")
     json_public = find(groups, "small serde", "wasmforge public")
-    json_fast = find(groups, "small serde", "wasmforge fast path (_fastcall) + JSON")
+    json_fast = find(groups, "small serde", "wasmforge fast path (runtime/fastcall.py) + JSON")
     json_wasm = find(groups, "small serde", "wasmforge fast path, JSON bytes")
     result.append(Target(
         "serde struct call at most 2 µs above JSON encode + decode alone",
@@ -452,7 +453,7 @@ def machine() -> dict[str, str]:
 
 
 def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: dict[str, Any],
-                  goals: list[Target], rounds: int) -> None:
+                  goals: list[Target], rounds: int, baseline: Optional[tuple[str, str, list[str]]] = None) -> None:
     lines = [
         "# wasmforge benchmark results",
         "",
@@ -493,6 +494,15 @@ def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: 
         if key != "rounds":
             one, two, speedup, busy = value
             lines.append(f"| {key} | {format_time(one)} | {format_time(two)} | {speedup:.2f}x | {busy:.2f} |")
+    if baseline is not None:
+        name, load, table = baseline
+        lines += [
+            "", f"## Against {name}", "",
+            f"The public API's call paths beside {name}'s, in one run (`bench/run.py --baseline`, which runs "
+            "bench/compare.py): worker processes of the two checkouts alternate, each timing every row (the fastest "
+            "of five runs); medians over the rounds. Ratio: this checkout's time over the baseline's (below 1.00: "
+            f"faster now). Load average when it started: {load}.", "", *table,
+        ]
     lines += ["", "## Notes", "", *NOTES]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -508,7 +518,7 @@ NOTES = [
     "- 'memories that never move' is the fast path on an engine with "
     "`Config.memory_may_move = False`: FastMemory(stable_base=True) then skips the one C call "
     "per wasm call that re-checks the memory's size.",
-    "- 'wasmforge fast path (_fastcall)' is `bench/subjects.py: FastPlugin`, the buffer-ABI "
+    "- 'wasmforge fast path (runtime/fastcall.py)' is `bench/subjects.py: FastPlugin`, the buffer-ABI "
     "recipe from docs/PERFORMANCE.md over `FastFunc`/`FastMemory`, with bounds checks on "
     "every read and write: the floor the public API (built on the same FastFunc) is measured against.",
     "- The serde work item's JSON-alone row is the host's share only (json.dumps of the "
@@ -525,6 +535,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=REPO / "bench" / ".cache",
                         help="where the benchmark's workspace is built (default bench/.cache)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
+    parser.add_argument("--baseline", metavar="REF|DIR",
+                        help="also time the public API's call paths beside this git ref's (or checkout's), interleaved")
+    parser.add_argument("--baseline-rounds", type=int, default=21, help="worker pairs for --baseline (default 21)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 31)
     round_seconds = 0.01 if args.quick else 0.03
@@ -552,8 +565,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("\nTargets (issue 6), on the public API today:")
     for goal in goals:
         print(f"  [{'met' if goal.met else 'NOT met'}] {goal.text}: {goal.measured}" + (f"; {goal.preview}" if goal.preview else ""))
+    baseline = None
+    if args.baseline:
+        import compare
+
+        checkout = compare.baseline_checkout(args.baseline, args.cache_dir)
+        load = _load_average()
+        log(f"against {args.baseline} ({checkout}):")
+        samples = compare.compare(wasm, checkout, 5 if args.quick else args.baseline_rounds, 0.05, log)
+        table = compare.table_lines(samples)
+        print("\n".join(table))
+        baseline = (args.baseline, load, table)
     if not args.quick:
-        write_results(args.results, info, groups, extra, goals, rounds)
+        write_results(args.results, info, groups, extra, goals, rounds, baseline)
         log(f"wrote {args.results}")
     return 0
 

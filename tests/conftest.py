@@ -5,12 +5,11 @@ built once per session and every workspace shares one cargo target directory
 Every test that runs cargo (itself, through a fixture, or through a process it
 starts) must carry ``@pytest.mark.cargo``, so that ``pytest -m "not cargo"`` is
 the fast suite: a test that runs cargo without the marker fails (see
-:func:`pytest_runtest_makereport`)."""
+:class:`_CargoMarkerCheck`)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 _CARGO_AUDIT = Path(__file__).parent / "cargo_audit"
 _CARGO_START = pytest.StashKey[int]()
-#: Fixtures that ran cargo while they set up: every test using one needs the marker, even once it is built.
-_CARGO_FIXTURES: set[str] = set()
+#: Fixtures (their definitions: several modules define a `workspace`) that ran cargo while they set up:
+#: every test using one needs the marker, even once it is built.
+_CARGO_FIXTURES: set[int] = set()
 
 
 def _cargo_runs() -> list[str]:
@@ -54,33 +54,36 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = importlib.util.spec_from_file_location("wasmforge_cargo_audit", _CARGO_AUDIT / "sitecustomize.py")
     assert spec is not None and spec.loader is not None
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    config.pluginmanager.register(_CargoMarkerCheck(), "wasmforge-cargo-marker-check")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    item.stash[_CARGO_START] = len(_cargo_runs())
+class _CargoMarkerCheck:
+    """The hooks, as a plugin of their own: a conftest's hooks would not see session-scoped fixtures set up."""
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        item.stash[_CARGO_START] = len(_cargo_runs())
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> Iterator[None]:
-    before = len(_cargo_runs())
-    yield
-    if len(_cargo_runs()) > before:
-        _CARGO_FIXTURES.add(fixturedef.argname)
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[object]) -> Iterator[None]:
+        before = len(_cargo_runs())
+        yield
+        if len(_cargo_runs()) > before:
+            _CARGO_FIXTURES.add(id(fixturedef))
 
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if call.when != "teardown" or item.get_closest_marker("cargo") is not None or not report.passed:
-        return
-    runs = _cargo_runs()[item.stash.get(_CARGO_START, 0):]
-    fixtures = sorted(_CARGO_FIXTURES & set(getattr(item, "fixturenames", ())))
-    if runs or fixtures:
-        why = f"it ran `{runs[0]}`" if runs else f"it uses {', '.join(fixtures)}, which ran cargo"
-        report.outcome = "failed"
-        report.longrepr = f"{item.nodeid} runs cargo ({why}) but is not marked @pytest.mark.cargo"
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report = outcome.get_result()
+        if call.when != "teardown" or item.get_closest_marker("cargo") is not None or not report.passed:
+            return
+        runs = _cargo_runs()[item.stash.get(_CARGO_START, 0):]
+        used = item._fixtureinfo.name2fixturedefs  # pytest's own record of the definitions this test uses
+        fixtures = sorted(name for name, defs in used.items() if defs and id(defs[-1]) in _CARGO_FIXTURES)
+        if runs or fixtures:
+            why = f"it ran `{runs[0]}`" if runs else f"it uses {', '.join(fixtures)}, which ran cargo"
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid} runs cargo ({why}) but is not marked @pytest.mark.cargo"
 
 
 @contextmanager
@@ -145,6 +148,32 @@ def demo_plugin(demo: BuiltWorkspace) -> Iterator["object"]:
 
     with wasmforge.load(demo.wasm) as plugin:
         yield plugin
+
+
+@pytest.fixture(scope="session")
+def watched_workspace(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
+    """`wasmforge new watched` with the add plugin of tests/watching.py, built once, for the watch tests."""
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.scaffold import new_workspace
+    from wasmforge.workspace.settings import load_settings
+    from watching import add_plugin_source
+
+    root = tmp_path_factory.mktemp("watch") / "watched"
+    new_workspace("watched", root)
+    (root / "crates" / "watched-plugin" / "src" / "lib.rs").write_text(add_plugin_source(0))
+    build(load_settings(root))
+    return root
+
+
+@pytest.fixture
+def lib_rs(watched_workspace: Path) -> Iterator[Path]:
+    """The watched plugin's lib.rs, answering add(1, 2) = 3 when the test starts, and again after it."""
+    from watching import add_plugin_source
+
+    path = watched_workspace / "crates" / "watched-plugin" / "src" / "lib.rs"
+    path.write_text(add_plugin_source(0))
+    yield path
+    path.write_text(add_plugin_source(0))
 
 
 PLUGINS = Path(__file__).parent / "plugins"

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from wasmforge.devloop.after_swap import AfterSwap
-from watching import wait_until
+from watching import poll_until
 from wasmforge.events import CycleFinished, Event, ExecFinished, ExecStarted, Reloaded
 
 TIMEOUT = 30.0
@@ -38,7 +38,7 @@ def test_each_new_version_gets_a_run_and_stops_the_one_before(tmp_path: Path) ->
         swapped_in(runner, 1, tmp_path / "one.wasm")
         assert events.next() == ExecStarted(command=runner.command, version=1)
         log = tmp_path / "runs.log"
-        assert wait_until(lambda: log.exists() and log.read_text().count("\n") == 1, TIMEOUT)
+        assert poll_until(lambda: log.exists() and log.read_text().count("\n") == 1, TIMEOUT)
         runner(CycleFinished(outcome="kept_old_version", version=1, seconds=0.1))  # a failed cycle: v1 goes on
         runner(CycleFinished(outcome="unchanged", version=1, seconds=0.1))
         swapped_in(runner, 2, tmp_path / "two.wasm")
@@ -46,7 +46,7 @@ def test_each_new_version_gets_a_run_and_stops_the_one_before(tmp_path: Path) ->
         assert isinstance(stopped, ExecFinished) and (stopped.version, stopped.ok, stopped.stopped) == (1, False, True)
         assert stopped.exit_code == -15  # SIGTERM to the group: sleep (exec'd by the shell) ends at once
         assert events.next() == ExecStarted(command=runner.command, version=2)
-        assert wait_until(lambda: log.read_text().count("\n") == 2, TIMEOUT)
+        assert poll_until(lambda: log.read_text().count("\n") == 2, TIMEOUT)
     finally:
         runner.close(timeout=TIMEOUT)
     last = events.next()
@@ -72,7 +72,7 @@ def test_a_command_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
                        output=subprocess.DEVNULL, grace=0.2)
     swapped_in(runner, 1, tmp_path / "one.wasm")
     assert isinstance(events.next(), ExecStarted)
-    assert wait_until(lambda: (tmp_path / "ready").exists(), TIMEOUT)  # the trap is set
+    assert poll_until(lambda: (tmp_path / "ready").exists(), TIMEOUT)  # the trap is set
     runner.close(timeout=TIMEOUT)
     finished = events.next()
     assert isinstance(finished, ExecFinished) and finished.stopped and finished.exit_code == -9

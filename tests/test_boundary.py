@@ -81,27 +81,32 @@ U64 = st.integers(0, 2**64 - 1)
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
 
 
+@pytest.mark.cargo
 @given(a=I64, b=I64)
 def test_i64(plugin, a, b) -> None:
     expected = (a + b + 2**63) % 2**64 - 2**63
     assert plugin.add_i64(a, b) == expected
 
 
+@pytest.mark.cargo
 @given(a=U64, b=U64)
 def test_u64(plugin, a, b) -> None:
     assert plugin.add_u64(a, b) == (a + b) % 2**64
 
 
+@pytest.mark.cargo
 @given(a=st.integers(-(2**31), 2**31 - 1), b=st.integers(-(2**31), 2**31 - 1))
 def test_i32(plugin, a, b) -> None:
     assert plugin.add(a, b) == (a + b + 2**31) % 2**32 - 2**31
 
 
+@pytest.mark.cargo
 @given(x=st.integers(-128, 127))
 def test_i8(plugin, x) -> None:
     assert plugin.negate_i8(x) == (-x if x != -128 else -128)
 
 
+@pytest.mark.cargo
 @given(x=st.integers(0, 255), y=st.integers(0, 65535), z=st.integers(-(2**15), 2**15 - 1))
 def test_u8_u16_i16(plugin, x, y, z) -> None:
     assert plugin.succ_u8(x) == (x + 1) % 256
@@ -109,17 +114,20 @@ def test_u8_u16_i16(plugin, x, y, z) -> None:
     assert plugin.neg_i16(z) == (-z if z != -(2**15) else z)
 
 
+@pytest.mark.cargo
 @given(x=st.floats(width=32, allow_nan=False, allow_infinity=False))
 def test_f32(plugin, x) -> None:
     expected = struct.unpack("<f", struct.pack("<f", x / 2))[0]
     assert plugin.half(x) == expected
 
 
+@pytest.mark.cargo
 @given(a=st.floats(-1e150, 1e150), b=st.floats(-1e150, 1e150))
 def test_f64(plugin, a, b) -> None:
     assert plugin.hypot(a, b) == pytest.approx(math.hypot(a, b), rel=1e-12)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "function, text, expected",
     [
@@ -142,6 +150,7 @@ def test_every_number_type_as_a_buffer_calls_result(plugin, function: str, text:
     assert math.copysign(1, value) == math.copysign(1, expected)
 
 
+@pytest.mark.cargo
 def test_bool_unit_and_static(plugin) -> None:
     assert plugin.call("not", True) is False and plugin.call("not", False) is True
     assert plugin.nothing() is None
@@ -149,12 +158,14 @@ def test_bool_unit_and_static(plugin) -> None:
     assert plugin.static_text() == "static"
 
 
+@pytest.mark.cargo
 @given(s=TEXT)
 def test_str(plugin, s) -> None:
     assert plugin.echo_str(s) == s
     assert plugin.double(s) == s + s
 
 
+@pytest.mark.cargo
 @given(data=st.binary(max_size=300))
 def test_bytes(plugin, data) -> None:
     assert plugin.echo_bytes(data) == data
@@ -162,11 +173,13 @@ def test_bytes(plugin, data) -> None:
     assert plugin.byte_len(memoryview(data)) == len(data)
 
 
+@pytest.mark.cargo
 @given(parts=st.lists(TEXT, max_size=8), sep=TEXT)
 def test_vec_of_strings_and_str(plugin, parts, sep) -> None:
     assert plugin.join(parts, sep) == sep.join(parts)
 
 
+@pytest.mark.cargo
 @given(items=st.lists(I64, max_size=5), default=st.none() | I64)
 def test_vec_and_option(plugin, items, default) -> None:
     assert plugin.first_or(items, default) == (items[0] if items else default)
@@ -175,26 +188,31 @@ def test_vec_and_option(plugin, items, default) -> None:
 # Up to Cyrillic: case mappings there have not changed between the Unicode
 # versions of any rustc and Python the suite runs with (Rust's to_uppercase and
 # Python's upper both apply the full mappings, ß -> SS included).
+@pytest.mark.cargo
 @given(s=st.none() | st.text(st.characters(max_codepoint=0x52F, blacklist_categories=("Cs",)), max_size=100))
 def test_option_string(plugin, s) -> None:
     assert plugin.maybe_upper(s) == (None if s is None else s.upper())
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("text, upper", [("straße", "STRASSE"), ("é", "É"), ("ﬁ", "FI"), ("ǆ", "Ǆ"), ("", "")])
 def test_option_string_full_case_mapping(plugin, text, upper) -> None:
     assert plugin.maybe_upper(text) == upper
 
 
+@pytest.mark.cargo
 @given(values=st.lists(st.floats(-1e6, 1e6), max_size=10))
 def test_vec_f64(plugin, values) -> None:
     assert plugin.floats(values) == pytest.approx(sum(values), abs=1e-6)
 
 
+@pytest.mark.cargo
 @given(data=st.binary(max_size=50), extra=st.integers(0, 255))
 def test_bytes_among_several_arguments(plugin, data, extra) -> None:
     assert plugin.sum_u8s(data, extra) == sum(data) + extra
 
 
+@pytest.mark.cargo
 def test_chars_and_many_arguments_of_every_kind(plugin) -> None:
     assert plugin.chars_of("héj") == ["h", "é", "j"]
     series = {"one": 1, "two": 2, "three": "s"}
@@ -206,10 +224,12 @@ def test_chars_and_many_arguments_of_every_kind(plugin) -> None:
 # ---- the blog series' examples, exactly ---------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_double(plugin) -> None:
     assert plugin.double("supercalifragilisticexpialidocious") == "supercalifragilisticexpialidocious" * 2
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("n", [2, 5, 10])
 def test_multiply(plugin, n) -> None:
     word = "supercalifragilisticexpialidocious"
@@ -217,6 +237,7 @@ def test_multiply(plugin, n) -> None:
     assert plugin.multiply(n, word) == [(n * len(repeated)) % 256, repeated]
 
 
+@pytest.mark.cargo
 def test_multiply_exact_values(plugin) -> None:
     word = "supercalifragilisticexpialidocious"  # 34 bytes
     assert plugin.multiply(2, word)[0] == 136  # 2 * 68
@@ -224,6 +245,7 @@ def test_multiply_exact_values(plugin) -> None:
     assert plugin.multiply(10, word)[0] == 72  # 340 as u8 = 84; 10 * 84 = 840, wrapped: 840 - 768
 
 
+@pytest.mark.cargo
 def test_struct_evolves_over_ten_calls(plugin) -> None:
     state = {"one": 1, "two": 2, "three": ""}
     expected = dict(state)
@@ -241,6 +263,7 @@ def test_struct_evolves_over_ten_calls(plugin) -> None:
 # ---- errors and panics ------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_err_raises_plugin_error_with_the_display_text(plugin) -> None:
     with pytest.raises(PluginError) as caught:
         plugin.parse_positive("x")
@@ -255,6 +278,7 @@ def test_err_raises_plugin_error_with_the_display_text(plugin) -> None:
     assert plugin.unit_or_error(False) is None
 
 
+@pytest.mark.cargo
 def test_panic_carries_message_file_and_line(plugin) -> None:
     line, column = line_of("PANIC-LINE")
     with pytest.raises(PluginPanic) as caught:
@@ -271,6 +295,7 @@ def test_panic_carries_message_file_and_line(plugin) -> None:
         plugin.explode_native(7)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "message",
     [
@@ -287,6 +312,7 @@ def test_a_panic_message_reaches_python_exactly(plugin, message: str) -> None:
     assert (caught.value.file, caught.value.line, caught.value.column) == ("crates/boundary-plugin/src/lib.rs", line, column)
 
 
+@pytest.mark.cargo
 def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
     plugin.counter()
     assert plugin.counter() >= 2
@@ -296,6 +322,7 @@ def test_a_panic_does_not_poison_the_plugin(plugin) -> None:
     assert plugin.explode(4) == "fine 4"
 
 
+@pytest.mark.cargo
 def test_arguments_the_guest_cannot_decode_are_argument_errors(plugin) -> None:
     with pytest.raises(ArgumentError, match=r'^evolve\(state: Series\) -> Series: argument `state`: invalid type: string "x", expected u8 at line 1 column \d+$'):
         plugin.evolve({"one": "x", "two": 1, "three": ""})
@@ -327,6 +354,7 @@ def raw_buffer_call(plugin, name: str, payload: bytes) -> tuple[int, bytes]:
     return status, plugin.memory.read(out_ptr, out_len)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "payload, output",
     [
@@ -342,6 +370,7 @@ def test_json_arguments_are_split_at_the_top_level_only(plugin, payload: bytes, 
     assert raw_buffer_call(plugin, "join", payload) == (0, output)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "payload, message",
     [
@@ -364,12 +393,14 @@ def test_malformed_json_arguments_are_bad_input_not_a_trap(plugin, payload: byte
     assert plugin.join(["still", "fine"], " ") == "still fine"  # the instance is not poisoned
 
 
+@pytest.mark.cargo
 @given(payload=st.binary(max_size=48) | st.text('[]{}",\\ a1-', max_size=40).map(str.encode))
 def test_any_argument_bytes_decode_or_are_bad_input(plugin, payload: bytes) -> None:
     status, output = raw_buffer_call(plugin, "join", payload)
     assert status in (0, 2), (payload, status, output)
 
 
+@pytest.mark.cargo
 def test_64_mib_in_and_out(plugin) -> None:
     data = bytes(range(256)) * (64 * MIB // 256)
     assert plugin.byte_len(data) == 64 * MIB
@@ -384,6 +415,7 @@ def test_64_mib_in_and_out(plugin) -> None:
 # ---- host functions -----------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_host_functions_marshal_both_ways(plugin, printed) -> None:
     printed.clear()
     assert plugin.greet_via_host("ada") == "Hello, Countess ada!"
@@ -396,6 +428,7 @@ def test_host_functions_marshal_both_ways(plugin, printed) -> None:
     assert str(plugin.imports["lookup"]) == "lookup(key: &str) -> Option<String>"
 
 
+@pytest.mark.cargo
 def test_an_exception_in_a_host_function_fails_only_that_call(boundary, printed) -> None:
     host = host_functions(printed)
 
@@ -413,6 +446,7 @@ def test_an_exception_in_a_host_function_fails_only_that_call(boundary, printed)
         assert loaded.add(1, 2) == 3 and loaded.sum_via_host(1, 1) == 2
 
 
+@pytest.mark.cargo
 def test_a_host_function_returning_the_wrong_type(boundary, printed) -> None:
     host = host_functions(printed)
     host["host_bytes"] = lambda data: "not bytes"
@@ -425,6 +459,7 @@ def test_a_host_function_returning_the_wrong_type(boundary, printed) -> None:
         assert loaded.double("ok") == "okok"
 
 
+@pytest.mark.cargo
 def test_missing_host_functions_load_and_fail_only_when_called(boundary, caplog) -> None:
     with wasmforge.load(boundary.wasm) as loaded:
         assert "needs host functions that were not provided" in caplog.text
@@ -434,6 +469,7 @@ def test_missing_host_functions_load_and_fail_only_when_called(boundary, caplog)
         assert loaded.double("still") == "stillstill"
 
 
+@pytest.mark.cargo
 def test_host_functions_as_a_list_of_functions(boundary) -> None:
     def host_add(a, b):
         return a * b
@@ -442,6 +478,7 @@ def test_host_functions_as_a_list_of_functions(boundary) -> None:
         assert loaded.sum_via_host(6, 7) == 42
 
 
+@pytest.mark.cargo
 def test_host_function_numeric_result_is_checked(boundary) -> None:
     with wasmforge.load(boundary.wasm, host_functions={"host_add": lambda a, b: "x"}) as loaded:
         with pytest.raises(HostFunctionError, match="host function host_add returned 'x', but it returns i32"):

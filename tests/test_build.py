@@ -14,6 +14,7 @@ from wasmforge.workspace.settings import load_settings
 from wasmforge.errors import BuildError, UsageError
 
 
+@pytest.mark.cargo
 def test_build_prints_path_size_and_time(demo) -> None:
     result = run_cli("build", cwd=demo.root)
     assert result.returncode == 0, result.stderr
@@ -23,6 +24,7 @@ def test_build_prints_path_size_and_time(demo) -> None:
     assert " KiB) in " in line and line.endswith(" s")
 
 
+@pytest.mark.cargo
 def test_build_json_reports_artifacts_from_cargo(demo) -> None:
     result = run_cli("build", "--json", cwd=demo.root)
     assert result.returncode == 0, result.stderr
@@ -36,6 +38,7 @@ def test_build_json_reports_artifacts_from_cargo(demo) -> None:
     assert isinstance(report["seconds"], float)
 
 
+@pytest.mark.cargo
 def test_build_takes_the_artifact_path_from_cargo_not_a_guess(demo, shared_cargo_target: Path, monkeypatch) -> None:
     """With the target dir moved by cargo's own config (no environment variable to read), the
     artifact is where cargo says, not in ./target."""
@@ -56,17 +59,20 @@ def test_build_takes_the_artifact_path_from_cargo_not_a_guess(demo, shared_cargo
     assert result.artifacts[0].path.is_relative_to(shared_cargo_target)
 
 
+@pytest.mark.cargo
 def test_build_with_package_flag(demo) -> None:
     result = run_cli("build", "-p", "demo-plugin", "--json", cwd=demo.root)
     assert result.returncode == 0, result.stderr
     assert [a["crate"] for a in json.loads(result.stdout)["artifacts"]] == ["demo-plugin"]
 
 
+@pytest.mark.cargo
 def test_unknown_package_is_a_usage_error(demo) -> None:
     result = run_cli("build", "-p", "nope", cwd=demo.root)
     assert_one_line_error(result, 2, "no crate 'nope'", "demo-plugin")
 
 
+@pytest.mark.cargo
 def test_a_crate_without_cdylib_is_named(demo) -> None:
     with pytest.raises(BuildError, match="demo-macro.*produced no .wasm"):
         build(load_settings(demo.root), ["demo-macro"])
@@ -77,6 +83,7 @@ def test_build_outside_a_workspace_says_how_to_make_one(tmp_path: Path) -> None:
     assert_one_line_error(result, 2, "not inside a wasmforge workspace", "wasmforge new NAME")
 
 
+@pytest.mark.cargo
 def test_a_broken_build_shows_cargo_errors_and_exits_1(demo, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     copy_workspace(demo.root, broken)
@@ -112,6 +119,7 @@ def test_diagnostics_stream_to_the_callback_as_they_come(demo, tmp_path: Path) -
     assert report["warnings"] == 1 and "unused_helper" in report["diagnostics"]
 
 
+@pytest.mark.cargo
 def test_unknown_setting_in_wasmforge_toml_is_named(demo, tmp_path: Path) -> None:
     ws = tmp_path / "cfg"
     copy_workspace(demo.root, ws)
@@ -120,12 +128,14 @@ def test_unknown_setting_in_wasmforge_toml_is_named(demo, tmp_path: Path) -> Non
     assert_one_line_error(result, 2, "unknown setting [build] profle", "[build] profile")
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("args", [["--bogus"], ["--target", "x86_64"], ["-p"]])
 def test_bad_build_arguments_are_usage_errors(demo, args: list[str]) -> None:
     result = run_cli("build", *args, cwd=demo.root)
     assert_one_line_error(result, 2, "wasmforge build --help")
 
 
+@pytest.mark.cargo
 def test_release_build_is_small(demo) -> None:
     result = run_cli("build", "--release", "--json", cwd=demo.root)
     assert result.returncode == 0, result.stderr
@@ -150,6 +160,7 @@ def test_a_missing_release_build_says_build_release(tmp_path: Path) -> None:
     assert_one_line_error(result, 2, f"no plugin at {release}: no such file; build it with `wasmforge build --release`")
 
 
+@pytest.mark.cargo
 def test_target_dir_setting_is_a_path_from_the_workspace(demo, tmp_path: Path) -> None:
     from wasmforge.errors import ConfigError
 

@@ -40,6 +40,7 @@ def preprocessors(example: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return folder
 
 
+@pytest.mark.cargo
 def test_load_dir_chains_in_file_name_order(preprocessors: Path) -> None:
     with wasmforge.load_dir(preprocessors) as chain:
         assert [p.name for p in chain] == ["10-shortcodes.wasm", "20-toc.wasm"]
@@ -47,6 +48,7 @@ def test_load_dir_chains_in_file_name_order(preprocessors: Path) -> None:
         assert repr(chain) == "<PluginChain 10-shortcodes.wasm -> 20-toc.wasm>"
 
 
+@pytest.mark.cargo
 def test_chain_step_without_the_function_is_named(preprocessors: Path) -> None:
     with wasmforge.load_dir(preprocessors) as chain:
         with pytest.raises(wasmforge.UnknownFunctionError, match=r"chain step 2 \(20-toc.wasm\) has no function 'add'"):
@@ -60,6 +62,7 @@ def test_load_dir_errors(tmp_path: Path) -> None:
         wasmforge.load_dir(tmp_path / "missing")
 
 
+@pytest.mark.cargo
 def test_cli_chain_reads_stdin_and_writes_stdout(preprocessors: Path, example: Path) -> None:
     import subprocess
     import sys
@@ -74,6 +77,7 @@ def test_cli_chain_reads_stdin_and_writes_stdout(preprocessors: Path, example: P
         assert (result.returncode, result.stdout) == (0, PROCESSED), result.stderr
 
 
+@pytest.mark.cargo
 def test_cli_chain_json_and_input_option(preprocessors: Path) -> None:
     result = run_cli("chain", "preprocess", "--dir", str(preprocessors), "--input", "hi :rocket:", "--json")
     assert json.loads(result.stdout) == {
@@ -81,6 +85,7 @@ def test_cli_chain_json_and_input_option(preprocessors: Path) -> None:
     }
 
 
+@pytest.mark.cargo
 def test_call_in_a_workspace_with_two_plugins(example: Path) -> None:
     assert run_cli("call", "add", "1", "2", cwd=example).stdout == "3\n"
     ambiguous = run_cli("call", "preprocess", "x", cwd=example)
@@ -89,6 +94,7 @@ def test_call_in_a_workspace_with_two_plugins(example: Path) -> None:
     assert chosen.stdout == "**Contents**\n\n- [A](#a)\n\n# A\n"
 
 
+@pytest.mark.cargo
 def test_inspect_shows_typed_signatures(example: Path) -> None:
     result = run_cli("inspect", "-p", "example-plugin", cwd=example)
     assert result.returncode == 0, result.stderr
@@ -116,6 +122,7 @@ def test_inspect_a_plain_wasm_file(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("inspect", str(bad)), 1, "bad.wasm is not a WebAssembly module")
 
 
+@pytest.mark.cargo
 def test_example_functions_from_python(example: Path) -> None:
     report = json.loads(run_cli("build", "--json", "-p", "example-plugin", cwd=example).stdout)
     with wasmforge.load(report["artifacts"][0]["path"]) as plugin:

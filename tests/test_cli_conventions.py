@@ -93,6 +93,7 @@ def test_quiet_prints_only_results_and_errors(tmp_path: Path) -> None:
     assert (tmp_path / "hushed/Cargo.toml").is_file()
 
 
+@pytest.mark.cargo
 def test_verbose_shows_cargo_where_call_is_otherwise_silent(demo) -> None:
     silent = run_cli("call", "add", "1", "2", cwd=demo.root)
     assert (silent.stdout, silent.stderr) == ("3\n", "")

@@ -16,18 +16,20 @@ import wasmtime
 import wasmforge
 from helpers import assert_one_line_error, copy_workspace, run_cli
 from wasmforge._text import first_line
-from wasmforge.errors import ConfigError, PluginLoadError, UsageError
+from wasmforge.errors import PluginLoadError, UsageError
 
 
 # ---- limits and integrity ---------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("timeout", ["inf", "1e308", "-inf"])
 def test_a_timeout_too_long_to_enforce_is_a_usage_error(demo, timeout) -> None:
     result = run_cli("call", "--plugin", str(demo.wasm), f"--timeout={timeout}", "add", "1", "2")
     assert_one_line_error(result, 2, "timeout", "leave it unset for no time limit" if timeout != "-inf" else "more than 0")
 
 
+@pytest.mark.cargo
 def test_an_infinite_timeout_in_wasmforge_toml_is_a_config_error(demo, tmp_path: Path) -> None:
     root = copy_workspace(demo.root, tmp_path / "demo")
     (root / "wasmforge.toml").write_text("[limits]\ntimeout = inf\n", encoding="utf-8")
@@ -37,6 +39,7 @@ def test_an_infinite_timeout_in_wasmforge_toml_is_a_config_error(demo, tmp_path:
         wasmforge.Limits(timeout=math.inf)
 
 
+@pytest.mark.cargo
 def test_fuel_used_up_while_starting_says_so(demo) -> None:
     with pytest.raises(PluginLoadError, match=r"used up its fuel budget of 1 while starting \(in __wf_init\); raise"):
         wasmforge.load(demo.wasm, fuel=1)
@@ -44,6 +47,7 @@ def test_fuel_used_up_while_starting_says_so(demo) -> None:
                           "used up its fuel budget of 1 while starting")
 
 
+@pytest.mark.cargo
 def test_a_sha256_that_is_not_one_is_a_usage_error(demo) -> None:
     with pytest.raises(UsageError, match="sha256 must be 64 hexadecimal digits"):
         wasmforge.load(demo.wasm, sha256="abc")
@@ -64,6 +68,7 @@ def test_trap_messages_show_the_reason_not_the_backtrace_header() -> None:
 # ---- global flags, paths, flag combinations ----------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_global_flags_work_after_the_command_too(demo) -> None:
     assert run_cli("call", "-C", str(demo.root), "add", "1", "2").stdout == "3\n"
     quiet = run_cli("build", "-q", cwd=demo.root)
@@ -88,12 +93,14 @@ def test_a_path_that_is_not_there_is_a_usage_error(tmp_path: Path, args, fragmen
     assert_one_line_error(run_cli(*args, cwd=tmp_path), 2, fragment)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("extra, flag", [(["-p", "demo-plugin"], "-p"), (["--release"], "--release")])
 def test_plugin_path_and_workspace_choices_do_not_mix(demo, extra, flag) -> None:
     result = run_cli("call", "--plugin", str(demo.wasm), *extra, "add", "1", "2", cwd=demo.root)
     assert_one_line_error(result, 2, f"{flag} chooses what to build")
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("flag", [["--json"], ["--sha256", "0" * 64], ["--timeout", "1"], ["--fuel", "9"]])
 def test_native_calls_refuse_flags_that_cannot_apply(demo, flag) -> None:
     result = run_cli("call", "--native", *flag, "add", "1", "2", cwd=demo.root)
@@ -107,6 +114,7 @@ def test_hints_outside_a_workspace_fit_the_command(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("chain", "preprocess", "--input", "x", cwd=tmp_path), 2, "--dir DIR")
 
 
+@pytest.mark.cargo
 def test_a_config_error_is_not_followed_by_an_unrelated_hint(demo, tmp_path: Path) -> None:
     root = copy_workspace(demo.root, tmp_path / "demo")
     (root / "wasmforge.toml").write_text("[build]\nprofil = 'debug'\n", encoding="utf-8")
@@ -114,12 +122,14 @@ def test_a_config_error_is_not_followed_by_an_unrelated_hint(demo, tmp_path: Pat
     assert "--plugin" not in line
 
 
+@pytest.mark.cargo
 def test_config_type_errors_use_toml_words(demo, tmp_path: Path) -> None:
     root = copy_workspace(demo.root, tmp_path / "demo")
     (root / "wasmforge.toml").write_text("[watch]\ndebounce_ms = true\n", encoding="utf-8")
     assert_one_line_error(run_cli("build", cwd=root), 2, "[watch] debounce_ms must be a whole number, got true")
 
 
+@pytest.mark.cargo
 def test_a_plugin_crate_the_workspace_lacks_stops_every_command_at_once(demo, tmp_path: Path) -> None:
     root = copy_workspace(demo.root, tmp_path / "demo")
     (root / "wasmforge.toml").write_text('[plugin]\ncrates = ["nosuch-plugin"]\n', encoding="utf-8")
@@ -128,6 +138,7 @@ def test_a_plugin_crate_the_workspace_lacks_stops_every_command_at_once(demo, tm
                               "wasmforge.toml names plugin crate 'nosuch-plugin', which is not in the workspace")
 
 
+@pytest.mark.cargo
 def test_a_pytest_filter_that_selects_nothing_fails(demo, tmp_path: Path) -> None:
     root = copy_workspace(demo.root, tmp_path / "demo")
     result = run_cli("test", "--python-only", "--", "-k", "no_test_has_this_name", cwd=root)
@@ -143,6 +154,7 @@ def test_chain_without_a_function_names_only_what_the_user_can_give(tmp_path: Pa
 # ---- values that JSON cannot hold, and floats ------------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_json_output_is_strict_even_for_nan_and_infinity(boundary) -> None:
     for function, argument, expected in (("hypot", "nan", "NaN"), ("hypot", "INF", "Infinity"),
                                          ("half", "-inf", "-Infinity"), ("hypot", "1.5", 2.5)):
@@ -156,6 +168,7 @@ def test_json_output_is_strict_even_for_nan_and_infinity(boundary) -> None:
             assert parsed["result"] == expected
 
 
+@pytest.mark.cargo
 def test_a_float_literal_too_large_for_its_type_is_refused(boundary) -> None:
     # -q: the boundary plugin imports host functions the CLI cannot give, which is otherwise a warning line.
     call = ["-q", "call", "--plugin", str(boundary.wasm)]
@@ -165,6 +178,7 @@ def test_a_float_literal_too_large_for_its_type_is_refused(boundary) -> None:
     assert run_cli(*call, "half", "3e38").returncode == 0
 
 
+@pytest.mark.cargo
 def test_none_prints_as_null_and_unit_prints_nothing(boundary) -> None:
     none = run_cli("-q", "call", "--plugin", str(boundary.wasm), "first_or", "[]", "null")
     assert (none.returncode, none.stdout) == (0, "null\n")
@@ -175,6 +189,7 @@ def test_none_prints_as_null_and_unit_prints_nothing(boundary) -> None:
 # ---- toolchain overrides --------------------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("cargo, fragment", [
     ("/nonexistent/cargo", "cargo not found at /nonexistent/cargo"),
     (shutil.which("true") or "/bin/true", "does not answer `--version` like cargo"),
@@ -185,6 +200,7 @@ def test_a_bad_cargo_override_is_named_with_its_fix(demo, cargo, fragment) -> No
     assert "rustup target add" not in line
 
 
+@pytest.mark.cargo
 def test_inspect_release_builds_the_release_profile(demo, tmp_path: Path) -> None:
     result = run_cli("inspect", "--release", "--json", cwd=demo.root)
     assert result.returncode == 0, result.stderr

@@ -28,6 +28,7 @@ def diagnostics(demo, tmp_path_factory: pytest.TempPathFactory) -> str:
     return result.stderr
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "marker, message, column_of",
     [

@@ -116,6 +116,7 @@ def script_for(document: str, runnable: list[Block], folder: Path) -> str:
 IN_A_FRESH_VENV = "docs/GETTING_STARTED.md"
 
 
+@pytest.mark.cargo
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("document", [d for d in DOCUMENTS if d != IN_A_FRESH_VENV])
 def test_examples_run(document: str, tmp_path: Path, bin_dir: Path, request: pytest.FixtureRequest) -> None:

@@ -28,21 +28,25 @@ def fresh(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -
     return base / "hello"
 
 
+@pytest.mark.cargo
 def test_call_add_prints_3(fresh: Path) -> None:
     result = run_cli("call", "add", "1", "2", cwd=fresh)
     assert (result.returncode, result.stdout, result.stderr) == (0, "3\n", "")
 
 
+@pytest.mark.cargo
 def test_call_length_of_the_seed_word(fresh: Path) -> None:
     result = run_cli("call", "length", SEED_WORD, cwd=fresh)
     assert result.stdout == "34\n"
 
 
+@pytest.mark.cargo
 def test_call_with_directory_option_and_json(fresh: Path) -> None:
     result = run_cli("-C", str(fresh), "call", "--json", "greet", "you")
     assert json.loads(result.stdout) == {"ok": True, "function": "greet", "result": "Hello, you!"}
 
 
+@pytest.mark.cargo
 def test_text_parameters_take_the_argument_as_typed(fresh: Path) -> None:
     assert run_cli("call", "greet", "42", cwd=fresh).stdout == "Hello, 42!\n"
     assert run_cli("call", "length", "[1, 2]", cwd=fresh).stdout == "6\n"
@@ -58,17 +62,20 @@ TEMPLATE_SIGNATURES = [
 ]
 
 
+@pytest.mark.cargo
 def test_call_list(fresh: Path) -> None:
     result = run_cli("call", "--list", cwd=fresh)
     assert result.stdout.splitlines() == TEMPLATE_SIGNATURES
 
 
+@pytest.mark.cargo
 def test_call_with_plugin_path_outside_a_workspace(fresh: Path, tmp_path: Path) -> None:
     wasm = next(Path(os.environ["CARGO_TARGET_DIR"]).glob("wasm32-unknown-unknown/debug/hello_plugin.wasm"))
     result = run_cli("call", "--plugin", str(wasm), "add", "20", "22", cwd=tmp_path)
     assert result.stdout == "42\n"
 
 
+@pytest.mark.cargo
 def test_python_api_on_the_cli_built_plugin(fresh: Path) -> None:
     import wasmforge
 
@@ -78,6 +85,7 @@ def test_python_api_on_the_cli_built_plugin(fresh: Path) -> None:
         assert plugin.length(SEED_WORD) == 34
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "args, code, fragments",
     [
@@ -108,6 +116,7 @@ def test_non_wasm_file_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(result, 1, "notes.wasm is not a WebAssembly module")
 
 
+@pytest.mark.cargo
 def test_runner_runs_the_plugin_natively_offline(fresh: Path) -> None:
     """The runner links the plugin as an rlib and calls it through the same glue."""
     toolchain = find_toolchain()

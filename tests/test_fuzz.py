@@ -201,6 +201,7 @@ def test_mutated_small_modules() -> None:
     tally.assert_reached_calls()
 
 
+@pytest.mark.cargo
 def test_mutated_rust_plugin(demo) -> None:
     """The real plugin from the template, mutated (bounded: each compile takes a while)."""
     tally, original = Tally(), demo.wasm.read_bytes()

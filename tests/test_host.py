@@ -18,6 +18,7 @@ from wasmforge import (
 )
 
 
+@pytest.mark.cargo
 def test_seed_functions(demo_plugin) -> None:
     assert demo_plugin.add(1, 2) == 3
     assert demo_plugin.call("add", -5, 2) == -3
@@ -27,6 +28,7 @@ def test_seed_functions(demo_plugin) -> None:
     assert demo_plugin.length("héllo") == 6
 
 
+@pytest.mark.cargo
 def test_exports_are_typed_signatures(demo_plugin) -> None:
     exports = demo_plugin.exports
     assert set(exports) == {"add", "length", "greet", "stats", "parse_port", "preprocess"}
@@ -35,10 +37,12 @@ def test_exports_are_typed_signatures(demo_plugin) -> None:
     assert exports["add"].abi == "native" and exports["length"].abi == "buffer"
 
 
+@pytest.mark.cargo
 def test_call_raw_calls_numeric_exports_directly(demo_plugin) -> None:
     assert demo_plugin.call_raw("add", 40, 2) == 42
 
 
+@pytest.mark.cargo
 def test_memory_read_write_and_bounds(demo_plugin) -> None:
     memory = demo_plugin.memory
     assert memory.size % 65536 == 0 and memory.size > 0
@@ -53,6 +57,7 @@ def test_memory_read_write_and_bounds(demo_plugin) -> None:
     assert isinstance(MemoryAccessError("x"), IndexError)
 
 
+@pytest.mark.cargo
 def test_argument_checks_before_entering_wasm(demo_plugin) -> None:
     with pytest.raises(ArgumentError, match=r"^add\(\) takes 2 arguments \(one: i32, two: i32\), got 1$"):
         demo_plugin.add(1)
@@ -68,6 +73,7 @@ def test_argument_checks_before_entering_wasm(demo_plugin) -> None:
     assert demo_plugin.add(1, 2) == 3  # still fine
 
 
+@pytest.mark.cargo
 def test_unknown_function(demo_plugin) -> None:
     with pytest.raises(UnknownFunctionError, match="has no function 'nope'; its functions: add, greet, length, parse_port, preprocess, stats"):
         demo_plugin.nope
@@ -76,6 +82,7 @@ def test_unknown_function(demo_plugin) -> None:
     assert not hasattr(demo_plugin, "nope")
 
 
+@pytest.mark.cargo
 def test_close_and_context_manager(demo) -> None:
     with wasmforge.load(demo.wasm) as plugin:
         assert plugin.add(2, 2) == 4

@@ -65,6 +65,7 @@ def assert_names_plugin_and_function(error: wasmforge.PluginCallError, plugin: s
 # ---- time -----------------------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_infinite_loop_times_out_and_the_next_call_works(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm, timeout=0.2) as plugin:
         started = time.monotonic()
@@ -76,6 +77,7 @@ def test_infinite_loop_times_out_and_the_next_call_works(hostile_wasm, bystander
         assert plugin.fine(1) == 2
 
 
+@pytest.mark.cargo
 def test_wat_infinite_loop_times_out(bystander) -> None:
     with wat("traps.wat", timeout=0.1) as plugin:
         with pytest.raises(PluginTimeout):
@@ -83,6 +85,7 @@ def test_wat_infinite_loop_times_out(bystander) -> None:
         assert plugin.answer() == 42
 
 
+@pytest.mark.cargo
 def test_fuel_budget(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm, fuel=2_000_000) as plugin:
         with pytest.raises(PluginFuelExhausted, match="used up its fuel budget of 2000000"):
@@ -90,6 +93,7 @@ def test_fuel_budget(hostile_wasm, bystander) -> None:
         assert plugin.spin(False) == 10  # a fresh budget each call
 
 
+@pytest.mark.cargo
 def test_cancel_from_another_thread(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm, cancellable=True) as plugin:
         outcome: list = []
@@ -114,6 +118,7 @@ def test_cancel_from_another_thread(hostile_wasm, bystander) -> None:
         assert plugin.spin(False) == 10
 
 
+@pytest.mark.cargo
 def test_cancel_needs_a_cancellable_plugin(demo_plugin) -> None:
     with pytest.raises(UsageError, match="pass cancellable=True or timeout="):
         demo_plugin.cancel()
@@ -127,6 +132,7 @@ def test_a_start_function_that_never_returns_cannot_hang_loading() -> None:
 # ---- memory and stack -----------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 def test_memory_bomb_hits_the_memory_limit(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm, memory_limit="64MiB") as plugin:
         with pytest.raises(PluginMemoryLimit, match=r"ran out of memory: it asked for 8 MiB more with .* in use \(memory limit 64 MiB\)") as caught:
@@ -135,6 +141,7 @@ def test_memory_bomb_hits_the_memory_limit(hostile_wasm, bystander) -> None:
         assert plugin.fine(41) == 42
 
 
+@pytest.mark.cargo
 def test_wat_memory_bomb_hits_the_memory_limit(bystander) -> None:
     with wat("traps.wat", memory=1 << 20) as plugin:
         with pytest.raises(PluginMemoryLimit, match="trapped with its memory at the limit of 1 MiB"):
@@ -142,6 +149,7 @@ def test_wat_memory_bomb_hits_the_memory_limit(bystander) -> None:
         assert plugin.answer() == 42
 
 
+@pytest.mark.cargo
 def test_wat_memory_bomb_growing_in_steps_hits_the_memory_limit(bystander) -> None:
     # 1 MiB at a time under a 4 MiB limit: the grow to 4.06 MiB is refused with 3.06 MiB in use,
     # and the module traps on `unreachable`, nowhere near the limit itself.
@@ -158,6 +166,7 @@ def test_wat_memory_bomb_growing_in_steps_hits_the_memory_limit(bystander) -> No
         assert not isinstance(trapped.value, PluginMemoryLimit) and trapped.value.trap_code == "unreachable"
 
 
+@pytest.mark.cargo
 def test_arguments_larger_than_the_memory_limit(demo) -> None:
     with wasmforge.load(demo.wasm, memory_limit="4MiB") as plugin:
         with pytest.raises(PluginMemoryLimit, match=r"could not allocate 8 MiB for the arguments \(memory limit 4 MiB\)"):
@@ -165,6 +174,7 @@ def test_arguments_larger_than_the_memory_limit(demo) -> None:
         assert plugin.length("ok") == 2
 
 
+@pytest.mark.cargo
 def test_unbounded_recursion_overflows_the_stack(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm) as plugin:
         with pytest.raises(PluginStackOverflow, match="overflowed the wasm stack") as caught:
@@ -179,6 +189,7 @@ def test_unbounded_recursion_overflows_the_stack(hostile_wasm, bystander) -> Non
 # ---- traps ----------------------------------------------------------------------------------
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "function, args, error, code",
     [
@@ -195,6 +206,7 @@ def test_rust_traps(hostile_wasm, bystander, function, args, error, code) -> Non
         assert plugin.fine(1) == 2
 
 
+@pytest.mark.cargo
 def test_rust_division_by_zero_is_a_panic(hostile_wasm, bystander) -> None:
     with wasmforge.load(hostile_wasm) as plugin:
         with pytest.raises(PluginPanic, match="attempt to divide by zero"):
@@ -202,6 +214,7 @@ def test_rust_division_by_zero_is_a_panic(hostile_wasm, bystander) -> None:
         assert plugin.divide(6, 3) == 2
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "function, args, code",
     [
@@ -219,6 +232,7 @@ def test_wat_traps(bystander, function, args, code) -> None:
         assert plugin.answer() == 42
 
 
+@pytest.mark.cargo
 def test_no_exported_memory(bystander) -> None:
     with wat("no_memory.wat") as plugin:
         with pytest.raises(PluginProtocolError, match="no_memory.wasm exports no memory, which buffer calls need"):
@@ -228,6 +242,7 @@ def test_no_exported_memory(bystander) -> None:
 # ---- files that are not plugins ---------------------------------------------------------------
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -245,6 +260,7 @@ def test_files_that_are_not_plugins(tmp_path: Path, bystander, content: bytes, m
         wasmforge.load(path)
 
 
+@pytest.mark.cargo
 def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path, bystander) -> None:
     path = tmp_path / "huge.wasm"
     with open(path, "wb") as handle:
@@ -259,6 +275,7 @@ def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path, bystander) 
     assert peak < 1 << 20  # reading it would have taken 100 MiB
 
 
+@pytest.mark.cargo
 def test_inspect_refuses_a_file_over_max_module_size_without_reading_it(tmp_path: Path, bystander) -> None:
     from wasmforge.runtime.inspection import inspect_plugin
 
@@ -312,6 +329,7 @@ def finishes(function, *args):
     return outcome[0]
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("kind, words", [("fifo", "a named pipe (FIFO)"), ("socket", "a socket"),
                                          ("device", "a character device")])
 def test_a_fifo_socket_or_device_in_place_of_a_plugin_is_refused_at_once(tmp_path: Path, bystander, kind: str,
@@ -331,6 +349,7 @@ def test_a_fifo_socket_or_device_in_place_of_a_plugin_is_refused_at_once(tmp_pat
         assert_one_line_error(run_cli(*command, cwd=tmp_path, timeout=120), 2, f"is {words}, not a file; name a .wasm file")
 
 
+@pytest.mark.cargo
 def test_a_fifo_in_place_of_wasmforge_toml_is_an_error_not_a_hang(tmp_path: Path, bystander) -> None:
     import os
 
@@ -345,6 +364,7 @@ def test_a_fifo_in_place_of_wasmforge_toml_is_an_error_not_a_hang(tmp_path: Path
     assert isinstance(error, wasmforge.ConfigError), error
 
 
+@pytest.mark.cargo
 def test_a_hot_plugin_keeps_serving_when_its_file_becomes_a_fifo(tmp_path: Path, bystander) -> None:
     import os
 
@@ -370,6 +390,7 @@ def test_a_hot_plugin_keeps_serving_when_its_file_becomes_a_fifo(tmp_path: Path,
         assert hot.answer() == 2
 
 
+@pytest.mark.cargo
 def test_sha256_pin(demo, bystander) -> None:
     digest = hashlib.sha256(demo.wasm.read_bytes()).hexdigest()
     with wasmforge.load(demo.wasm, sha256=digest.upper()) as plugin:
@@ -382,6 +403,7 @@ def test_sha256_pin(demo, bystander) -> None:
 # ---- the same limits from the command line and wasmforge.toml -------------------------------------
 
 
+@pytest.mark.cargo
 def test_cli_limit_flags(hostile_wasm) -> None:
     plugin = ["call", "--plugin", str(hostile_wasm)]
     assert_one_line_error(run_cli(*plugin, "spin", "true", "--timeout", "0.2"), 1,
@@ -395,6 +417,7 @@ def test_cli_limit_flags(hostile_wasm) -> None:
     assert run_cli(*plugin, "fine", "1", "--timeout", "5", "--memory-limit", "16MiB").stdout == "2\n"
 
 
+@pytest.mark.cargo
 def test_limits_from_wasmforge_toml(hostile, tmp_path) -> None:
     import shutil
 

@@ -77,6 +77,7 @@ def place(user: Unprivileged, demo) -> Iterator[Path]:
         shutil.rmtree(base)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("args, exit_code, fragments", [
     (["-C", "locked", "build"], 2, ["-C locked: permission denied: you may not read it"]),
     (["-C", "locked/deeper", "call", "add", "1", "2"], 2, ["-C locked/deeper: cannot reach it (Permission denied)"]),
@@ -96,6 +97,7 @@ def test_what_the_user_may_not_read_is_one_line(user: Unprivileged, place: Path,
     assert_one_line_error(result, exit_code, *fragments)
 
 
+@pytest.mark.cargo
 def test_the_unprivileged_user_really_is_refused(user: Unprivileged, place: Path) -> None:
     """The cases above test something: the same user reads the plugin when it is not locked away."""
     result = user.wasmforge("call", "--plugin", "plugin.wasm", "add", "1", "2", cwd=place, home=place)
@@ -122,6 +124,7 @@ def test_a_deleted_current_directory(tmp_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith(f"would create {tmp_path / 'fine'} with:"), ok.stderr
 
 
+@pytest.mark.cargo
 def test_a_full_stdout(demo) -> None:
     with open("/dev/full", "w") as full:
         for args in (["call", "--plugin", str(demo.wasm), "add", "1", "2"], ["inspect", str(demo.wasm)],
@@ -138,6 +141,7 @@ def test_a_closed_stdout_is_refused_before_anything_is_done(tmp_path: Path) -> N
     assert_one_line_error(cli("--help", stdout=None, preexec=lambda: os.close(1)), 2, "stdout is closed")
 
 
+@pytest.mark.cargo
 def test_closed_stdin_and_stderr(demo, tmp_path: Path) -> None:
     chain = cli("chain", "add", "--dir", str(demo.wasm.parent), stdout=subprocess.PIPE, preexec=lambda: os.close(0))
     assert_one_line_error(chain, 2, "pipe the input in")
@@ -146,6 +150,7 @@ def test_closed_stdin_and_stderr(demo, tmp_path: Path) -> None:
     assert (quiet.returncode, quiet.stderr) == (2, "")
 
 
+@pytest.mark.cargo
 def test_input_that_is_not_utf8(demo) -> None:
     result = cli("chain", "preprocess", "--dir", str(demo.wasm.parent), "--input", b"caf\xe9")
     assert_one_line_error(result, 2, "--input is not UTF-8 text (at byte 3)", "pipe such input in on stdin")

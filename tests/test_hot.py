@@ -1,8 +1,10 @@
-"""HotPlugin's promises, on tiny WAT plugins: check then swap, in-flight calls, callbacks, watching a .wasm."""
+"""HotPlugin's promises, on tiny WAT plugins: check then swap, in-flight calls, callbacks, watching a .wasm;
+then from_workspace with real cargo builds."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -13,8 +15,8 @@ import wasmtime
 import wasmforge
 from wasmforge import CheckCall, HotPlugin, PluginLoadError, UnknownFunctionError
 from wasmforge.events import CallResult, Event, KeptOldVersion, Reloaded, Unchanged
-from wat_plugins import answer_module, write_answer
-from watching import call_through_reloads
+from wat_plugins import write_answer
+from watching import TIMEOUT as BUILD_TIMEOUT, add_plugin_source, call_through_reloads, save
 
 TIMEOUT = 10.0
 
@@ -280,3 +282,47 @@ def test_a_fix_that_restores_the_serving_bytes_is_reported_as_a_recovery(tmp_pat
         assert recovered.wait(TIMEOUT)
         assert unchanged == [Unchanged(version=1, size=len(good), recovered=True)]
         assert hot.last_failure is None and hot.version == 1
+
+
+# ---- from_workspace: real cargo builds (the workspace of tests/watching.py) ----
+
+
+@pytest.mark.cargo
+def test_from_workspace_keeps_answering_through_a_broken_build(watched_workspace: Path, lib_rs: Path) -> None:
+    failed = threading.Event()
+    with wasmforge.HotPlugin.from_workspace(watched_workspace, on_failure=lambda e: failed.set()) as hot:
+        assert hot.add(1, 2) == 3 and hot.version == 1
+        save(lib_rs, add_plugin_source(1).replace("i32 {", "i32 { let"))
+        assert failed.wait(BUILD_TIMEOUT)
+        assert hot.add(1, 2) == 3  # the last good version answers
+        assert hot.last_failure is not None and hot.last_failure.stage == "build"
+        assert "error" in hot.diagnostics
+        save(lib_rs, add_plugin_source(40))
+        assert hot.wait_for_version(2, timeout=BUILD_TIMEOUT)
+        assert hot.add(1, 2) == 43 and hot.last_failure is None
+
+
+@pytest.mark.cargo
+def test_from_workspace_raises_when_the_first_build_fails(watched_workspace: Path, lib_rs: Path) -> None:
+    save(lib_rs, "this is not rust")
+    with pytest.raises(wasmforge.BuildError, match="build failed: error"):
+        wasmforge.HotPlugin.from_workspace(watched_workspace)
+
+
+@pytest.mark.cargo
+def test_two_threads_calling_through_fifty_reloads_of_real_plugins_never_fail(watched_workspace: Path, lib_rs: Path, tmp_path: Path) -> None:
+    """Real plugins, real swaps: every call answers, from the old version or the new one."""
+    from wasmforge.workspace.build import build
+    from wasmforge.workspace.settings import load_settings
+
+    settings = load_settings(watched_workspace)
+    versions = []
+    for offset in (0, 1000):
+        save(lib_rs, add_plugin_source(offset))
+        (artifact,) = build(settings).artifacts
+        versions.append(Path(shutil.copy(artifact.path, tmp_path / f"add-{offset}.wasm")))
+    hot = wasmforge.HotPlugin(name="add")
+    hot.reload_from(versions[0])
+    results = call_through_reloads(hot, lambda: hot.add(1, 2), versions, reloads=50)
+    assert set(results) == {3, 1003} and hot.version == 51
+    hot.close()

@@ -33,7 +33,7 @@ def test_wheel_install_scaffolds_builds_and_calls(tmp_path: Path, shared_cargo_t
     def run(*args: str, cwd: Path = elsewhere) -> "subprocess.CompletedProcess[str]":
         return subprocess.run([wasmforge, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=800)
 
-    located = subprocess.run([str(python), "-c", "import wasmforge.scaffold as s; print(s.templates_root())"],
+    located = subprocess.run([str(python), "-c", "import wasmforge.workspace.scaffold as s; print(s.templates_root())"],
                              cwd=elsewhere, env=env, capture_output=True, text=True)
     assert located.stdout.strip().startswith(str(env_dir)), located.stdout + located.stderr
 

@@ -123,6 +123,7 @@ def rendered(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return book / "book"
 
 
+@pytest.mark.cargo
 def test_every_level_of_nesting_goes_through_the_chain(rendered: Path) -> None:
     intro = (rendered / "markdown/intro.md").read_text(encoding="utf-8")
     assert intro == ("# Intro\n\n**In this chapter**\n\n- [Alpha](#alpha)\n- [Beta Two](#beta-two)\n\n"
@@ -135,6 +136,7 @@ def test_every_level_of_nesting_goes_through_the_chain(rendered: Path) -> None:
     assert (rendered / "markdown/part2/second.md").read_text(encoding="utf-8") == "# Second\n\nno sections here 🦀\n"
 
 
+@pytest.mark.cargo
 def test_the_rendered_html_shows_the_preprocessed_chapters(rendered: Path) -> None:
     intro = (rendered / "html/intro.html").read_text(encoding="utf-8")
     assert "<p><strong>In this chapter</strong></p>" in intro
@@ -150,6 +152,7 @@ def test_the_rendered_html_shows_the_preprocessed_chapters(rendered: Path) -> No
     assert not (rendered / "html/draft.html").exists()
 
 
+@pytest.mark.cargo
 def test_each_step_gets_the_renderer_and_its_book_toml_table(rendered: Path) -> None:
     for renderer, text in (("html", (rendered / "html/preface.html").read_text(encoding="utf-8")),
                            ("markdown", (rendered / "markdown/preface.md").read_text(encoding="utf-8"))):
@@ -188,6 +191,7 @@ def run_mdbook_protocol(workspace: Path, payload: object, *extra: str) -> "subpr
                           env={**os.environ, "PYTHONPATH": python_path(REPO)})
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("book", [BOOK_05, BOOK_04], ids=["mdbook-0.5", "mdbook-0.4"])
 def test_a_book_with_nothing_to_change_comes_back_unchanged(workspace: Path, book: dict) -> None:
     result = run_mdbook_protocol(workspace, [CONTEXT, book])
@@ -200,6 +204,7 @@ def test_a_book_with_nothing_to_change_comes_back_unchanged(workspace: Path, boo
     assert out == book
 
 
+@pytest.mark.cargo
 def test_both_book_shapes_are_preprocessed(workspace: Path) -> None:
     for book, key in ((BOOK_05, "items"), (BOOK_04, "sections")):
         changed = json.loads(json.dumps(book))
@@ -210,6 +215,7 @@ def test_both_book_shapes_are_preprocessed(workspace: Path) -> None:
         assert deep["content"] == "# Deep\n\n**Sections**\n\n- [Down 🦀](#down-)\n\n## Down 🦀\n"
 
 
+@pytest.mark.cargo
 def test_supports_answers_yes_and_checks_its_question(workspace: Path, tmp_path: Path) -> None:
     assert run_cli("-C", str(workspace), "chain", "preprocess", "--mdbook", "supports", "html").returncode == 0
     # mdBook quietly skips a preprocessor that answers no, so the answer never depends on the directory:
@@ -222,6 +228,7 @@ def test_supports_answers_yes_and_checks_its_question(workspace: Path, tmp_path:
                           "--mdbook needs the function to run before it", "chain preprocess --mdbook")
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("payload, fragment", [
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ("{}", "[context, book] JSON array"),
@@ -236,6 +243,7 @@ def test_bad_input_on_stdin_is_one_line(workspace: Path, payload: str, fragment:
     assert_one_line_error(result, 2, fragment)
 
 
+@pytest.mark.cargo
 def test_the_python_chain_hands_the_context_to_steps_that_take_it(workspace: Path) -> None:
     report = json.loads(run_cli("build", "--json", cwd=workspace).stdout)
     paths = sorted((Path(a["path"]) for a in report["artifacts"]), key=lambda p: p.name)
@@ -247,6 +255,7 @@ def test_the_python_chain_hands_the_context_to_steps_that_take_it(workspace: Pat
         assert untold["items"][0]["Chapter"]["content"] == "# A\n\n**Sections**\n\n- [B](#b)\n\n## B\n"
 
 
+@pytest.mark.cargo
 def test_a_step_taking_three_arguments_is_refused_before_any_runs(boundary) -> None:
     with load_paths([boundary.wasm]) as chain:
         with pytest.raises(wasmforge.ArgumentError, match=r"chain step 1 \(.*\): mixed\(\) takes 7 arguments .*"

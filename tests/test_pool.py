@@ -78,6 +78,7 @@ def test_instances_must_be_a_positive_whole_number(instances) -> None:
                                     host_functions={"meet": lambda: None})
 
 
+@pytest.mark.cargo
 def test_a_pool_of_real_rust_plugins(demo) -> None:
     results: list = []
     with wasmforge.load(demo.wasm, instances=3) as plugin:

@@ -18,6 +18,7 @@ def workspace(demo, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.cargo
 def test_wasmforge_test_runs_cargo_test_then_pytest(workspace: Path) -> None:
     result = run_cli("test", cwd=workspace)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -26,6 +27,7 @@ def test_wasmforge_test_runs_cargo_test_then_pytest(workspace: Path) -> None:
     assert "tests/test_plugin.py ...." in result.stderr
 
 
+@pytest.mark.cargo
 def test_a_failing_rust_test_fails_the_run(workspace: Path) -> None:
     lib = workspace / "crates/demo-plugin/src/lib.rs"
     lib.write_text(lib.read_text().replace("assert_eq!(add(1, 2), 3);", "assert_eq!(add(1, 2), 4);"))
@@ -34,6 +36,7 @@ def test_a_failing_rust_test_fails_the_run(workspace: Path) -> None:
     assert result.stdout.splitlines() == ["cargo test: FAILED, 0 passed, 1 failed"]
 
 
+@pytest.mark.cargo
 def test_a_failing_python_test_fails_the_run(workspace: Path) -> None:
     tests = workspace / "tests/test_plugin.py"
     tests.write_text(tests.read_text() + "\n\ndef test_wrong(wasm_plugin):\n    assert wasm_plugin.add(2, 2) == 5\n")
@@ -62,11 +65,13 @@ def test_json_reports_each_runner_and_failures(workspace: Path) -> None:
     ]}
 
 
+@pytest.mark.cargo
 def test_pytest_args_pass_through(workspace: Path) -> None:
     result = run_cli("test", "--python-only", "--", "-k", "add", cwd=workspace)
     assert result.stdout.splitlines() == ["pytest: ok, 1 passed, 0 failed"]
 
 
+@pytest.mark.cargo
 def test_both_profiles(workspace: Path) -> None:
     (workspace / "pytest.ini").write_text("[pytest]\ntestpaths = tests\nwasmforge_profiles = debug release\n")
     result = run_cli("test", "--python-only", "--", "-v", cwd=workspace)
@@ -75,6 +80,7 @@ def test_both_profiles(workspace: Path) -> None:
     assert result.stdout.splitlines() == ["pytest: ok, 8 passed, 0 failed"]
 
 
+@pytest.mark.cargo
 def test_fixtures_for_several_plugins(tmp_path: Path) -> None:
     root = tmp_path / "example"
     copy_workspace(REPO / "example-workspace", root)
@@ -99,6 +105,7 @@ def test_test_outside_a_workspace(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("test", cwd=tmp_path), 2, "not inside a wasmforge workspace")
 
 
+@pytest.mark.cargo
 def test_workspace_without_python_tests(workspace: Path) -> None:
     shutil.rmtree(workspace / "tests")
     result = run_cli("test", cwd=workspace)

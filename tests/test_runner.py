@@ -42,6 +42,7 @@ def runner(demo):
     return run
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("function, args", CASES)
 def test_native_and_wasm_agree(runner, demo_plugin, function: str, args: list) -> None:
     native = runner(function, *args)
@@ -53,6 +54,7 @@ def test_native_and_wasm_agree(runner, demo_plugin, function: str, args: list) -
     assert native_value == wasm_value
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("function, args", ERRORS)
 def test_native_and_wasm_fail_alike(runner, demo_plugin, function: str, args: list) -> None:
     native = runner(function, *args)
@@ -62,11 +64,13 @@ def test_native_and_wasm_fail_alike(runner, demo_plugin, function: str, args: li
     assert native.stderr.strip() == f"demo-runner: {caught.value}"
 
 
+@pytest.mark.cargo
 def test_runner_lists_the_same_signatures(runner, demo_plugin) -> None:
     listing = runner()
     assert listing.stdout.splitlines() == [str(signature) for signature in demo_plugin.exports.values()]
 
 
+@pytest.mark.cargo
 def test_call_native_runs_the_same_call_through_the_runner(demo) -> None:
     from helpers import assert_one_line_error, run_cli
 

@@ -1,4 +1,4 @@
-"""wasmforge.toml: every key checked, [limits] named as load() names its options."""
+"""wasmforge.toml: every key checked, [limits] named as load() names its options, [watch] as watch takes it."""
 
 from __future__ import annotations
 
@@ -38,3 +38,35 @@ def test_a_bad_limit_names_the_file_and_the_table(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"wasmforge.toml: \[limits\]: memory_limit 'plenty' is not a size") as caught:
         load_settings(root)
     assert isinstance(caught.value.__cause__, wasmforge.OptionError)  # the library's own error, kept for callers
+
+
+# ---- [watch] ----
+
+
+def test_watch_settings_from_wasmforge_toml(tmp_path: Path) -> None:
+    (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = []\n")
+    (tmp_path / "wasmforge.toml").write_text(
+        '[plugin]\ncrates = ["p"]\n[watch]\ndebounce_ms = 80\npoll = true\npoll_interval_ms = 500\ncheck_timeout = 2.5\n'
+    )
+    settings = load_settings(tmp_path)
+    assert (settings.debounce_ms, settings.poll, settings.poll_interval_ms, settings.check_timeout) == (80, True, 500, 2.5)
+    assert load_settings(tmp_path, {"debounce_ms": 5}).debounce_ms == 5
+    assert load_settings(tmp_path, {"check_timeout": 9}).check_timeout == 9  # --check-timeout wins
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("[watch]\npoll = 1\n", r"\[watch\] poll must be true or false, got 1"),
+        ("[watch]\npoll_interval_ms = 1\n", r"\[watch\] poll_interval_ms must be 10 or more, got 1"),
+        ("[watch]\ndebounce_ms = -1\n", r"\[watch\] debounce_ms must be 0 or more, got -1"),
+        ("[watch]\ncheck_timeout = 0\n", r"\[watch\] check_timeout must be more than 0 and at most 31536000 seconds, got 0"),
+        ("[watch]\ncheck_timeout = inf\n", r"\[watch\] check_timeout must be more than 0 .* got inf"),
+        ("[watch]\ncheck_timeout = \"5s\"\n", r"\[watch\] check_timeout must be a whole number or a number, got '5s'"),
+    ],
+)
+def test_bad_watch_settings_are_named(tmp_path: Path, table: str, message: str) -> None:
+    (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = []\n")
+    (tmp_path / "wasmforge.toml").write_text('[plugin]\ncrates = ["p"]\n' + table)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path)

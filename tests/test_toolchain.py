@@ -86,6 +86,7 @@ def test_an_override_that_does_not_exist_is_named() -> None:
         find_toolchain(env={"PATH": "/usr/bin", "WASMFORGE_RUSTC": "/nope/rustc"})
 
 
+@pytest.mark.cargo
 def test_build_with_a_rustc_without_the_target_is_one_line_exit_3(demo, rustc_without_wasm: Path) -> None:
     result = run_cli("build", cwd=demo.root, env={"WASMFORGE_RUSTC": str(rustc_without_wasm)})
     assert_one_line_error(result, 3, "no Rust toolchain can build for wasm32-unknown-unknown", "fix:")
@@ -130,6 +131,7 @@ def test_debian_toolchain_builds_from_the_debian_registry(tmp_path: Path) -> Non
     assert 'source.crates-io.replace-with="debian"' in forced and "net.offline=true" in forced
 
 
+@pytest.mark.cargo
 def test_an_offline_workspace_builds_with_plain_cargo(tmp_path: Path, shared_cargo_target: Path) -> None:
     """`new --offline` needs no hand edits: cargo itself, with no --config, builds it from Debian's registry."""
     toolchain = find_toolchain()

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 import wasmforge
 from wasmforge import (
     ArgumentError,
-    ConfigError,
     HostFunctionError,
     HostFunctionResultError,
     PluginLoadError,

@@ -22,6 +22,7 @@ def wasi(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target):
     return scaffold_with_plugin(tmp_path_factory.mktemp("wasi"), "wasiplug", PLUGINS / "wasi.rs", target="wasm32-wasi")
 
 
+@pytest.mark.cargo
 def test_built_for_wasm32_wasi(wasi) -> None:
     # Debian 12's rustc calls the target wasm32-wasi, Debian 13's (Rust >= 1.84) wasm32-wasip1.
     assert wasi.wasm.parents[1].name in ("wasm32-wasi", "wasm32-wasip1"), wasi.wasm
@@ -31,6 +32,7 @@ def test_built_for_wasm32_wasi(wasi) -> None:
     assert json.loads(result.stdout)["target"] == wasi.wasm.parents[1].name
 
 
+@pytest.mark.cargo
 def test_output_captured_by_a_callable(wasi) -> None:
     out, err = [], []
     with wasmforge.load(wasi.wasm, stdout=out.append, stderr=err.append) as plugin:
@@ -43,6 +45,7 @@ def test_output_captured_by_a_callable(wasi) -> None:
         assert plugin.has_clock() is True
 
 
+@pytest.mark.cargo
 def test_output_into_file_objects(wasi) -> None:
     text, binary = io.StringIO(), io.BytesIO()
     with wasmforge.load(wasi.wasm, stdout=text, stderr=binary) as plugin:
@@ -50,6 +53,7 @@ def test_output_into_file_objects(wasi) -> None:
     assert text.getvalue() == "shouting é\n" and binary.getvalue() == b"to stderr: 2\n"
 
 
+@pytest.mark.cargo
 def test_output_forwarded_to_python_by_default(wasi, capsys) -> None:
     with wasmforge.load(wasi.wasm) as plugin:
         plugin.shout("x")
@@ -57,6 +61,7 @@ def test_output_forwarded_to_python_by_default(wasi, capsys) -> None:
     assert captured.out == "shouting x\n" and captured.err == "to stderr: 1\n"
 
 
+@pytest.mark.cargo
 def test_inherit_writes_to_the_process_descriptors(wasi) -> None:
     script = f"import wasmforge; p = wasmforge.load({str(wasi.wasm)!r}, stdout='inherit', stderr='inherit'); print(p.shout('q'))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -64,6 +69,7 @@ def test_inherit_writes_to_the_process_descriptors(wasi) -> None:
     assert result.stdout == "shouting q\nQ\n" and result.stderr == "to stderr: 1\n"
 
 
+@pytest.mark.cargo
 def test_cli_call_shows_the_plugin_output_then_the_result(wasi) -> None:
     result = run_cli("call", "--plugin", str(wasi.wasm), "shout", "hi")
     assert result.stdout == "shouting hi\nHI\n"

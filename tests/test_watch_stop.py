@@ -4,7 +4,7 @@ Ctrl-C (SIGINT) or SIGTERM, while starting (wasmtime alone takes a few hundred
 milliseconds to import), building or idle, once or again while it stops: the
 running cargo is killed, the last line is "stopped watching", the exit code
 130. These run the command in-process, with real signals, and no cargo; the
-end-to-end ones (test_watch_e2e.py) stop a real watch during a real build.
+end-to-end ones (test_watch_command.py) stop a real watch during a real build.
 """
 
 from __future__ import annotations

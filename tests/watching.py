@@ -1,4 +1,9 @@
-"""Running `wasmforge watch` in a subprocess and reading what it prints, with timeouts, never fixed sleeps."""
+"""Running `wasmforge watch` in a subprocess and reading what it prints, with timeouts, never fixed sleeps.
+
+Tests wait on what watch prints (its events, one per line), each wait with a timeout that only a
+failing test waits out. What nothing announces (which processes run, what another process wrote
+to a file) is polled, and says so: :func:`poll_until`.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,11 @@ pub fn add(one: i32, two: i32) -> i32 {{
     one + two + {offset}
 }}
 """
+
+
+def save(path: Path, text: str) -> None:
+    """An editor's in-place save."""
+    path.write_text(text)
 
 
 def add_plugin_source(offset: int) -> str:
@@ -142,8 +152,11 @@ def build_processes_in(root: Path) -> list[str]:
     return found
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
-    """``condition()`` once it is truthy, checking every ``interval`` s; falsy after ``timeout`` s."""
+def poll_until(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
+    """``condition()`` once it is truthy, asked every ``interval`` s; falsy after ``timeout`` s.
+
+    A poll, for states no event announces: the process table, a file another process writes.
+    """
     pause = threading.Event()
     deadline = time.monotonic() + timeout
     while True:

@@ -2,8 +2,9 @@
 
 tests/conftest.py puts this directory first on PYTHONPATH for the whole test session, so the
 Python processes tests start (the `wasmforge` command, scripts) record their cargo runs too,
-in the file WASMFORGE_TEST_CARGO_LOG names. Asking cargo its version does not count: finding
-the toolchain does that, and it is quick.
+in the file WASMFORGE_TEST_CARGO_LOG names. What compiles nothing does not count: asking cargo
+its version (finding the toolchain does) and resolving a new workspace's lock file (`wasmforge
+new` does, offline, in a few tens of milliseconds).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def record_cargo(event: str, args: Any) -> None:
         words = os.fsdecode(argv).split()
     else:
         words = [os.fsdecode(executable)] if executable else []
-    if not words or os.path.basename(words[0]) != "cargo" or words[1:2] in (["--version"], ["-V"]):
+    if not words or os.path.basename(words[0]) != "cargo" or words[1:2] in (["--version"], ["-V"], ["generate-lockfile"]):
         return
     with open(log, "a", encoding="utf-8") as file:
         file.write(" ".join(words) + "\n")

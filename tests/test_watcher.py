@@ -13,7 +13,6 @@ import pytest
 
 from wasmforge.devloop.filters import Noise, SourceSet
 from wasmforge.workspace.settings import load_settings
-from wasmforge.errors import ConfigError
 from wasmforge.devloop.changes import Change, ChangeQueue
 from wasmforge.devloop.sources import dep_info_files, plugin_sources
 from wasmforge.devloop.watcher import Watcher
@@ -271,6 +270,7 @@ def test_a_workspace_below_a_directory_called_target_is_still_watched(tmp_path: 
     assert repr(sources).startswith("SourceSet(dirs=[")
 
 
+@pytest.mark.cargo
 def test_plugin_sources_follow_path_dependencies(demo) -> None:
     sources = plugin_sources(Workspace(load_settings(demo.root)), "demo-plugin")
     crates = demo.root / "crates"
@@ -281,6 +281,7 @@ def test_plugin_sources_follow_path_dependencies(demo) -> None:
     assert not sources(demo.root / "wasmforge.toml")
 
 
+@pytest.mark.cargo
 def test_dep_info_lists_what_the_build_read(demo) -> None:
     from wasmforge.workspace.build import build
 
@@ -302,35 +303,3 @@ def test_dep_info_names_files_as_the_watcher_does(tmp_path: Path) -> None:
 def test_dep_info_unescapes_spaces(tmp_path: Path) -> None:
     (tmp_path / "x.d").write_text(f"{tmp_path}/x.wasm: {tmp_path}/my\\ dir/lib.rs /elsewhere/a.rs\n")
     assert dep_info_files(tmp_path / "x.wasm", tmp_path) == [tmp_path / "my dir" / "lib.rs"]
-
-
-# ---- settings ----
-
-
-def test_watch_settings_from_wasmforge_toml(tmp_path: Path) -> None:
-    (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = []\n")
-    (tmp_path / "wasmforge.toml").write_text(
-        '[plugin]\ncrates = ["p"]\n[watch]\ndebounce_ms = 80\npoll = true\npoll_interval_ms = 500\ncheck_timeout = 2.5\n'
-    )
-    settings = load_settings(tmp_path)
-    assert (settings.debounce_ms, settings.poll, settings.poll_interval_ms, settings.check_timeout) == (80, True, 500, 2.5)
-    assert load_settings(tmp_path, {"debounce_ms": 5}).debounce_ms == 5
-    assert load_settings(tmp_path, {"check_timeout": 9}).check_timeout == 9  # --check-timeout wins
-
-
-@pytest.mark.parametrize(
-    "table, message",
-    [
-        ("[watch]\npoll = 1\n", r"\[watch\] poll must be true or false, got 1"),
-        ("[watch]\npoll_interval_ms = 1\n", r"\[watch\] poll_interval_ms must be 10 or more, got 1"),
-        ("[watch]\ndebounce_ms = -1\n", r"\[watch\] debounce_ms must be 0 or more, got -1"),
-        ("[watch]\ncheck_timeout = 0\n", r"\[watch\] check_timeout must be more than 0 and at most 31536000 seconds, got 0"),
-        ("[watch]\ncheck_timeout = inf\n", r"\[watch\] check_timeout must be more than 0 .* got inf"),
-        ("[watch]\ncheck_timeout = \"5s\"\n", r"\[watch\] check_timeout must be a whole number or a number, got '5s'"),
-    ],
-)
-def test_bad_watch_settings_are_named(tmp_path: Path, table: str, message: str) -> None:
-    (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = []\n")
-    (tmp_path / "wasmforge.toml").write_text('[plugin]\ncrates = ["p"]\n' + table)
-    with pytest.raises(ConfigError, match=message):
-        load_settings(tmp_path)

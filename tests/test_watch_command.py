@@ -1,4 +1,7 @@
-"""`wasmforge watch` and HotPlugin.from_workspace with real files, real watchdog, real cargo and real wasmtime."""
+"""`wasmforge watch`, the command, end to end: real files, real watchdog, real cargo and real wasmtime.
+
+(HotPlugin.from_workspace, the library behind it, is tested in test_hot.py; stopping the command in
+every way it can be stopped, in test_watch_stop.py.)"""
 
 from __future__ import annotations
 
@@ -15,36 +18,15 @@ from typing import Iterator
 
 import pytest
 
-import wasmforge
 from helpers import REPO, assert_one_line_error, run_cli
-from watching import (
-    TIMEOUT, WatchProcess, add_plugin_source, build_processes_in, call_through_reloads, kinds, wait_until,
-)
+from watching import TIMEOUT, WatchProcess, add_plugin_source, build_processes_in, kinds, poll_until, save
 
 pytestmark = pytest.mark.cargo
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
-    """`wasmforge new watched`, with the add plugin, built once (its dependencies compile here, once)."""
-    from wasmforge.workspace.build import build
-    from wasmforge.workspace.settings import load_settings
-    from wasmforge.workspace.scaffold import new_workspace
-
-    root = tmp_path_factory.mktemp("watch") / "watched"
-    new_workspace("watched", root)
-    (root / "crates" / "watched-plugin" / "src" / "lib.rs").write_text(add_plugin_source(0))
-    build(load_settings(root))
-    return root
-
-
 @pytest.fixture
-def lib_rs(workspace: Path) -> Iterator[Path]:
-    """The plugin's lib.rs, answering add(1, 2) = 3 when the test starts."""
-    path = workspace / "crates" / "watched-plugin" / "src" / "lib.rs"
-    path.write_text(add_plugin_source(0))
-    yield path
-    path.write_text(add_plugin_source(0))
+def workspace(watched_workspace: Path) -> Path:
+    return watched_workspace
 
 
 @pytest.fixture
@@ -56,11 +38,6 @@ def watch(workspace: Path, lib_rs: Path) -> Iterator[WatchProcess]:
         yield process
     finally:
         process.close()
-
-
-def save(path: Path, text: str) -> None:
-    """An editor's in-place save."""
-    path.write_text(text)
 
 
 def test_one_save_is_one_build_one_reload_and_the_new_answer(watch: WatchProcess, lib_rs: Path) -> None:
@@ -244,7 +221,7 @@ def test_ctrl_c_during_a_build_leaves_no_cargo_behind(watch: WatchProcess, works
     try:
         macro.write_text(source + "\n// touched\n")  # the macro, the pdk and the plugin all rebuild: seconds
         watch.until(lambda e: e["event"] == "build_started")
-        compiling = wait_until(lambda: [p for p in build_processes_in(workspace) if p.endswith("rustc")], timeout=60)
+        compiling = poll_until(lambda: [p for p in build_processes_in(workspace) if p.endswith("rustc")], timeout=60)
         assert compiling, "rustc never started"
         assert watch.interrupt(timeout=30) == 130
         assert build_processes_in(workspace) == []  # cargo and its rustc: the whole process group
@@ -317,7 +294,7 @@ def test_exec_runs_after_each_good_swap_without_holding_up_the_next_build(worksp
         first = process.until_result(3)
         started = process.next()
         assert started == {"event": "exec_started", "command": command, "version": 1}
-        assert wait_until(lambda: log.exists() and log.read_text().count("\n") == 1, TIMEOUT)
+        assert poll_until(lambda: log.exists() and log.read_text().count("\n") == 1, TIMEOUT)
         save(lib_rs, add_plugin_source(1))
         events = process.until(lambda e: e["event"] == "exec_started")
         assert kinds(events) == ["change", "build_started", "build_finished", "reloaded", "call_result",
@@ -329,9 +306,9 @@ def test_exec_runs_after_each_good_swap_without_holding_up_the_next_build(worksp
         events = process.until_cycle_end()
         assert "exec_finished" not in kinds(events)  # v2's run goes on: v2 still serves
         artifact = next(e for e in first if e["event"] == "build_finished")["artifact"]
-        assert wait_until(lambda: log.read_text().splitlines() == [f"v1 {artifact}", f"v2 {artifact}"], TIMEOUT), log.read_text()
+        assert poll_until(lambda: log.read_text().splitlines() == [f"v1 {artifact}", f"v2 {artifact}"], TIMEOUT), log.read_text()
         assert process.interrupt() == 130
-        assert wait_until(lambda: not _processes_named("sleep", workspace), 30)  # stopping watch stops it
+        assert poll_until(lambda: not _processes_named("sleep", workspace), 30)  # stopping watch stops it
     finally:
         process.close()
         log.unlink(missing_ok=True)
@@ -432,47 +409,6 @@ def test_watch_outside_a_workspace_is_a_usage_error(tmp_path: Path) -> None:
 def test_watch_without_a_toolchain_exits_3_at_once(workspace: Path) -> None:
     result = run_cli("watch", cwd=workspace, env={"WASMFORGE_CARGO": "/nonexistent/cargo"}, timeout=120)
     assert_one_line_error(result, 3, "cargo not found at /nonexistent/cargo")
-
-
-# ---- the library: HotPlugin.from_workspace ----
-
-
-def test_hot_plugin_keeps_answering_through_a_broken_build(workspace: Path, lib_rs: Path) -> None:
-    failed = threading.Event()
-    with wasmforge.HotPlugin.from_workspace(workspace, on_failure=lambda e: failed.set()) as hot:
-        assert hot.add(1, 2) == 3 and hot.version == 1
-        save(lib_rs, add_plugin_source(1).replace("i32 {", "i32 { let"))
-        assert failed.wait(TIMEOUT)
-        assert hot.add(1, 2) == 3  # the last good version answers
-        assert hot.last_failure is not None and hot.last_failure.stage == "build"
-        assert "error" in hot.diagnostics
-        save(lib_rs, add_plugin_source(40))
-        assert hot.wait_for_version(2, timeout=TIMEOUT)
-        assert hot.add(1, 2) == 43 and hot.last_failure is None
-
-
-def test_hot_plugin_raises_when_the_first_build_fails(workspace: Path, lib_rs: Path) -> None:
-    save(lib_rs, "this is not rust")
-    with pytest.raises(wasmforge.BuildError, match="build failed: error"):
-        wasmforge.HotPlugin.from_workspace(workspace)
-
-
-def test_two_threads_calling_through_fifty_reloads_never_fail(workspace: Path, lib_rs: Path, tmp_path: Path) -> None:
-    """Real plugins, real swaps: every call answers, from the old version or the new one."""
-    from wasmforge.workspace.build import build
-    from wasmforge.workspace.settings import load_settings
-
-    settings = load_settings(workspace)
-    versions = []
-    for offset in (0, 1000):
-        save(lib_rs, add_plugin_source(offset))
-        (artifact,) = build(settings).artifacts
-        versions.append(Path(shutil.copy(artifact.path, tmp_path / f"add-{offset}.wasm")))
-    hot = wasmforge.HotPlugin(name="add")
-    hot.reload_from(versions[0])
-    results = call_through_reloads(hot, lambda: hot.add(1, 2), versions, reloads=50)
-    assert set(results) == {3, 1003} and hot.version == 51
-    hot.close()
 
 
 def _rest(process: WatchProcess) -> list[str]:
