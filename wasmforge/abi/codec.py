@@ -165,7 +165,7 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
     try:
         return _JSON.encode(values).encode("utf-8")
     except (TypeError, ValueError) as error:
-        raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: {error}") from None
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: {error}") from error
     except RecursionError:
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: nested too deeply") from None
 
@@ -179,7 +179,7 @@ def _raw_bytes(signature: Signature, index: int, value: Any) -> bytes:
         try:
             return value.encode("utf-8")
         except UnicodeEncodeError as error:
-            raise ArgumentError(f"{where}: not valid Unicode ({error.reason})") from None
+            raise ArgumentError(f"{where}: not valid Unicode ({error.reason})") from error
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise ArgumentError(f"{where}: expected bytes, got {describe_value(value)}")
     return bytes(value)
@@ -221,7 +221,7 @@ def decode_output(signature: Signature, data: bytes, plugin: str) -> Any:
             f"{signature.name}() in {plugin} returned {error} for {signature.returns}",
             plugin=plugin,
             function=signature.name,
-        ) from None
+        ) from error
 
 
 def _decode(kind: str, data: bytes) -> Any:
@@ -233,11 +233,11 @@ def _decode(kind: str, data: bytes) -> Any:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ValueError(f"invalid UTF-8 ({error.reason} at byte {error.start})") from None
+            raise ValueError(f"invalid UTF-8 ({error.reason} at byte {error.start})") from error
     try:
         return _json.loads(data)
     except ValueError as error:
-        raise ValueError(f"invalid JSON ({error})") from None
+        raise ValueError(f"invalid JSON ({error})") from error
 
 
 # ---- buffers: host functions the plugin calls -------------------------------------------
@@ -275,7 +275,7 @@ def encode_output(signature: Signature, value: Any) -> bytes:
         try:
             return value.encode("utf-8")
         except UnicodeEncodeError as error:
-            raise TypeError(f"{where}: not valid Unicode ({error.reason})") from None
+            raise TypeError(f"{where}: not valid Unicode ({error.reason})") from error
     if kind == "bytes":
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise TypeError(f"{where}: expected bytes")
@@ -283,6 +283,6 @@ def encode_output(signature: Signature, value: Any) -> bytes:
     try:
         return _JSON.encode(value).encode("utf-8")
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{where}: {error}") from None
+        raise TypeError(f"{where}: {error}") from error
     except RecursionError:
         raise TypeError(f"{where}: nested too deeply for JSON") from None

@@ -119,7 +119,7 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
         record = _json.loads(line)
         version = record["v"]
     except (ValueError, KeyError, TypeError) as error:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata ({error}): {line[:120]}") from None
+        raise PluginLoadError(f"{source} has malformed wasmforge metadata ({error}): {line[:120]}") from error
     if type(version) is not int or version < 1:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata (v {describe_value(version)} "
                               f"is not a version number): {line[:120]}")
@@ -145,7 +145,7 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
             kind=cast(Kind, str(record.get("kind", "export"))),
         )
     except (KeyError, TypeError, AttributeError) as error:
-        raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from None
+        raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from error
     problem = _record_problem(signature)
     if problem:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata ({problem}): {line[:120]}")

@@ -84,7 +84,7 @@ def load_dir(directory: PathLike, *, pattern: str = "*.wasm", **options: Any) ->
     try:
         os.listdir(folder)  # glob says nothing of a directory it may not list: it finds no plugins there
     except OSError as error:
-        raise PluginLoadError(f"cannot list the plugins in {folder}: {error.strerror}") from None
+        raise PluginLoadError(f"cannot list the plugins in {folder}: {error.strerror}") from error
     paths = sorted(p for p in folder.glob(pattern) if p.is_file())
     if not paths:
         raise PluginLoadError(f"no plugins ({pattern}) in {folder}")

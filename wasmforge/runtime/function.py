@@ -301,7 +301,7 @@ class PluginFunction:
                     raise PluginProtocolError(
                         f"{where} returned invalid UTF-8 ({error.reason} at byte {error.start}) for {signature.returns}",
                         plugin=plugin_name, function=signature.name,
-                    ) from None
+                    ) from error
             return read_text
         return lambda memory, pointer, length: decode_output(signature, memory.read(pointer, length), plugin_name)
 

@@ -391,7 +391,7 @@ class ImportPlan:
                     _write(memory, caller, address, data)
                 _write(memory, caller, slot & 0xFFFFFFFF, _SLOT.pack(address, len(data)))
             except MemoryAccessError as exc:
-                raise fail(exc, f"cannot return its result: {exc}", PluginProtocolError) from None
+                raise fail(exc, f"cannot return its result: {exc}", PluginProtocolError) from exc
         return buffered
 
     def _runner(self, planned: _Planned, implementation: Callable[..., Any],
@@ -460,7 +460,7 @@ def _provided(plugin: str, item: ImportFact, make: Callable[[], Any]) -> Any:
         return make()
     except wasmtime.WasmtimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "refused"
-        raise PluginLoadError(f"{plugin} imports {item.describe()}, which wasmforge could not make: {reason}") from None
+        raise PluginLoadError(f"{plugin} imports {item.describe()}, which wasmforge could not make: {reason}") from error
 
 
 def _panic_hook(state: CallState) -> Callable[..., None]:

@@ -29,8 +29,8 @@ def workspace_crates(root: Path, settings_file: str = "wasmforge.toml") -> dict[
     """Package name -> directory for every member of the Cargo workspace at ``root`` (and its root package)."""
     try:
         data = read_manifest(root / MANIFEST, missing_ok=False)
-    except FileNotFoundError:
-        raise ConfigError(f"{root} has {settings_file} but no {MANIFEST}; it is not a Cargo workspace") from None
+    except FileNotFoundError as error:
+        raise ConfigError(f"{root} has {settings_file} but no {MANIFEST}; it is not a Cargo workspace") from error
     assert data is not None
     members = _table(data, "workspace").get("members", [])
     crates: dict[str, Path] = {}

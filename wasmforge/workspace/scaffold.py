@@ -245,7 +245,7 @@ def plan(
                     content = render(text, name).encode("utf-8")
                 files.append(PlannedFile(relative, content))
         except OSError as error:
-            raise ScaffoldError(f"could not read template {source}: {error.strerror or error}") from None
+            raise ScaffoldError(f"could not read template {source}: {error.strerror or error}") from error
     if not own:  # the template's own directory (the last source) holds nothing to copy
         config = " besides template.toml" if (template_dir / TEMPLATE_CONFIG).is_file() else ""
         raise ScaffoldError(f"template {template!r} has no files{config}; nothing to create")
@@ -282,7 +282,7 @@ def _template_dir(template: str, cwd: Optional[Path] = None) -> Path:
                 raise ScaffoldError(f"template directory {template} does not exist")
             return candidate.resolve()
     except OSError as error:  # a directory on the way that may not be searched
-        raise ScaffoldError(f"cannot reach template directory {template}: {error.strerror or error}") from None
+        raise ScaffoldError(f"cannot reach template directory {template}: {error.strerror or error}") from error
     source = templates_root() / template
     if not source.is_dir():
         known = ", ".join(available_templates())
@@ -359,7 +359,7 @@ def _check_destination(destination: Path) -> None:
         elif destination.exists():
             raise ScaffoldError(f"{destination} exists and is not a directory; choose another --path")
     except OSError as error:
-        raise ScaffoldError(f"cannot use {destination}: {error.strerror or error}; nothing was written") from None
+        raise ScaffoldError(f"cannot use {destination}: {error.strerror or error}; nothing was written") from error
 
 
 def _write(destination: Path, files: list[PlannedFile]) -> None:
@@ -387,8 +387,8 @@ def _write(destination: Path, files: list[PlannedFile]) -> None:
             try:
                 # "x": fail rather than overwrite, even if something appeared meanwhile.
                 handle = open(target, "xb")
-            except FileExistsError:
-                raise ScaffoldError(f"{target} appeared while writing the workspace; it was left untouched") from None
+            except FileExistsError as error:
+                raise ScaffoldError(f"{target} appeared while writing the workspace; it was left untouched") from error
             created.append((target, False))
             with handle:
                 handle.write(planned.content)
@@ -399,7 +399,7 @@ def _write(destination: Path, files: list[PlannedFile]) -> None:
         else:
             note = "removed what it had created" if created else "nothing was written"
         if isinstance(error, OSError):
-            raise ScaffoldError(f"could not create {current}: {error.strerror or error}; {note}") from None
+            raise ScaffoldError(f"could not create {current}: {error.strerror or error}; {note}") from error
         if isinstance(error, ScaffoldError):
             raise ScaffoldError(f"{error}; {note}") from None
         raise

@@ -93,7 +93,7 @@ def _stream(argv: list[str], cwd: Path, on_line: LineSink, env: Optional[dict[st
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     except OSError as error:
-        raise TestEnvironmentError(f"could not run {argv[0]}: {error.strerror}") from None
+        raise TestEnvironmentError(f"could not run {argv[0]}: {error.strerror}") from error
     collected: list[str] = []
     assert process.stdout is not None
     try:

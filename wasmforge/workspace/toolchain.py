@@ -308,9 +308,9 @@ def _run(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> str:
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, env=env)
     except OSError as error:
-        raise ToolchainError(f"could not run {argv[0]}: {error.strerror}") from None
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{argv[0]} did not answer within 60 s") from None
+        raise ToolchainError(f"could not run {argv[0]}: {error.strerror}") from error
+    except subprocess.TimeoutExpired as error:
+        raise ToolchainError(f"{argv[0]} did not answer within 60 s") from error
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no output"])[0]
         raise ToolchainError(f"`{' '.join(argv)}` failed: {first}")
