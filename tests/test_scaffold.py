@@ -611,13 +611,14 @@ def test_a_missing_template_directory(tmp_path: Path) -> None:
 
 def opt_levels(root: Path) -> dict[str, str]:
     """Each package's opt-level in a debug wasm build of ``root``, from cargo's own artifact messages."""
-    from wasmforge.workspace.build import cargo_command
+    from wasmforge.workspace.build import build_argv
+    from wasmforge.workspace.cargo import Cargo
     from wasmforge.workspace.settings import load_settings
     from wasmforge.workspace.toolchain import find_toolchain
 
     settings = load_settings(root)
     toolchain = find_toolchain(settings.target)
-    argv = cargo_command(settings, toolchain, settings.plugin_crates)
+    argv = build_argv(Cargo.for_settings(settings, toolchain), settings.target, settings.plugin_crates)
     result = subprocess.run(argv, cwd=root, env=toolchain.cargo_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     levels = {}

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-from wasmforge.workspace.build import cargo_command
+from wasmforge.workspace.build import build_argv
+from wasmforge.workspace.cargo import Cargo
 from wasmforge.workspace.settings import Settings
 from wasmforge.errors import ToolchainError
 from wasmforge.workspace.toolchain import PassedOver, Toolchain, find_toolchain, probe, release_of, survey
@@ -123,11 +124,12 @@ def test_doctor_exits_1_with_the_fix_when_no_toolchain_works(rustc_without_wasm:
 def test_debian_toolchain_builds_from_the_debian_registry(tmp_path: Path) -> None:
     toolchain = find_toolchain()
     settings = Settings(root=tmp_path, plugin_crates=("x-plugin",))
-    argv = cargo_command(settings, toolchain, ["x-plugin"])
+    argv = build_argv(Cargo.for_settings(settings, toolchain), settings.target, ["x-plugin"])
     assert argv[1:5] == ["build", "--target", "wasm32-unknown-unknown", "--message-format=json-render-diagnostics"]
     has_debian = 'source.debian.directory="/usr/share/cargo/registry"' in argv
     assert has_debian == toolchain.is_debian
-    forced = cargo_command(dataclasses.replace(settings, offline=True), toolchain, ["x-plugin"])
+    forced = build_argv(Cargo.for_settings(dataclasses.replace(settings, offline=True), toolchain), settings.target,
+                        ["x-plugin"])
     assert 'source.crates-io.replace-with="debian"' in forced and "net.offline=true" in forced
 
 
@@ -162,7 +164,8 @@ def test_wasi_and_wasip1_name_one_target(tmp_path: Path, installed: tuple[str, .
                           host="x86_64-unknown-linux-gnu", sysroot=Path("/usr"), targets=installed, origin="PATH")
     assert toolchain.rustc_target(asked) == used
     assert toolchain.has_target(asked) == (used in installed)
-    argv = cargo_command(Settings(root=tmp_path, plugin_crates=("x-plugin",), target=asked), toolchain, ["x-plugin"])
+    settings = Settings(root=tmp_path, plugin_crates=("x-plugin",), target=asked)
+    argv = build_argv(Cargo.for_settings(settings, toolchain), settings.target, ["x-plugin"])
     assert argv[argv.index("--target") + 1] == used
 
 

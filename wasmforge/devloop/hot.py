@@ -377,11 +377,6 @@ class HotPlugin:
                 break
         return results
 
-    def check_candidate(self, candidate: NewVersion) -> Optional[CallResult]:
-        """Runs the checks on the new version; the failed one's result, else the last one's (None without checks)."""
-        results = self.run_checks(candidate)
-        return results[-1] if results else None
-
     def _run_check(self, check: Check, plugin: Plugin) -> CallResult:
         function = getattr(check, "function", getattr(check, "__name__", repr(check)))
         args = tuple(getattr(check, "args", ()))

@@ -89,7 +89,9 @@ class PendingVersion(Protocol):
     unchanged: bool
     #: Unchanged, and the cycle before failed: the sources are back to the serving version's.
     recovered: bool
-    size: int
+
+    @property
+    def size(self) -> int: ...
 
     def discard(self) -> None: ...
 
@@ -102,7 +104,7 @@ class Target(Protocol):
 
     def reload_from(self, path: Path) -> Optional[Reloaded]: ...
 
-    def load_candidate(self, path: Path) -> Any: ...
+    def load_candidate(self, path: Path) -> PendingVersion: ...
 
     def run_checks(self, candidate: Any) -> Sequence[CallResult]: ...
 

@@ -112,11 +112,6 @@ class CallState:
     out_of_memory: Optional[int] = None
     outputs: list[CapturedStream] = field(default_factory=list)
 
-    def reset(self) -> None:
-        self.panic_report = None
-        self.host_error = None
-        self.out_of_memory = None
-
     def drain_output(self, deadline: Optional[float] = None) -> bool:
         """Delivers each stream's output; False if the deadline passed with output undelivered."""
         in_time = True

@@ -57,12 +57,8 @@ class BuildResult:
     toolchain: Optional[Toolchain] = None
 
 
-def cargo_command(settings: Settings, toolchain: Toolchain, crates: Sequence[str], color: bool = False) -> list[str]:
-    """The cargo invocation that builds ``crates`` for the wasm target, as a list of arguments."""
-    return _build_argv(Cargo.for_settings(settings, toolchain), settings.target, crates, color)
-
-
-def _build_argv(cargo: Cargo, target: str, crates: Sequence[str], color: bool) -> list[str]:
+def build_argv(cargo: Cargo, target: str, crates: Sequence[str], color: bool = False) -> list[str]:
+    """The cargo command line that builds ``crates`` for the wasm ``target``."""
     return cargo.argv("build", "--target", cargo.toolchain.rustc_target(target),
                       "--message-format=json-render-diagnostics", f"--color={'always' if color else 'never'}",
                       crates=crates)
@@ -101,7 +97,7 @@ def build_with(
     crates = tuple(crates) or settings.plugin_crates
     wanted = _crate_dirs(settings, members, crates)  # an unknown crate is said before the toolchain is looked for
     toolchain = cargo.toolchain
-    argv = _build_argv(cargo, settings.target, crates, color)
+    argv = build_argv(cargo, settings.target, crates, color)
     cargo.prepare()
     log.debug("running %s", " ".join(argv))
     started = time.perf_counter()

@@ -186,8 +186,9 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
             if allowed is not None and value not in allowed:
                 raise ConfigError(f"{path}: [{table}] {key} = {value!r}; use one of: {', '.join(map(str, allowed))}")
             flat[(table, key)] = value
-    if ("limits", "memory") in flat and ("limits", "memory_limit") in flat:
-        raise ConfigError(f"{path}: [limits] sets both memory_limit and memory, its old spelling; keep memory_limit")
+    for (table, old), (_, new) in OLD_SPELLINGS.items():
+        if (table, old) in flat and (table, new) in flat:
+            raise ConfigError(f"{path}: [{table}] sets both {new} and {old}, its old spelling; keep {new}")
     return flat
 
 

@@ -30,7 +30,6 @@ WASM_TARGETS = ("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1")
 #: wasm32-wasip1). Asking for either builds for whichever the chosen rustc has.
 WASI_TARGETS = ("wasm32-wasi", "wasm32-wasip1")
 DEBIAN_REGISTRY = Path("/usr/share/cargo/registry")
-DEBIAN_PACKAGES = "rustc cargo libstd-rust-dev-wasm32 lld"
 #: The crates the templates use, as Debian names them.
 TEMPLATE_CRATES = ("serde", "serde_derive", "serde_json", "syn", "quote", "proc-macro2")
 
