@@ -210,3 +210,20 @@ def test_getting_started_runs_in_a_venv_made_as_the_readme_says(readme_checkout:
                             capture_output=True, text=True, timeout=2300)
     assert result.returncode == 0, f"{IN_A_FRESH_VENV} failed:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
     assert "pytest: ok" in result.stdout  # step 5's `wasmforge test` ran the Python tests too
+
+
+def test_the_tests_the_docs_name_exist() -> None:
+    """docs/SECURITY.md (and any page) names the test that keeps each promise: `test_x.py::test_y`,
+    or `::test_y` for another in the same file. A test renamed or moved must take the docs along."""
+    import ast
+
+    defined = {path.name: {node.name for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)}
+               for path in (REPO / "tests").glob("test_*.py")}
+    missing = []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        module = None
+        for found in re.finditer(r"(test_[a-z_0-9]+\.py)?::(test_\w+)", page.read_text()):
+            module = found.group(1) or module
+            if module not in defined or found.group(2) not in defined[module]:
+                missing.append(f"{page.name}: {module}::{found.group(2)}")
+    assert missing == []

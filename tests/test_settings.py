@@ -70,3 +70,23 @@ def test_bad_watch_settings_are_named(tmp_path: Path, table: str, message: str) 
     (tmp_path / "wasmforge.toml").write_text('[plugin]\ncrates = ["p"]\n' + table)
     with pytest.raises(ConfigError, match=message):
         load_settings(tmp_path)
+
+
+# ---- the environment and sizes in words ----
+
+
+@pytest.mark.parametrize("value, offline", [("1", True), ("true", True), ("YES", True), ("on", True),
+                                            ("0", False), ("", False), ("off", False), ("maybe", False)])
+def test_wasmforge_offline_is_one_on_off_flag(value: str, offline: bool) -> None:
+    from wasmforge.workspace.toolchain import offline_from_env
+
+    assert offline_from_env({"WASMFORGE_OFFLINE": value}) is offline
+
+
+def test_one_byte_size_formatter_in_two_styles() -> None:
+    from wasmforge._text import format_bytes
+
+    assert [format_bytes(n) for n in (100, 1024, 1536, 64 << 20, 3 << 30)] == [
+        "100 bytes", "1 KiB", "1.5 KiB", "64 MiB", "3 GiB"]  # messages
+    assert [format_bytes(n, fixed_point=True) for n in (83, 1024, 367718)] == ["83 B", "1.0 KiB", "359.1 KiB"]  # results
+    assert format_bytes(None) == "unknown"

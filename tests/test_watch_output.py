@@ -174,3 +174,11 @@ def test_a_rebuild_that_ends_a_failure_with_the_serving_bytes_says_so() -> None:
         "src/lib.rs: built in 0.30 s, 2.0 KiB, identical to v2: recovered, not reloaded; save to result 0.40 s",
         "src/lib.rs: built in 0.30 s, 2.0 KiB, identical: not reloaded (still v2); save to result 0.40 s",
     ]
+
+
+def test_bytes_have_one_json_shape_in_call_and_watch() -> None:
+    """A check's bytes value is `"value": "<base64>", "encoding": "base64"`, as `call --json` gives its result."""
+    event = CallResult(function="echo", args=("x",), ok=True, value=b"\x00\xff", seconds=0.0)
+    assert event.to_json() == {"event": "call_result", "function": "echo", "args": ["x"], "ok": True,
+                               "value": "AP8=", "encoding": "base64", "error": None, "seconds": 0.0}
+    assert "encoding" not in CallResult(function="add", args=(), ok=True, value=3).to_json()
