@@ -521,6 +521,9 @@ NOTES = [
     "- 'wasmforge fast path (runtime/fastcall.py)' is `bench/subjects.py: FastPlugin`, the buffer-ABI "
     "recipe from docs/PERFORMANCE.md over `FastFunc`/`FastMemory`, with bounds checks on "
     "every read and write: the floor the public API (built on the same FastFunc) is measured against.",
+    "- The fast path rows run the same compiled code as the public API's default: an engine with epoch checks "
+    "compiled in, for Ctrl-C (docs/PERFORMANCE.md); their stores are armed far ahead. The public API row "
+    "'interruptible=False' is the same call without those checks.",
     "- The serde work item's JSON-alone row is the host's share only (json.dumps of the "
     "arguments, json.loads of the result); the wasm side also decodes and encodes with serde_json.",
     "- The machine is a shared VM: absolute numbers drift from run to run by 10-30%; ratios "

@@ -69,6 +69,9 @@ def _panic_host_function() -> Callable[..., None]:
 
 def _instantiate(engine: wasmtime.Engine, module: wasmtime.Module, guarded: bool) -> tuple[wasmtime.Store, wasmtime.Instance]:
     store = wasmtime.Store(engine)
+    # The default engine compiles epoch checks in (for Ctrl-C, as Plugin's does): a store starts
+    # with a deadline of 0, so without this the first check traps. Far ahead: no tick ever reaches it.
+    store.set_epoch_deadline(1 << 62)
     linker = wasmtime.Linker(engine)
     panic = _panic_host_function()
     linker.define_func(
