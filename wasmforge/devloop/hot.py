@@ -41,7 +41,7 @@ from ..events import (
 )
 from ..limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from ..runtime.plugin import PathLike, Plugin, plugin_options
-from ..workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings, find_workspace, load_settings
+from ..workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings
 from ..workspace.workspace import Workspace
 from .supervisor import ExecOutput, Supervisor
 
@@ -187,7 +187,7 @@ class HotPlugin:
         version goes live; its output goes to ``exec_output`` (default: this process's), its
         ExecStarted and ExecFinished events to the callbacks.
         """
-        workspace = Workspace(settings or load_settings(find_workspace(Path(root))))
+        workspace = Workspace(settings) if settings is not None else Workspace.find(Path(root))
         options = plugin_options(load_options, workspace.settings.limits())
         workspace.check_crates()  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
         crate = workspace.plugin_crate(crate)
