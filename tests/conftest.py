@@ -197,3 +197,9 @@ def scaffold_with_plugin(base: Path, name: str, source: Path, target: Optional[s
 def boundary(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> BuiltWorkspace:
     """The plugin in tests/plugins/boundary.rs: every type, error and host function."""
     return scaffold_with_plugin(tmp_path_factory.mktemp("ws"), "boundary", PLUGINS / "boundary.rs")
+
+
+@pytest.fixture(scope="session")
+def typed(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> BuiltWorkspace:
+    """The plugin in tests/plugins/typed.rs: doc comments, #[plugin_type] structs and enums, a serde error."""
+    return scaffold_with_plugin(tmp_path_factory.mktemp("ws"), "typed", PLUGINS / "typed.rs")

@@ -99,12 +99,12 @@ def test_inspect_shows_typed_signatures(example: Path) -> None:
     result = run_cli("inspect", "-p", "example-plugin", cwd=example)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "wire contract: v1" in lines and "wasi: no" in lines
+    assert "wire contract: v2" in lines and "wasi: no" in lines  # v2: the template records its types
     assert "  add(one: i32, two: i32) -> i32  [native]" in lines
-    assert "  parse_port(text: &str) -> Result<u16, String>  [buffer]" in lines
+    assert "  parse_port(text: &str) -> Result<u16, PortError>  [buffer]" in lines
     assert "  stats(text: &str) -> Stats  [buffer]" in lines
     report = json.loads(run_cli("inspect", "--json", "-p", "example-plugin", cwd=example).stdout)
-    assert report["wire_version"] == 1 and len(report["sha256"]) == 64
+    assert report["wire_version"] == 2 and len(report["sha256"]) == 64
     assert {e["name"] for e in report["exports"]} == {"add", "length", "greet", "stats", "parse_port", "preprocess"}
 
 

@@ -57,15 +57,23 @@ TEMPLATE_SIGNATURES = [
     "length(s: &str) -> u32",
     "greet(name: &str) -> String",
     "stats(text: &str) -> Stats",
-    "parse_port(text: &str) -> Result<u16, String>",
+    "parse_port(text: &str) -> Result<u16, PortError>",
     "preprocess(markdown: String) -> String",
+]
+#: What `call --list` prints: the signatures, each with the #[plugin_type]s it uses indented under it.
+TEMPLATE_LISTING = [
+    *TEMPLATE_SIGNATURES[:4],
+    "    Stats {words: u32, longest: String}",
+    TEMPLATE_SIGNATURES[4],
+    "    PortError {Zero | NotANumber {text: String, reason: String}}",
+    TEMPLATE_SIGNATURES[5],
 ]
 
 
 @pytest.mark.cargo
 def test_call_list(fresh: Path) -> None:
     result = run_cli("call", "--list", cwd=fresh)
-    assert result.stdout.splitlines() == TEMPLATE_SIGNATURES
+    assert result.stdout.splitlines() == TEMPLATE_LISTING
 
 
 @pytest.mark.cargo

@@ -538,7 +538,7 @@ def test_inspect_and_load_name_what_an_emscripten_module_needs(sql_wasm: Path) -
                                    "type": "338 pages (21632 KiB) at start, at most 32768 pages"}]
     assert len(report["imports"]) == 40 and report["wire_version"] is None
     assert {"name": "La", "params": [{"name": "p0", "type": "i32"}], "returns": "i32", "abi": "raw",
-            "fallible": False, "signature": "La(p0: i32) -> i32"} in report["exports"]
+            "fallible": False, "signature": "La(p0: i32) -> i32", "doc": ""} in report["exports"]
     loaded = run_cli("call", "--plugin", str(sql_wasm), "--list")
     assert_one_line_error(loaded, 1, "sql-wasm-1.17.0.wasm imports a.a(i32, i32, i32, i32) -> (), ",
                           "and 32 more, which wasmforge does not provide; supply them as "

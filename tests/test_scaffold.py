@@ -66,10 +66,10 @@ def test_new_writes_the_series_layout(tmp_path: Path) -> None:
     macro_toml = (root / "crates/tool-macro/Cargo.toml").read_text()
     assert "proc-macro = true" in macro_toml and "syn" in macro_toml and "quote" in macro_toml
     lib = (root / "crates/tool-plugin/src/lib.rs").read_text()
-    assert "use wasmforge_pdk::plugin_fn;" in lib
+    assert "use wasmforge_pdk::{plugin_fn, plugin_type};" in lib
     assert "#[plugin_fn]\npub fn add(one: i32, two: i32) -> i32" in lib
     pdk = (root / "crates/wasmforge-pdk/src/lib.rs").read_text()
-    assert "pub use tool_macro::{host_fn, plugin_fn};" in pdk
+    assert "pub use tool_macro::{host_fn, plugin_fn, plugin_type};" in pdk
     assert '# crates = ["tool-plugin"]' in (root / "wasmforge.toml").read_text()
     assert "/target" in (root / ".gitignore").read_text()
     leftovers = re.findall(r"\{\{(?:name|crate)\}\}", "".join((root / f).read_text() for f in EXPECTED_FILES))

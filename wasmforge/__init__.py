@@ -93,7 +93,20 @@ _LAZY = {
     },
 }
 
-__all__ = ["__version__", *_LAZY]
+if TYPE_CHECKING:
+    # The same names, spelled out: type checkers read only a literal __all__ (without it, mypy --strict
+    # users, and typed stubs subclassing wasmforge.Plugin, would see no `wasmforge.load`).
+    __all__ = ["__version__", "load", "Plugin", "PluginFunction", "PluginMemory", "HostFunctions", "Caller",
+        "CallerMemory", "PluginChain", "load_dir", "HotPlugin", "CheckCall", "Signature", "Param", "build",
+        "Artifact", "BuildResult", "Settings", "find_workspace", "load_settings", "new_workspace", "Toolchain",
+        "Limits", "find_toolchain", "WasmforgeError", "UsageError", "ScaffoldError", "WorkspaceNotFound",
+        "ConfigError", "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError",
+        "PluginLoadError", "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
+        "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout", "PluginCancelled",
+        "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError", "HostFunctionResultError",
+        "OptionError"]
+else:
+    __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ Messages name the thing that went wrong and, where there is one, the fix.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 #: Exit codes, documented in README.md and docs/CLI.md.
 EXIT_OK = 0
@@ -99,7 +99,15 @@ class PluginCallError(WasmforgeError):
 
 
 class PluginError(PluginCallError):
-    """The plugin function returned ``Err(e)``; the message is ``e``'s Display text."""
+    """The plugin function returned ``Err(e)``; the message is ``e``'s Display text.
+
+    ``data`` is ``e`` itself as a Python value when ``e`` is a serde type (an error enum
+    arrives as ``"Empty"`` or ``{"OutOfStock": {"sku": "a", "missing": 2}}``), else None.
+    """
+
+    def __init__(self, message: str, *, plugin: str = "", function: str = "", data: Any = None) -> None:
+        super().__init__(message, plugin=plugin, function=function)
+        self.data = data
 
 
 class PluginPanic(PluginCallError):

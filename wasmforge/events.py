@@ -192,6 +192,17 @@ class CycleFinished(Event):
 
 
 @dataclass(frozen=True)
+class StubsWritten(Event):
+    """``watch --stubs DIR``: the serving version's typed stubs were written (``changed``), or could not be (``error``)."""
+
+    kind: ClassVar[str] = "stubs_written"
+    path: Optional[Path]
+    version: int
+    changed: bool
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ExecStarted(Event):
     """``wasmforge watch --exec``: the command started, after ``version`` went live."""
 

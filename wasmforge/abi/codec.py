@@ -26,7 +26,7 @@ from ..errors import ArgumentError, PluginProtocolError
 from .signature import WASM_OF, Param, Signature
 
 #: Buffer-call status codes (docs/ABI.md).
-STATUS_OK, STATUS_ERROR, STATUS_BAD_INPUT = 0, 1, 2
+STATUS_OK, STATUS_ERROR, STATUS_BAD_INPUT, STATUS_ERROR_DATA = 0, 1, 2, 3
 
 #: Every integer type's range: the one table the converters and the fast path's inline checks use.
 INT_RANGES = {
@@ -222,6 +222,22 @@ def decode_output(signature: Signature, data: bytes, plugin: str) -> Any:
             plugin=plugin,
             function=signature.name,
         ) from error
+
+
+def decode_error_data(signature: Signature, text: str, plugin: str) -> tuple[str, Any]:
+    """The message and the error value of a status-3 output, ``{"message": ..., "data": ...}``."""
+    try:
+        report = _json.loads(text)
+        message = report["message"]
+        data = report["data"]
+        if not isinstance(message, str):
+            raise TypeError(f"message {describe_value(message)} is not a string")
+    except (ValueError, KeyError, TypeError) as error:
+        raise PluginProtocolError(
+            f"{signature.name}() in {plugin} returned an error that is not {{message, data}} JSON ({error})",
+            plugin=plugin, function=signature.name,
+        ) from error
+    return message, data
 
 
 def _decode(kind: str, data: bytes) -> Any:

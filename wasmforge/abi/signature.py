@@ -10,13 +10,17 @@ for plain wasm, from the bare wasm type. How values travel is in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any, Literal, Optional, Sequence, cast
 
 from .. import _json
 from .._text import describe_value
 from ..errors import PluginLoadError
+from .pytypes import RecordedType, type_from_record
 
-WIRE_VERSION = 1
+#: The newest wire contract this host reads. v1: export and import records; v2 adds `type` records
+#: (#[plugin_type]), which a v1 host refuses with "upgrade wasmforge" (docs/ABI.md, "Versioning").
+WIRE_VERSION = 2
 METADATA_SECTION = "wasmforge.exports"
 #: Import module of the functions a plugin declares with #[host_fn].
 HOST_IMPORT_MODULE = "wasmforge:host"
@@ -67,6 +71,8 @@ class Signature:
     result_wasm: tuple[str, ...] = ()
     #: "export" (a plugin function) or "import" (a host function).
     kind: Kind = "export"
+    #: The function's `///` doc comment ("" when it has none).
+    doc: str = ""
 
     def __str__(self) -> str:
         params = ", ".join(map(str, self.params))
@@ -87,6 +93,7 @@ class Signature:
             "abi": self.abi,
             "fallible": self.fallible,
             "signature": str(self),
+            "doc": self.doc,
         }
 
 
@@ -97,24 +104,30 @@ class Metadata:
     exports: dict[str, Signature]
     imports: dict[str, Signature]
     version: Optional[int] = None
+    #: The structs and enums marked #[plugin_type], by name.
+    types: dict[str, RecordedType] = field(default_factory=dict)
 
 
 def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
     """Signatures from the ``wasmforge.exports`` section(s): one JSON object per line."""
     exports: dict[str, Signature] = {}
     imports: dict[str, Signature] = {}
+    types: dict[str, RecordedType] = {}
     version: Optional[int] = None
     for payload in payloads:
         for line in payload.decode("utf-8", errors="replace").splitlines():
             if not line.strip():
                 continue
-            signature, record_version = _parse_record(line, source)
+            described, record_version = _parse_record(line, source)
             version = max(version or 0, record_version)
-            (imports if signature.kind == "import" else exports)[signature.name] = signature
-    return Metadata(exports, imports, version)
+            if isinstance(described, RecordedType):
+                types[described.name] = described
+            else:
+                (imports if described.kind == "import" else exports)[described.name] = described
+    return Metadata(exports, imports, version, types)
 
 
-def _parse_record(line: str, source: str) -> tuple[Signature, int]:
+def _parse_record(line: str, source: str) -> tuple[Signature | RecordedType, int]:
     try:
         record = _json.loads(line)
         version = record["v"]
@@ -127,6 +140,12 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
         raise PluginLoadError(
             f"{source} uses wire contract v{version}; this wasmforge understands up to v{WIRE_VERSION}: upgrade wasmforge"
         )
+    if isinstance(record, dict) and record.get("kind") == "type":
+        try:
+            return type_from_record(record), version
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise PluginLoadError(f"{source} has malformed wasmforge metadata (type record: {error}): "
+                                  f"{line[:120]}") from error
     try:
         signature = Signature(
             name=str(record["name"]),
@@ -143,6 +162,7 @@ def _parse_record(line: str, source: str) -> tuple[Signature, int]:
             fallible=bool(record["fallible"]),
             result_wasm=(str(record["result_wasm"]),) if record.get("result_wasm") else (),
             kind=cast(Kind, str(record.get("kind", "export"))),
+            doc=str(record.get("doc", "")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from error

@@ -19,6 +19,7 @@ COMMANDS = {
     "build": "compile the workspace's plugin crate(s) to .wasm",
     "call": "call a plugin function and print the result",
     "inspect": "show a plugin's typed exports, host functions, imports and memory",
+    "stubs": "write typed Python stubs (.pyi) of the plugins for mypy and IDEs",
     "chain": "pass stdin through FUNC of every plugin in turn and print the result",
     "test": "run the plugin crates' cargo tests natively, then pytest in the workspace",
     "watch": "rebuild the plugin on every save and hot-reload it, checked first",
@@ -50,6 +51,7 @@ _EXAMPLES = {
     "call": "examples: wasmforge call add 1 2 | wasmforge call length hello | wasmforge call --plugin x.wasm --list",
     "doctor": "example: wasmforge doctor --json",
     "inspect": "example: wasmforge inspect target/wasm32-unknown-unknown/debug/my_plugin_plugin.wasm",
+    "stubs": "example: wasmforge stubs -o typings && MYPYPATH=typings mypy app.py",
     "chain": "example: wasmforge chain preprocess < chapter.md > out.md",
     "test": "example: wasmforge test -- -k stats",
     "watch": "examples: wasmforge watch --call 'add 1 2' | wasmforge watch --json --release",
@@ -116,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     _host_flag(inspect)
 
+    stubs = command("stubs")
+    stubs.add_argument("plugins", nargs="*", metavar="PLUGIN", help=".wasm files (default: build the workspace's plugins)")
+    stubs.add_argument("-o", "--out-dir", default="stubs", metavar="DIR",
+                       help="where the .pyi files go, one per plugin (default: stubs)")
+    stubs.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
+    stubs.add_argument("--release", action="store_true", help="in a workspace: the release build")
+
     chain = command("chain")
     chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")
     chain.add_argument("--dir", metavar="DIR", help="chain every .wasm in DIR in file-name order (default: the workspace's plugins, by crate name)")
@@ -147,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run this shell command after each new version goes live, e.g. 'pytest -q'; "
                             "the build after it never waits for it")
     watch.add_argument("--clear", action="store_true", help="clear the screen before each cycle's output")
+    watch.add_argument("--stubs", metavar="DIR", help="keep typed .pyi stubs of the serving version in DIR (wasmforge stubs)")
     watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")

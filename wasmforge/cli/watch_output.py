@@ -30,6 +30,7 @@ from ..events import (
     ExecFinished,
     KeptOldVersion,
     Reloaded,
+    StubsWritten,
     Unchanged,
     Watching,
 )
@@ -157,6 +158,12 @@ class WatchPrinter:
         self._parts.append(f"{verb} in {event.seconds * 1000:.1f} ms as v{event.version}")
         if event.exports:
             self._parts.append(f"exports {event.exports.describe()}")
+
+    def _on_stubs_written(self, event: StubsWritten) -> None:
+        if event.error is not None:
+            self._parts.append(f"stubs not written: {event.error}")
+        elif event.changed and event.path is not None:
+            self._parts.append(f"stubs {self._shown(event.path)}")
 
     def _on_call_result(self, event: CallResult) -> None:
         if not event.ok:

@@ -19,6 +19,7 @@ the reload loop) is wired by supervisor.py, which ``from_workspace`` and
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import threading
 import time
@@ -479,6 +480,18 @@ class _HotFunction:
 
     def __call__(self, *args: Any) -> Any:
         return self.hot.call(self.__name__, *args)
+
+    @property
+    def __doc__(self) -> Optional[str]:  # type: ignore[override]
+        """The serving version's doc comment of the function."""
+        with self.hot.pinned() as plugin:
+            return plugin.function(self.__name__).__doc__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The serving version's signature of the function, for ``inspect.signature``."""
+        with self.hot.pinned() as plugin:
+            return plugin.function(self.__name__).python_signature()
 
     def __repr__(self) -> str:
         return f"<hot function {self.__name__} of {self.hot!r}>"

@@ -10,6 +10,7 @@ only the steps they need. What a failed call raises is failures.py's.
 from __future__ import annotations
 
 import functools
+import inspect
 import struct
 import time
 from typing import Any, Callable, Sequence
@@ -19,13 +20,16 @@ from ..abi.codec import (
     F32_MAX,
     STATUS_BAD_INPUT,
     STATUS_ERROR,
+    STATUS_ERROR_DATA,
     STATUS_OK,
+    decode_error_data,
     decode_output,
     encode_input,
     number_from_wasm,
     number_to_wasm,
     passes_as_is,
 )
+from ..abi.pytypes import field_checker, python_signature
 from ..abi.signature import Signature
 from ..abi.wasmtypes import not_numbers
 from ..errors import ArgumentError, PluginError, PluginMemoryLimit, PluginProtocolError, PluginTimeout
@@ -62,6 +66,8 @@ class PluginFunction:
             self._wasm_types = ([p.wasm or "i32" for p in signature.params], list(signature.result_wasm))
         #: The call path itself: a plain function, which attribute access hands out directly.
         self.call: Callable[..., Any] = self._build()
+        self.__doc__ = self.call.__doc__
+        self.__signature__ = self.call.__signature__  # type: ignore[attr-defined]
 
     def __call__(self, *args: Any) -> Any:
         return self.call(*args)
@@ -85,9 +91,15 @@ class PluginFunction:
         if self.loaded.imports.functions:
             call = interrupt.sigint_safe(call)  # it calls Python: Ctrl-C must not land in wasmtime-py's callback
         call.__name__ = call.__qualname__ = self.signature.name
-        call.__doc__ = str(self.signature)
+        call.__doc__ = self.signature.doc or str(self.signature)
         call.signature = self.signature  # type: ignore[attr-defined]
+        call.__signature__ = self.python_signature()  # type: ignore[attr-defined]
         return call
+
+    def python_signature(self) -> inspect.Signature:
+        """``(one: int, two: int) -> int``: what ``inspect.signature`` and ``help`` show for the call."""
+        params = [(p.name, p.type) for p in self.signature.params]
+        return python_signature(params, self.signature.returns, self.loaded.types, self.loaded.python_types)
 
     def _arity_error(self, given: int) -> ArgumentError:
         return ArgumentError(f"{self.signature.describe_arity()}, got {given}")
@@ -238,6 +250,9 @@ class PluginFunction:
         signature, plugin_name, where = self.signature, self.loaded.name, self._where
         names = {"plugin": plugin_name, "function": signature.name}
         encode, read_result = _encoder(signature), self._result_reader()
+        check = field_checker([(p.name, p.type) for p in signature.params], self.loaded.types, str(signature))
+        if check is not None:
+            encode = _checked_encoder(check, encode)
         export, name, limits = self._export, signature.name, self.loaded.limits
 
         def outside(live: LiveInstance, what: str, action: str, length: int, offset: int) -> PluginProtocolError:
@@ -279,6 +294,9 @@ class PluginFunction:
                 raise outside(live, "a result", "read", out_len, out_ptr) from None
             if status == STATUS_ERROR:
                 raise PluginError(message, **names)
+            if status == STATUS_ERROR_DATA:
+                message, data = decode_error_data(signature, message, plugin_name)
+                raise PluginError(message, data=data, **names)
             if status == STATUS_BAD_INPUT:
                 raise ArgumentError(f"{signature}: {message}")
             raise PluginProtocolError(f"{where} returned unknown status {status}", **names)
@@ -320,6 +338,15 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
     if signature.input == "bytes":
         return lambda args: args[0] if type(args[0]) is bytes else encode_input(signature, args)
     return lambda args: encode_input(signature, args)
+
+
+def _checked_encoder(check: Callable[[Sequence[Any]], None],
+                     encode: Callable[[tuple[Any, ...]], Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """``encode``, after a dict argument was checked for the fields its #[plugin_type] struct requires."""
+    def checked(args: tuple[Any, ...]) -> Any:
+        check(args)
+        return encode(args)
+    return checked
 
 
 @functools.lru_cache(maxsize=256)

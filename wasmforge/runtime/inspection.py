@@ -9,7 +9,8 @@ from typing import Any, Mapping, Optional
 import wasmtime
 
 from ..abi import wasmfile, wasmtypes
-from ..abi.signature import HOST_IMPORT_MODULE, METADATA_SECTION, parse_metadata, raw_signature
+from ..abi.pytypes import RecordedType, recorded_json
+from ..abi.signature import HOST_IMPORT_MODULE, METADATA_SECTION, Signature, parse_metadata, raw_signature
 from ..abi.wasmfile import read_plugin_file
 from ..limits import DEFAULT_MAX_MODULE_SIZE
 from .compiled import compile_module, export_signatures, main_memory_export
@@ -64,7 +65,16 @@ def inspect_plugin(path: Path, host_functions: Optional[Mapping[str, Any]] = Non
         "memory": memories[0]["type"] if memories else "none exported",
         "memories": memories,
         "exports": [s.to_json() for s in export_signatures(module, metadata.exports).values()],
+        "types": [recorded_json(t) for t in metadata.types.values()],
         "host_functions": host_functions_needed,
         "other_imports": other,
         "imports": imports,
     }
+
+
+def typed_description(path: Path, max_module_size: Optional[int] = DEFAULT_MAX_MODULE_SIZE
+                      ) -> tuple[dict[str, Signature], dict[str, RecordedType]]:
+    """The plugin's callable exports (metadata, or bare wasm types) and its recorded types: what its stubs say."""
+    data = read_plugin_file(path, max_module_size)
+    metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, path.name), path.name)
+    return export_signatures(compile_module(data, path.name), metadata.exports), dict(metadata.types)

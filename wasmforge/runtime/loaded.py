@@ -10,12 +10,13 @@ its store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import wasmtime
 
+from ..abi.pytypes import RecordedType, typed_dicts
 from ..abi.signature import Signature
 from ..limits import Limits
 from .compiled import Compiled
@@ -32,6 +33,8 @@ class LoadedPlugin:
     imports: ImportPlan
     limits: Limits
     path: Optional[Path] = None
+    #: A TypedDict per #[plugin_type] struct, the annotations of the functions' signatures.
+    python_types: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def prepare(
@@ -49,7 +52,8 @@ class LoadedPlugin:
             compiled.imports, name, compiled.metadata.imports, host_functions, stdout, stderr,
             compiled.main_memory, limits.max_output,
         )
-        return cls(name=name, compiled=compiled, imports=imports, limits=limits, path=path)
+        python_types = typed_dicts(compiled.metadata.types, Path(name).stem) if compiled.metadata.types else {}
+        return cls(name=name, compiled=compiled, imports=imports, limits=limits, path=path, python_types=python_types)
 
     @property
     def engine(self) -> wasmtime.Engine:
@@ -63,6 +67,11 @@ class LoadedPlugin:
     def signatures(self) -> Mapping[str, Signature]:
         """Every callable export: name -> signature."""
         return self.compiled.signatures
+
+    @property
+    def types(self) -> Mapping[str, RecordedType]:
+        """The structs and enums the plugin marked #[plugin_type], by name."""
+        return self.compiled.metadata.types
 
     @property
     def guarded(self) -> bool:

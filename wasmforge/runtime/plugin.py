@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Union
 import wasmtime
 
 from ..abi import wasmtypes
+from ..abi.pytypes import RecordedType, python_signature
 from ..abi.signature import Signature, raw_signature
 from ..abi.wasmfile import check_module_size, read_plugin_file
 from ..errors import ArgumentError, MemoryAccessError, OptionError, PluginIntegrityError, UnknownFunctionError
@@ -172,8 +173,21 @@ class PluginMemory:
         return f"<PluginMemory{shown} of {self._instances.loaded.name}: {self.size} bytes>"
 
 
+class _PluginDoc:
+    """``Plugin.__doc__`` is the class's docstring; a plugin's own is :meth:`Plugin.describe`, so
+    ``help(plugin)`` lists its functions with their Python signatures and Rust doc comments."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __get__(self, plugin: Optional["Plugin"], owner: type) -> str:
+        return self.text if plugin is None else plugin.describe()
+
+
 class Plugin:
     """A loaded plugin. Call exports with :meth:`call` or as attributes: ``plugin.add(1, 2)``."""
+
+    __doc__ = _PluginDoc(__doc__ or "")
 
     def __init__(
         self,
@@ -328,3 +342,29 @@ class Plugin:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._loaded.signatures)
+
+    @property
+    def types(self) -> Mapping[str, RecordedType]:
+        """The structs and enums the plugin marked ``#[plugin_type]``, by name."""
+        return dict(self._loaded.types)
+
+    @property
+    def typed_dicts(self) -> Mapping[str, Any]:
+        """A ``TypedDict`` per recorded struct: what the signatures' annotations name."""
+        return dict(self._loaded.python_types)
+
+    def describe(self) -> str:
+        """Its functions with their Python signatures and doc comments, and its recorded types: ``help(plugin)``."""
+        lines = [f"Plugin {self.name}: {len(self._loaded.signatures)} functions", ""]
+        for name, signature in sorted(self._loaded.signatures.items()):
+            python = python_signature([(p.name, p.type) for p in signature.params], signature.returns,
+                                      self._loaded.types, self._loaded.python_types)
+            lines.append(f"{name}{python}")
+            lines += [f"    {line}" for line in (signature.doc or str(signature)).splitlines()]
+            lines.append("")
+        if self._loaded.types:
+            lines.append("Types:")
+            for recorded in self._loaded.types.values():
+                lines.append(f"  {recorded}")
+                lines += [f"      {line}" for line in recorded.doc.splitlines()]
+        return "\n".join(lines).rstrip() + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from ..._json import json_fields, json_line
 from ...errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -12,6 +12,8 @@ from ..output import Output, print_value
 from ..plugins import command_workspace, host_options, load_options, optional_workspace, plugin_exporting, plugin_paths
 
 if TYPE_CHECKING:
+    from ...abi.pytypes import RecordedType
+    from ...abi.signature import Signature
     from ...workspace.workspace import Workspace
 
 
@@ -44,23 +46,34 @@ def _list_exports(args: argparse.Namespace, out: Output, paths: Sequence[Path], 
     """`call --list`: each plugin's typed functions; with several plugins, grouped under each one's name."""
     from ...runtime.plugin import load
 
+    from ...abi.pytypes import recorded_json, types_used
+
     listed = []
     options = load_options(args, workspace if workspace is not None else optional_workspace(args))
     for path in paths:
         with load(path, **options) as plugin:
-            listed.append((plugin.name, list(plugin.exports.values())))
+            listed.append((plugin.name, list(plugin.exports.values()), plugin.types))
+
+    def entry(signature: Signature, types: Mapping[str, RecordedType]) -> dict[str, Any]:
+        used = types_used([p.type for p in signature.params] + [signature.returns], types)
+        return {**signature.to_json(), "types": [recorded_json(t) for t in used]}
+
     if args.json:
         if len(listed) == 1:
-            out.result(json_line([s.to_json() for s in listed[0][1]]))
+            out.result(json_line([entry(s, listed[0][2]) for s in listed[0][1]]))
         else:
-            out.result(json_line([{"plugin": name, "exports": [s.to_json() for s in signatures]}
-                                   for name, signatures in listed]))
+            out.result(json_line([{"plugin": name, "exports": [entry(s, types) for s in signatures]}
+                                   for name, signatures, types in listed]))
         return EXIT_OK
-    for index, (name, signatures) in enumerate(listed):
+    for index, (name, signatures, types) in enumerate(listed):
+        indent = "  " if len(listed) > 1 else ""
         if len(listed) > 1:
             out.result(f"{'' if index == 0 else chr(10)}{name}:")
         for signature in signatures:
-            out.result(f"  {signature}" if len(listed) > 1 else str(signature))
+            out.result(f"{indent}{signature}")
+            # The #[plugin_type]s it takes or returns: `Order {id: u64, lines: Vec<Line>}`.
+            for recorded in types_used([p.type for p in signature.params] + [signature.returns], types):
+                out.result(f"{indent}    {recorded}")
     return EXIT_OK
 
 

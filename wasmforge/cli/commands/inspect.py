@@ -35,6 +35,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.result("exports:")
         for export in report["exports"]:
             out.result(f"  {export['signature']}  [{export['abi']}]")
+        if report["types"]:
+            out.result("types (#[plugin_type]):")
+            for recorded in report["types"]:
+                out.result(f"  {recorded['description']}")
         if len(report["memories"]) > 1:
             out.result("memories: " + ", ".join(f"{m['name']} ({m['kind']}: {m['type']})" for m in report["memories"]))
         if report["host_functions"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from ...errors import EXIT_INTERRUPTED, EXIT_OK
@@ -54,8 +55,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         command = args.exec[0] if args.exec else None
         printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
                                exec_command=command)
+        on_event = printer if args.stubs is None else _with_stubs(printer, args.cwd / args.stubs)
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=printer, wait=False,
+            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=on_event, wait=False,
             exec_command=command, exec_output=stderr_fd(out) if command is not None else None, **host_options(args),
         )
         hot.wait_closed()
@@ -73,3 +75,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
             hot.close()
         for signum, handler in previous.items():  # only once closed: a late signal is still ignored
             signal.signal(signum, handler)
+
+
+def _with_stubs(printer: Any, directory: Path) -> Any:
+    """`--stubs DIR`: every event to the printer, and after each swap the new version's stubs written to DIR."""
+    from ...devloop.stubs import KeepStubs
+    from ...errors import UsageError
+
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--stubs {directory} is not a directory; name a directory for the .pyi files")
+    keep = KeepStubs(directory, printer)
+
+    def on_event(event: Any) -> None:
+        printer(event)
+        keep(event)
+    return on_event

@@ -6,8 +6,12 @@
 //!   the result; the same glue runs natively and in wasm;
 //! - on wasm32, an export named `f`: with the native wasm signature when every
 //!   argument and the result are plain numbers, else the buffer convention;
-//! - a JSON record of the signature in the `wasmforge.exports` custom section,
-//!   which the host reads to check calls and convert values.
+//! - a JSON record of the signature (with the `///` doc comment) in the
+//!   `wasmforge.exports` custom section, which the host reads to check calls,
+//!   convert values and show signatures and docs in Python.
+//!
+//! `#[plugin_type]` on a serde struct or enum records its fields the same way,
+//! so the host can show them, check dicts before a call and write typed stubs.
 //! The wire contract is docs/ABI.md in wasmforge.
 
 use proc_macro::TokenStream;
@@ -18,6 +22,9 @@ use syn::{FnArg, ForeignItem, GenericArgument, ItemFn, ItemForeignMod, Pat, Path
 
 /// Wire contract version; keep in step with wasmforge_pdk::WIRE_VERSION.
 const WIRE_VERSION: u32 = 1;
+/// The version of `type` records: hosts that know only v1 refuse them with
+/// "upgrade wasmforge" instead of misreading them (docs/ABI.md, "Versioning").
+const TYPE_RECORD_VERSION: u32 = 2;
 
 /// Names the host or the guest runtime already use.
 const RESERVED_NAMES: &[&str] = &["memory", "main", "_start", "_initialize"];
@@ -38,6 +45,124 @@ pub fn plugin_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#function #error).into()
         }
     }
+}
+
+/// `#[plugin_type]` on a serde struct or enum records its fields (names, Rust
+/// types, whether each is required, doc comments) in the `wasmforge.exports`
+/// section, so the Python host shows them in signatures, checks a dict for a
+/// missing field before the call enters wasm, and writes a `TypedDict` for it
+/// in `wasmforge stubs`. The item itself is left exactly as written.
+#[proc_macro_attribute]
+pub fn plugin_type(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let attr = TokenStream2::from(attr);
+        return syn::Error::new_spanned(attr, "#[plugin_type] takes no arguments").to_compile_error().into();
+    }
+    let original = TokenStream2::from(item.clone());
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    let record = match type_record(&input) {
+        Ok(record) => record,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!(#original #error).into();
+        }
+    };
+    let line = format!("{}\n", record);
+    let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
+    let record_len = line.len();
+    let record_static = format_ident!("__WF_TYPE_RECORD_{}", input.ident);
+    quote!(
+        #original
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[link_section = "wasmforge.exports"]
+        #[used]
+        static #record_static: [u8; #record_len] = *#record_bytes;
+    )
+    .into()
+}
+
+/// One JSON object describing a struct or enum (docs/ABI.md, "Type records").
+fn type_record(input: &syn::DeriveInput) -> syn::Result<String> {
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(&input.generics, "#[plugin_type] types cannot be generic"));
+    }
+    // serde attributes (rename, default, flatten, tag...) change the JSON shape:
+    // the host then shows the fields but does not check a dict against them.
+    let checked = !has_serde_attr(&input.attrs);
+    let body = match &input.data {
+        syn::Data::Struct(data) => format!("\"shape\":\"struct\",\"fields\":{}", fields_json(&data.fields)),
+        syn::Data::Enum(data) => {
+            let variants: Vec<String> = data
+                .variants
+                .iter()
+                .map(|variant| {
+                    format!(
+                        "{{\"name\":\"{}\",\"fields\":{},\"doc\":\"{}\"}}",
+                        escape(&variant.ident.to_string()),
+                        fields_json(&variant.fields),
+                        escape(&doc_text(&variant.attrs))
+                    )
+                })
+                .collect();
+            format!("\"shape\":\"enum\",\"variants\":[{}]", variants.join(","))
+        }
+        syn::Data::Union(data) => {
+            return Err(syn::Error::new_spanned(data.union_token, "#[plugin_type] goes on serde structs and enums"))
+        }
+    };
+    Ok(format!(
+        "{{\"v\":{},\"kind\":\"type\",\"name\":\"{}\",\"doc\":\"{}\",\"checked\":{},{}}}",
+        TYPE_RECORD_VERSION,
+        escape(&input.ident.to_string()),
+        escape(&doc_text(&input.attrs)),
+        checked,
+        body
+    ))
+}
+
+/// `[{"name","type","required","doc"}]` for named fields, `["T", ...]` for a
+/// tuple struct or variant, `null` for a unit one.
+fn fields_json(fields: &syn::Fields) -> String {
+    match fields {
+        syn::Fields::Named(named) => {
+            let each: Vec<String> = named
+                .named
+                .iter()
+                .map(|field| {
+                    let name = field.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                    let optional = last_segment(&field.ty).map_or(false, |s| s.ident == "Option");
+                    format!(
+                        "{{\"name\":\"{}\",\"type\":\"{}\",\"required\":{},\"checked\":{},\"doc\":\"{}\"}}",
+                        escape(name.trim_start_matches("r#")),
+                        escape(&type_text(&field.ty)),
+                        !optional,
+                        !has_serde_attr(&field.attrs),
+                        escape(&doc_text(&field.attrs))
+                    )
+                })
+                .collect();
+            format!("[{}]", each.join(","))
+        }
+        syn::Fields::Unnamed(unnamed) => {
+            let each: Vec<String> =
+                unnamed.unnamed.iter().map(|field| format!("\"{}\"", escape(&type_text(&field.ty)))).collect();
+            format!("[{}]", each.join(","))
+        }
+        syn::Fields::Unit => "null".to_string(),
+    }
+}
+
+/// Whether `#[serde(...)]` is among the attributes (read from the tokens, as doc_text does).
+fn has_serde_attr(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| match attr.to_token_stream().into_iter().last() {
+        Some(proc_macro2::TokenTree::Group(group)) => {
+            matches!(group.stream().into_iter().next(), Some(proc_macro2::TokenTree::Ident(ident)) if ident == "serde")
+        }
+        _ => false,
+    })
 }
 
 /// `#[host_fn]` on an `extern "C" { ... }` block declares functions the Python
@@ -85,7 +210,7 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
     let name = &sig.ident;
     let name_text = name.to_string();
     let (native, input_wire, output_wire) = conventions(&params, &returns);
-    let record = metadata("import", &name_text, &params, &returns, native, input_wire, output_wire);
+    let record = metadata("import", &name_text, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
     let line = format!("{}\n", record);
     let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
     let record_len = line.len();
@@ -253,7 +378,8 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
     let (native, input_wire, output_wire) = conventions(&params, &returns);
 
     let glue = glue_fn(function, &params, &returns, input_wire);
-    let record = metadata("export", &export_name, &params, &returns, native, input_wire, output_wire);
+    let record =
+        metadata("export", &export_name, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
     let export = if native {
         native_export(name, &params, &returns)
     } else {
@@ -509,7 +635,11 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
     let value = if returns.fallible {
         quote!(match #call {
             Ok(__wf_ok) => __wf_ok,
-            Err(__wf_err) => return Err(::wasmforge_pdk::__private::error(&__wf_err)),
+            Err(__wf_err) => return Err({
+                #[allow(unused_imports)]
+                use ::wasmforge_pdk::__private::errors::{DebugData, DisplayData, DisplayOnly, TextError};
+                (&&&::wasmforge_pdk::__private::errors::ErrorOf(&__wf_err)).failure()
+            }),
         })
     } else {
         call
@@ -585,6 +715,7 @@ fn metadata(
     native: bool,
     input: &str,
     output: &str,
+    doc: &str,
 ) -> String {
     let params_json: Vec<String> = params
         .iter()
@@ -607,8 +738,9 @@ fn metadata(
         Wire::Number(w) if native => format!(",\"result_wasm\":\"{}\"", w),
         _ => String::new(),
     };
+    let doc = if doc.is_empty() { String::new() } else { format!(",\"doc\":\"{}\"", escape(doc)) };
     format!(
-        "{{\"v\":{},\"kind\":\"{}\",\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}}}",
+        "{{\"v\":{},\"kind\":\"{}\",\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}{}}}",
         WIRE_VERSION,
         kind,
         escape(name),
@@ -619,6 +751,7 @@ fn metadata(
         escape(&returns_text),
         returns.fallible,
         result_wasm,
+        doc,
     )
 }
 
@@ -642,6 +775,44 @@ fn type_text(ty: &Type) -> String {
     out
 }
 
+/// A JSON string's contents: quotes, backslashes and control characters escaped.
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `///` doc comment of an item, its lines joined with newlines and the
+/// one space after `///` removed. Read from the tokens, so it works with syn 1
+/// and syn 2 alike (their `Attribute` APIs differ).
+fn doc_text(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        let tokens: Vec<proc_macro2::TokenTree> = attr.to_token_stream().into_iter().collect();
+        // `# [doc = "text"]`: the bracketed group holds `doc`, `=`, the literal.
+        let group = match tokens.last() {
+            Some(proc_macro2::TokenTree::Group(group)) => group,
+            _ => continue,
+        };
+        let inner: Vec<proc_macro2::TokenTree> = group.stream().into_iter().collect();
+        match inner.as_slice() {
+            [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq), literal] if ident == "doc" && eq.as_char() == '=' => {
+                if let Ok(text) = syn::parse2::<syn::LitStr>(literal.to_token_stream()) {
+                    let value = text.value();
+                    lines.push(value.strip_prefix(' ').map(str::to_string).unwrap_or(value));
+                }
+            }
+            _ => {}
+        }
+    }
+    lines.join("\n").trim().to_string()
 }

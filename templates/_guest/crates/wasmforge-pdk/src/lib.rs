@@ -4,12 +4,15 @@
 //! - [`plugin_fn`]: put `#[plugin_fn]` above an ordinary `pub fn` and
 //!   wasmforge's Python host can call it;
 //! - [`host_fn`]: put `#[host_fn]` above an `extern "C" { fn log(message: &str); }`
-//!   block to call functions the Python host provides.
+//!   block to call functions the Python host provides;
+//! - [`plugin_type`]: put `#[plugin_type]` above a serde struct or enum that
+//!   crosses the boundary, and Python shows its fields, checks dicts against
+//!   them and types them in `wasmforge stubs`.
 //!
 //! Everything in `__private` is what the attributes' generated code calls; it
 //! is public only so that generated code can reach it.
 
-pub use {{crate}}_macro::{host_fn, plugin_fn};
+pub use {{crate}}_macro::{host_fn, plugin_fn, plugin_type};
 
 /// Re-exported so plugins and the runner agree on one serde_json.
 pub use serde_json;
@@ -28,6 +31,7 @@ pub mod __private {
     pub const STATUS_OK: u32 = 0;
     pub const STATUS_ERROR: u32 = 1;
     pub const STATUS_BAD_INPUT: u32 = 2;
+    pub const STATUS_ERROR_DATA: u32 = 3;
 
     /// Why a call produced no value.
     #[derive(Debug)]
@@ -36,6 +40,9 @@ pub mod __private {
         Error(String),
         /// The host sent arguments the function cannot decode.
         BadInput(String),
+        /// The function returned `Err(e)` of a serde type: its message, and
+        /// `{"message": ..., "data": e}` as JSON for the host.
+        ErrorData { message: String, json: String },
     }
 
     impl Failure {
@@ -43,12 +50,22 @@ pub mod __private {
             match self {
                 Failure::Error(_) => STATUS_ERROR,
                 Failure::BadInput(_) => STATUS_BAD_INPUT,
+                Failure::ErrorData { .. } => STATUS_ERROR_DATA,
             }
         }
 
+        /// What went wrong, in words.
         pub fn message(&self) -> &str {
             match self {
-                Failure::Error(m) | Failure::BadInput(m) => m,
+                Failure::Error(m) | Failure::BadInput(m) | Failure::ErrorData { message: m, .. } => m,
+            }
+        }
+
+        /// What the result descriptor points at for this status (docs/ABI.md).
+        pub fn wire(&self) -> &str {
+            match self {
+                Failure::ErrorData { json, .. } => json,
+                other => other.message(),
             }
         }
     }
@@ -61,6 +78,86 @@ pub mod __private {
     /// error type, unoptimized, in every debug build of the plugin.
     pub fn error(e: &dyn Display) -> Failure {
         Failure::Error(e.to_string())
+    }
+
+    /// The failure for `Err(e)` of a serde type: its message and `e` itself as JSON,
+    /// which the host hands to Python as `PluginError.data` (docs/ABI.md, status 3).
+    pub fn error_data(message: &str, data: Result<String, serde_json::Error>) -> Failure {
+        match data {
+            Ok(json) => Failure::ErrorData {
+                json: format!("{{\"message\":{},\"data\":{}}}", json_string(message), json),
+                message: message.to_string(),
+            },
+            Err(e) => Failure::Error(format!("{} (its data could not be encoded as JSON: {})", message, e)),
+        }
+    }
+
+    /// `text` as a JSON string, quoted and escaped.
+    fn json_string(text: &str) -> String {
+        serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+    }
+
+    /// Which failure an `Err(e)` becomes, chosen by what `e` implements ("autoref
+    /// specialization": the generated glue calls `(&&&ErrorOf(&e)).failure()`, and
+    /// the impl with the most `&`s that applies wins):
+    /// - `String`/`&str`: the message alone (status 1), as before;
+    /// - `Serialize + Display`: the Display text and `e` as data (status 3);
+    /// - `Serialize + Debug`: the Debug text and `e` as data (status 3);
+    /// - `Display`: the message alone (status 1).
+    pub mod errors {
+        use super::{error, error_data, Failure};
+        use std::fmt::{Debug, Display};
+
+        pub struct ErrorOf<'a, E>(pub &'a E);
+
+        // Copy whatever E is (it holds a reference), so the by-value tier can take it from behind `&`s.
+        impl<E> Clone for ErrorOf<'_, E> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<E> Copy for ErrorOf<'_, E> {}
+
+        pub trait TextError {
+            fn failure(self) -> Failure;
+        }
+        impl TextError for &&&ErrorOf<'_, String> {
+            fn failure(self) -> Failure {
+                error(self.0)
+            }
+        }
+        impl TextError for &&&ErrorOf<'_, &str> {
+            fn failure(self) -> Failure {
+                error(self.0)
+            }
+        }
+
+        pub trait DisplayData {
+            fn failure(self) -> Failure;
+        }
+        impl<E: serde::Serialize + Display> DisplayData for &&ErrorOf<'_, E> {
+            fn failure(self) -> Failure {
+                error_data(&self.0.to_string(), serde_json::to_string(self.0))
+            }
+        }
+
+        pub trait DebugData {
+            fn failure(self) -> Failure;
+        }
+        impl<E: serde::Serialize + Debug> DebugData for &ErrorOf<'_, E> {
+            fn failure(self) -> Failure {
+                error_data(&format!("{:?}", self.0), serde_json::to_string(self.0))
+            }
+        }
+
+        pub trait DisplayOnly {
+            fn failure(self) -> Failure;
+        }
+        impl<E: Display> DisplayOnly for ErrorOf<'_, E> {
+            fn failure(self) -> Failure {
+                error(self.0)
+            }
+        }
     }
 
     // ---- decoding arguments -------------------------------------------------
@@ -395,7 +492,7 @@ mod wasm {
         };
         let (status, bytes) = match glue(&input) {
             Ok(bytes) => (STATUS_OK, bytes),
-            Err(failure) => (failure.status(), failure.message().as_bytes().to_vec()),
+            Err(failure) => (failure.status(), failure.wire().as_bytes().to_vec()),
         };
         drop(input);
         unsafe {

@@ -8,11 +8,13 @@
 //!
 //! Write ordinary Rust: numbers, bool, &str/String, &[u8]/Vec<u8>, Option,
 //! Vec and serde types in and out, `Result<T, E>` for errors Python can catch.
+//! `///` doc comments become the Python functions' `__doc__`.
 //! To call back into Python, declare the functions in a `#[host_fn] extern "C"`
 //! block (see wasmforge's docs/ABI.md).
 
 use serde::{Deserialize, Serialize};
-use wasmforge_pdk::plugin_fn;
+use std::fmt;
+use wasmforge_pdk::{plugin_fn, plugin_type};
 
 /// Adds two numbers. Plain numbers cross as native wasm values, without copying.
 #[plugin_fn]
@@ -32,13 +34,17 @@ pub fn greet(name: &str) -> String {
     format!("Hello, {}!", name)
 }
 
-/// Serde types cross as JSON: Python gets `{"words": 2, "longest": "hello"}`.
+/// What `stats` returns. Serde types cross as JSON: Python gets
+/// `{"words": 2, "longest": "hello"}`. `#[plugin_type]` records the fields, so
+/// Python shows them in signatures and `wasmforge stubs` types them.
+#[plugin_type]
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct Stats {
     pub words: u32,
     pub longest: String,
 }
 
+/// Counts the words of `text` and finds the longest.
 #[plugin_fn]
 pub fn stats(text: &str) -> Stats {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -46,13 +52,32 @@ pub fn stats(text: &str) -> Stats {
     Stats { words: words.len() as u32, longest: longest.to_string() }
 }
 
-/// `Err(e)` raises `wasmforge.PluginError` in Python, with `e` as its message.
+/// Why text is not a port. A serde error crosses as a value: Python's
+/// `PluginError` has its Display text as the message and the error itself as
+/// `.data` (`"Zero"`, or `{"NotANumber": {"text": "http", "reason": "..."}}`).
+#[plugin_type]
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub enum PortError {
+    Zero,
+    NotANumber { text: String, reason: String },
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortError::Zero => write!(f, "port 0 is not a usable port"),
+            PortError::NotANumber { text, reason } => write!(f, "{:?} is not a port number: {}", text, reason),
+        }
+    }
+}
+
+/// The port number in `text`: `Err(e)` raises `wasmforge.PluginError` in Python.
 #[plugin_fn]
-pub fn parse_port(text: &str) -> Result<u16, String> {
+pub fn parse_port(text: &str) -> Result<u16, PortError> {
     match text.trim().parse::<u16>() {
-        Ok(0) => Err("port 0 is not a usable port".to_string()),
+        Ok(0) => Err(PortError::Zero),
         Ok(port) => Ok(port),
-        Err(e) => Err(format!("{:?} is not a port number: {}", text, e)),
+        Err(e) => Err(PortError::NotANumber { text: text.to_string(), reason: e.to_string() }),
     }
 }
 
