@@ -52,14 +52,14 @@ def _ctrl_c_reaches_it() -> None:
 class WatchProcess:
     """`wasmforge watch ARGS` in ``root``; with --json, ``next()`` returns its events one by one."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, stdin: Any = subprocess.DEVNULL) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         env.pop("NO_COLOR", None)
         self.root = root
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wasmforge", "watch", *args],
-            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=root, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, preexec_fn=_ctrl_c_reaches_it,
         )
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()

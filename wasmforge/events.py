@@ -128,6 +128,9 @@ class Reloaded(Event):
     size_change: Optional[int]
     seconds: float
     exports: ExportsDiff = field(default_factory=ExportsDiff)
+    #: The #[plugin_state]: "kept" (carried over from the version before), "fresh" (started anew; with
+    #: the reason when the old state did not fit), or None when the plugin keeps none.
+    state: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,37 @@ class CycleFinished(Event):
     outcome: str
     version: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class RolledBack(Event):
+    """``HotPlugin.rollback()``/``forward()`` (watch's b key): ``version``, a good version kept, serves again."""
+
+    kind: ClassVar[str] = "rolled_back"
+    version: int
+    #: The version that served before.
+    previous: int
+    #: "rollback" or "forward".
+    direction: str
+
+
+@dataclass(frozen=True)
+class Held(Event):
+    """A change came while watching is paused (``HotPlugin.pause()``, watch's p key): it waits for resume."""
+
+    kind: ClassVar[str] = "held"
+    path: Path
+    change: str
+
+
+@dataclass(frozen=True)
+class KeyPressed(Event):
+    """`wasmforge watch` on a terminal: a key was pressed; ``action`` is what it did (or why it did nothing)."""
+
+    kind: ClassVar[str] = "key"
+    key: str
+    action: str
+    ok: bool = True
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,14 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class StateRecord:
+    """The ``#[plugin_state]`` static: state the plugin carries across hot reloads."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
 class Metadata:
     """Everything the ``wasmforge.exports`` section says about a module."""
 
@@ -106,6 +114,8 @@ class Metadata:
     version: Optional[int] = None
     #: The structs and enums marked #[plugin_type], by name.
     types: dict[str, RecordedType] = field(default_factory=dict)
+    #: The #[plugin_state] static, if the plugin has one.
+    state: Optional[StateRecord] = None
 
 
 def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
@@ -113,6 +123,7 @@ def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
     exports: dict[str, Signature] = {}
     imports: dict[str, Signature] = {}
     types: dict[str, RecordedType] = {}
+    state: Optional[StateRecord] = None
     version: Optional[int] = None
     for payload in payloads:
         for line in payload.decode("utf-8", errors="replace").splitlines():
@@ -122,12 +133,14 @@ def parse_metadata(payloads: Sequence[bytes], source: str) -> Metadata:
             version = max(version or 0, record_version)
             if isinstance(described, RecordedType):
                 types[described.name] = described
+            elif isinstance(described, StateRecord):
+                state = described
             else:
                 (imports if described.kind == "import" else exports)[described.name] = described
-    return Metadata(exports, imports, version, types)
+    return Metadata(exports, imports, version, types, state)
 
 
-def _parse_record(line: str, source: str) -> tuple[Signature | RecordedType, int]:
+def _parse_record(line: str, source: str) -> tuple[Signature | RecordedType | StateRecord, int]:
     try:
         record = _json.loads(line)
         version = record["v"]
@@ -140,6 +153,8 @@ def _parse_record(line: str, source: str) -> tuple[Signature | RecordedType, int
         raise PluginLoadError(
             f"{source} uses wire contract v{version}; this wasmforge understands up to v{WIRE_VERSION}: upgrade wasmforge"
         )
+    if isinstance(record, dict) and record.get("kind") == "state":
+        return StateRecord(str(record.get("name", "")), str(record.get("type", ""))), version
     if isinstance(record, dict) and record.get("kind") == "type":
         try:
             return type_from_record(record), version

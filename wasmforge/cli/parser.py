@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run this shell command after each new version goes live, e.g. 'pytest -q'; "
                             "the build after it never waits for it")
     watch.add_argument("--clear", action="store_true", help="clear the screen before each cycle's output")
+    watch.add_argument("--state", choices=("keep", "fresh", "require"), default="keep",
+                       help="a #[plugin_state] across reloads: keep it (fresh when it no longer fits; the default), "
+                            "always start fresh, or require it to fit (else the version is refused)")
     watch.add_argument("--stubs", metavar="DIR", help="keep typed .pyi stubs of the serving version in DIR (wasmforge stubs)")
     watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")

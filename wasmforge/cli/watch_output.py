@@ -29,6 +29,7 @@ from ..events import (
     Event,
     ExecFinished,
     KeptOldVersion,
+    KeyPressed,
     Reloaded,
     StubsWritten,
     Unchanged,
@@ -158,6 +159,11 @@ class WatchPrinter:
         self._parts.append(f"{verb} in {event.seconds * 1000:.1f} ms as v{event.version}")
         if event.exports:
             self._parts.append(f"exports {event.exports.describe()}")
+        if event.state is not None and event.version > 1:
+            self._parts.append(f"state {event.state}")
+
+    def _on_key(self, event: KeyPressed) -> None:
+        self.out.info(f"[{time.strftime('%H:%M:%S')}] {event.key}: {event.action}")
 
     def _on_stubs_written(self, event: StubsWritten) -> None:
         if event.error is not None:

@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 from ..abi.signature import Signature
 from ..abi.wasmfile import read_plugin_file
-from ..errors import OptionError, PluginLoadError, PluginTimeout, WasmforgeError
+from .._text import first_line
+from ..errors import ArgumentError, OptionError, PluginLoadError, PluginTimeout, UsageError, WasmforgeError
 from ..events import (
     BuildFinished,
     CallResult,
@@ -38,6 +39,7 @@ from ..events import (
     ExportsDiff,
     KeptOldVersion,
     Reloaded,
+    RolledBack,
     Unchanged,
 )
 from ..limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
@@ -84,6 +86,24 @@ class _Version:
     retired: bool = False
 
 
+@dataclass(frozen=True)
+class HotVersion:
+    """A version that served (``HotPlugin.versions``): ``rollback()`` and ``forward()`` move between them."""
+
+    number: int
+    size: int
+    path: Optional[Path]
+    #: Whether it is the version serving now.
+    serving: bool
+
+
+#: ``state=``: what happens to a #[plugin_state] across a reload (docs/WATCH.md, "State across reloads").
+STATE_OPTIONS = ("keep", "fresh", "require")
+
+#: How many good versions a HotPlugin keeps to roll back to (their bytes; compiling again is cached).
+KEPT_VERSIONS = 20
+
+
 @dataclass
 class NewVersion:
     """A loaded version that is not serving yet (or, when ``unchanged``, the same bytes as the one that is)."""
@@ -95,6 +115,8 @@ class NewVersion:
     unchanged: bool = False
     #: Unchanged, after a failed cycle: the serving version's bytes again (see :class:`~wasmforge.events.Unchanged`).
     recovered: bool = False
+    #: The #[plugin_state] it starts with: "kept", "fresh" (with the reason when the old one did not fit), or None.
+    state: Optional[str] = None
 
     @property
     def size(self) -> int:
@@ -132,8 +154,16 @@ class HotPlugin:
         on_unchanged: Optional[Callback] = None,
         plugin_options: Optional[Mapping[str, Any]] = None,
         check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT,
+        state: str = "keep",
     ) -> None:
         self.name = name or (plugin.name if plugin is not None else "plugin")
+        if state not in STATE_OPTIONS:
+            raise OptionError(f"state must be one of {', '.join(map(repr, STATE_OPTIONS))}, got {state!r}")
+        #: What a new version's #[plugin_state] starts as: the serving version's ("keep", or "fresh" when it does
+        #: not fit), always fresh ("fresh"), or the serving version's or the version is refused ("require").
+        self.state = state
+        #: Set while a swap carries the state over: new calls wait, so none writes state the swap would lose.
+        self._freezing = False
         #: Plugin.from_bytes options for each new version: host functions, output, limits.
         self._plugin_options = dict(plugin_options or {})
         self.check = check
@@ -151,6 +181,10 @@ class HotPlugin:
         self._lock = threading.Lock()
         self._swapped = threading.Condition(self._lock)
         self._current: Optional[_Version] = _Version(plugin, 1, None) if plugin is not None else None
+        #: The good versions that served, oldest first (bytes kept for rollback), and which one serves.
+        self._good: list[tuple[int, bytes, Optional[Path]]] = []
+        self._serving_index = -1
+        self._next_number = 2 if plugin is not None else 1
         self._closed = False
         self._diagnostics = ""
         self._last_failure: Optional[KeptOldVersion] = None
@@ -174,6 +208,7 @@ class HotPlugin:
         wait: bool = True,
         exec_command: Optional[str] = None,
         exec_output: ExecOutput = None,
+        state: str = "keep",
         **load_options: Any,
     ) -> "HotPlugin":
         """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
@@ -193,7 +228,8 @@ class HotPlugin:
         workspace.check_crates()  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
         crate = workspace.plugin_crate(crate)
         hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
-                  on_unchanged=on_unchanged, plugin_options=options, check_timeout=workspace.settings.check_timeout)
+                  on_unchanged=on_unchanged, plugin_options=options, check_timeout=workspace.settings.check_timeout,
+                  state=state)
         hot._serve(Supervisor.for_workspace(workspace, crate, hot, hot._dispatch, exec_command=exec_command,
                                             exec_output=exec_output))
         if wait:
@@ -214,6 +250,7 @@ class HotPlugin:
         poll: bool = False,
         poll_interval_ms: int = 300,
         check_timeout: Optional[float] = DEFAULT_CHECK_TIMEOUT,
+        state: str = "keep",
         **load_options: Any,
     ) -> "HotPlugin":
         """Serves the .wasm at ``path`` and reloads it whenever the file is written or replaced.
@@ -224,7 +261,8 @@ class HotPlugin:
         """
         file = Path(path).absolute()
         hot = cls(name=file.name, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
-                  on_unchanged=on_unchanged, plugin_options=plugin_options(load_options), check_timeout=check_timeout)
+                  on_unchanged=on_unchanged, plugin_options=plugin_options(load_options), check_timeout=check_timeout,
+                  state=state)
         hot._serve(Supervisor.for_file(file, hot, hot._dispatch, debounce=debounce_ms / 1000, poll=poll,
                                        poll_interval=poll_interval_ms / 1000))
         return hot
@@ -365,7 +403,31 @@ class HotPlugin:
             return NewVersion(path=path, data=data, unchanged=True, recovered=self._last_failure is not None)
         plugin = Plugin.from_bytes(data, name=path.name, path=path, **self._candidate_options())
         exports = ExportsDiff.between(current.plugin.exports, plugin.exports) if current else ExportsDiff()
-        return NewVersion(path=path, data=data, plugin=plugin, exports=exports)
+        try:
+            state = self._carry_state(current.plugin if current else None, plugin)
+        except BaseException:
+            plugin.close()
+            raise
+        return NewVersion(path=path, data=data, plugin=plugin, exports=exports, state=state)
+
+    def _carry_state(self, serving: Optional[Plugin], candidate: Plugin) -> Optional[str]:
+        """Restores the serving version's #[plugin_state] into the candidate, before its checks; what it starts with.
+
+        With ``state="require"`` a state that does not fit refuses the candidate (PluginLoadError).
+        """
+        if not candidate.has_state:
+            return None
+        if self.state == "fresh" or serving is None or not serving.has_state:
+            return "fresh"
+        saved = serving.save_state()
+        assert saved is not None
+        try:
+            candidate.restore_state(saved)
+        except ArgumentError as error:
+            if self.state == "require":
+                raise PluginLoadError(f"{error}; refused (state='require')") from error
+            return f"fresh: {str(error).partition(': ')[2] or error}"
+        return "kept"
 
     def run_checks(self, candidate: NewVersion) -> list[CallResult]:
         """Runs the checks on the new version in order, until one fails; their results (empty without checks)."""
@@ -402,18 +464,112 @@ class HotPlugin:
             if self._closed:
                 candidate.discard()
                 raise PluginLoadError(f"{self.name} is closed")
+            if candidate.state == "kept":
+                candidate.state = self._take_state_over(candidate.plugin)
             old = self._current
-            number = (old.number if old else 0) + 1
+            number, self._next_number = self._next_number, self._next_number + 1
             self._current = _Version(candidate.plugin, number, candidate.data)
+            self._good = [*self._good, (number, candidate.data, candidate.path)][-KEPT_VERSIONS:]
+            self._serving_index = len(self._good) - 1
             self._last_failure = None
+            self._freezing = False
             self._swapped.notify_all()
         if old is not None:
             self._retire(old)
         return Reloaded(
             version=number, path=candidate.path, size=candidate.size,
             size_change=candidate.size - len(old.data) if old is not None and old.data is not None else None,
-            seconds=seconds, exports=candidate.exports,
+            seconds=seconds, exports=candidate.exports, state=candidate.state,
         )
+
+    def _take_state_over(self, candidate: Plugin) -> str:
+        """Under the lock: stops new calls, waits for the running ones, then copies the serving version's state
+        into the candidate once more (the checks may have changed it, calls may have since). Returns "kept", or
+        "fresh: ..." if that failed. The caller swaps and lets calls in again."""
+        serving = self._current
+        if serving is None or not serving.plugin.has_state:
+            return "fresh"
+        self._freezing = True
+        # A call that calls back into this HotPlugin cannot finish while new calls wait: give up waiting after
+        # check_timeout (or 5 s) and take the state as it is.
+        self._swapped.wait_for(lambda: serving.users == 0, self.check_timeout or DEFAULT_CHECK_TIMEOUT)
+        try:
+            saved = serving.plugin.save_state()
+            candidate.restore_state(saved or b"")
+        except WasmforgeError as error:
+            return f"fresh: {first_line(error)}"
+        return "kept"
+
+    # ---- steering: the versions that served, and the watching ----
+
+    @property
+    def versions(self) -> list[HotVersion]:
+        """The good versions kept to roll back to (the last 20), oldest first; ``serving`` marks the current one."""
+        with self._lock:
+            return [HotVersion(number, len(data), path, index == self._serving_index and self._current is not None)
+                    for index, (number, data, path) in enumerate(self._good)]
+
+    def rollback(self) -> int:
+        """Serves the good version before the one serving again (its code and its number); returns that number.
+
+        UsageError when there is none. In-flight calls finish on the version they started on; the next
+        save builds and serves a new version as usual.
+        """
+        return self._serve_kept(-1, "rollback")
+
+    def forward(self) -> int:
+        """After :meth:`rollback`, serves the next newer good version again; returns its number."""
+        return self._serve_kept(+1, "forward")
+
+    def _serve_kept(self, step: int, direction: str) -> int:
+        with self._lock:
+            index = self._serving_index + step
+            if self._closed or not 0 <= index < len(self._good) or self._current is None:
+                where = "older" if step < 0 else "newer"
+                raise UsageError(f"{self.name} has no {where} good version to {'roll back' if step < 0 else 'go forward'} to")
+            number, data, path = self._good[index]
+        plugin = Plugin.from_bytes(data, name=path.name if path else self.name, path=path, **self._plugin_options)
+        with self._lock:
+            serving = self._current
+        try:
+            state = self._carry_state(serving.plugin if serving is not None else None, plugin)
+        except BaseException:
+            plugin.close()
+            raise
+        with self._lock:
+            if state == "kept":
+                self._take_state_over(plugin)
+            if self._closed:
+                plugin.close()
+                raise PluginLoadError(f"{self.name} is closed")
+            old, self._current = self._current, _Version(plugin, number, data)
+            self._serving_index = index
+            self._freezing = False
+            self._swapped.notify_all()
+        if old is not None:
+            self._retire(old)
+        self._dispatch(RolledBack(version=number, previous=old.number if old is not None else 0, direction=direction))
+        return number
+
+    def rebuild(self) -> None:
+        """Builds (or reloads the file) now, as a save would; even while paused."""
+        if self._supervisor is not None:
+            self._supervisor.rebuild()
+
+    @property
+    def paused(self) -> bool:
+        """Whether saves are being kept rather than built (:meth:`pause`)."""
+        return self._supervisor is not None and self._supervisor.paused
+
+    def pause(self) -> None:
+        """Keeps saves from starting cycles until :meth:`resume`; the version serving goes on serving."""
+        if self._supervisor is not None:
+            self._supervisor.pause()
+
+    def resume(self) -> None:
+        """Acts on the saves made while paused (in one cycle), and on every save from now on."""
+        if self._supervisor is not None:
+            self._supervisor.resume()
 
     # ---- internals ----
 
@@ -427,6 +583,8 @@ class HotPlugin:
 
     def _acquire(self) -> _Version:
         with self._lock:
+            if self._freezing:
+                self._swapped.wait_for(lambda: not self._freezing)
             version = self._current
             if version is None:
                 raise self._not_serving()
@@ -437,6 +595,8 @@ class HotPlugin:
         with self._lock:
             version.users -= 1
             idle = version.retired and version.users == 0
+            if self._freezing and version.users == 0:
+                self._swapped.notify_all()  # a swap waits for the last running call
         if idle:
             version.plugin.close()
 

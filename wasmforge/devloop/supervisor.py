@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from typing import IO, Callable, Optional, Sequence, Union
 
-from ..events import Event, Watching
+from ..events import Event, Held, Watching
 from ..workspace.workspace import Workspace
 from .after_swap import AfterSwap
 from .builder import CargoBuilder
@@ -72,6 +72,9 @@ class Supervisor:
         )
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
+        #: Changes that came while paused (`watch`'s p key): handed to the loop on resume.
+        self._paused: Optional[list[Change]] = None
+        self._pause_lock = threading.Lock()
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, crate: str, target: Target, emit: Sink, *,
@@ -144,7 +147,37 @@ class Supervisor:
     def _on_change(self, change: Change) -> None:
         if self.artifact is not None:  # served through links: watch wherever they lead now
             self.watch_more(link_chain(self.artifact))
+        with self._pause_lock:
+            kept = self._paused
+            if kept is not None:
+                kept.append(change)
+        if kept is not None:
+            self._emit(Held(path=change.path, change=change.kind))
+            return
         self.changes.put(change)
+
+    # ---- steering (`watch`'s keys, HotPlugin.rebuild/pause/resume) ----
+
+    def rebuild(self) -> None:
+        """A cycle now, as if a watched file had changed (kind "requested"); even while paused."""
+        self.changes.put(Change(path=self.artifact or (self.sources.dirs or self.sources.files)[0], kind="requested"))
+
+    @property
+    def paused(self) -> bool:
+        return self._paused is not None
+
+    def pause(self) -> None:
+        """Changes are kept, not acted on, until :meth:`resume`."""
+        with self._pause_lock:
+            if self._paused is None:
+                self._paused = []
+
+    def resume(self) -> None:
+        """Acts on the changes kept while paused (one cycle for all of them), and on every change from now on."""
+        with self._pause_lock:
+            kept, self._paused = self._paused or [], None
+        for change in kept:
+            self.changes.put(change)
 
     def watch_more(self, files: Sequence[Path]) -> None:
         """Adds ``files`` to what is watched (those not watched already)."""

@@ -21,9 +21,16 @@ import wasmtime
 
 from ..abi import wasmtypes
 from ..abi.pytypes import RecordedType, python_signature
-from ..abi.signature import Signature, raw_signature
+from ..abi.signature import Param, Signature, raw_signature
 from ..abi.wasmfile import check_module_size, read_plugin_file
-from ..errors import ArgumentError, MemoryAccessError, OptionError, PluginIntegrityError, UnknownFunctionError
+from ..errors import (
+    ArgumentError,
+    MemoryAccessError,
+    OptionError,
+    PluginIntegrityError,
+    UnknownFunctionError,
+    UsageError,
+)
 from ..limits import (
     DEFAULT_MAX_MODULE_SIZE,
     DEFAULT_MAX_OUTPUT,
@@ -171,6 +178,12 @@ class PluginMemory:
     def __repr__(self) -> str:
         shown = f" {self.name!r}" if self.name is not None else ""
         return f"<PluginMemory{shown} of {self._instances.loaded.name}: {self.size} bytes>"
+
+
+#: The exports #[plugin_state] writes (docs/ABI.md, "State"), called as buffer functions.
+_SAVE_STATE = Signature("__wf_state_save", (), "Vec<u8>", "buffer", "none", "bytes")
+_RESTORE_STATE = Signature("__wf_state_restore", (Param("state", "Vec<u8>", None, "bytes"),), "()", "buffer", "bytes",
+                           "unit")
 
 
 class _PluginDoc:
@@ -342,6 +355,35 @@ class Plugin:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._loaded.signatures)
+
+    @property
+    def has_state(self) -> bool:
+        """Whether the plugin keeps a ``#[plugin_state]`` that a hot reload can carry."""
+        return self._loaded.compiled.metadata.state is not None
+
+    def save_state(self) -> Optional[bytes]:
+        """The ``#[plugin_state]`` as JSON bytes (None when the plugin has none), taken under the instance lock."""
+        if not self.has_state:
+            return None
+        return self._state_function(_SAVE_STATE)()  # type: ignore[no-any-return]
+
+    def restore_state(self, data: bytes) -> None:
+        """Puts ``data`` (from :meth:`save_state`) into the ``#[plugin_state]``; ArgumentError when it does not
+        fit this version's state type, UsageError when the plugin has no state."""
+        if not self.has_state:
+            raise UsageError(f"{self.name} has no #[plugin_state] to restore")
+        try:
+            self._state_function(_RESTORE_STATE)(bytes(data))
+        except ArgumentError as error:  # the guest's reason, without the internal export's signature
+            raise ArgumentError(f"{self.name}: {str(error).partition(' -> (): ')[2] or error}") from None
+
+    def _state_function(self, signature: Signature) -> PluginFunction:
+        function = self._functions.get(signature.name)
+        if function is None:
+            if self._instances.closed:
+                raise self._instances.closed_error()
+            function = self._functions[signature.name] = PluginFunction(self._loaded, self._instances, signature)
+        return function
 
     @property
     def types(self) -> Mapping[str, RecordedType]:

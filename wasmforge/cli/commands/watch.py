@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 previous[signum] = signal.signal(signum, interrupt)
     try:
         # Everything inside: importing wasmtime alone takes a few hundred ms, and Ctrl-C then is Ctrl-C too.
+        from ..keys import STATUS_LINE, KeyReader
         from ..watch_output import CliCall, WatchPrinter
         from ...devloop.hot import HotPlugin
         from ...errors import UsageError
@@ -58,9 +60,19 @@ def run(args: argparse.Namespace, out: Output) -> int:
         on_event = printer if args.stubs is None else _with_stubs(printer, args.cwd / args.stubs)
         hot = HotPlugin.from_workspace(
             settings.root, settings=settings, crate=args.package, check=checks or None, on_event=on_event, wait=False,
-            exec_command=command, exec_output=stderr_fd(out) if command is not None else None, **host_options(args),
+            exec_command=command, exec_output=stderr_fd(out) if command is not None else None, state=args.state,
+            **host_options(args),
         )
-        hot.wait_closed()
+        keys = KeyReader.for_terminal(sys.stdin, _Steering(hot, printer, out, stopping, args.json))
+        if keys is not None and not args.json:
+            out.info(STATUS_LINE)
+        try:
+            hot.wait_closed()
+        finally:
+            if keys is not None:
+                keys.close()
+        if stopping.is_set() and not args.json:
+            out.info("stopped watching")
         return EXIT_OK
     except KeyboardInterrupt:
         stopping.set()
@@ -90,3 +102,53 @@ def _with_stubs(printer: Any, directory: Path) -> Any:
         printer(event)
         keep(event)
     return on_event
+
+
+class _Steering:
+    """What each key does (cli/keys.py), reported to the printer as a KeyPressed event."""
+
+    def __init__(self, hot: Any, printer: Any, out: Output, stopping: threading.Event, as_json: bool) -> None:
+        self.hot = hot
+        self.printer = printer
+        self.out = out
+        self.stopping = stopping
+        self.as_json = as_json
+
+    def __call__(self, key: str) -> None:
+        from ...errors import WasmforgeError
+        from ...events import KeyPressed
+
+        hot = self.hot
+        try:
+            if key == "r":
+                hot.rebuild()
+                action = "rebuild"
+            elif key == "p":
+                if hot.paused:
+                    hot.resume()
+                    action = "resumed"
+                else:
+                    hot.pause()
+                    action = "paused: saves wait until p"
+            elif key == "b":
+                serving = next((v for v in hot.versions if v.serving), None)
+                newest = hot.versions[-1] if hot.versions else None
+                if serving is not None and newest is not None and serving.number != newest.number:
+                    action = f"forward to v{hot.forward()}"
+                else:
+                    action = f"rolled back to v{hot.rollback()}"
+            elif key == "c":
+                if not self.as_json:
+                    self.out.clear_screen()
+                action = "cleared"
+            elif key == "q":
+                self.printer(KeyPressed(key=key, action="quit"))
+                self.stopping.set()
+                threading.Thread(target=hot.close, name="wasmforge-quit", daemon=True).start()
+                return
+            else:
+                return  # other keys are typing, not commands
+        except WasmforgeError as error:
+            self.printer(KeyPressed(key=key, action=str(error), ok=False))
+            return
+        self.printer(KeyPressed(key=key, action=action))
