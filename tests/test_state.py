@@ -21,7 +21,8 @@ SOURCE = (PLUGINS / "counter.rs").read_text()
 def counter_source(version: int, field: str = "count") -> str:
     """The counter plugin answering release() = ``version``, its state's field named ``field``."""
     return (SOURCE.replace("pub fn release() -> u32 {\n    1\n}", f"pub fn release() -> u32 {{\n    {version}\n}}")
-            .replace("pub count: u64", f"pub {field}: u64").replace("c.count", f"c.{field}"))
+            .replace("pub struct Counter {\n    pub count: u64", f"pub struct Counter {{\n    pub {field}: u64")
+            .replace("c.count", f"c.{field}"))
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,43 @@ def test_the_cycle_line_says_what_happened_to_the_state() -> None:
         "change: 10 B (+0 B), reloaded in 1.0 ms as v3, state fresh: the saved state does not fit; save to result 0.50 s",
         "change: 10 B (+0 B), reloaded in 1.0 ms as v4; save to result 0.50 s",
     ]
+
+
+def test_the_bar_docs_signatures_state_and_stubs_together(counter: BuiltWorkspace, lib_rs: Path,
+                                                         tmp_path: Path) -> None:
+    """A plugin with doc comments, a recorded struct and a counter, hot-swapped while an app calls it: it keeps
+    its count, shows its docs and signatures, and its stubs make mypy reject a wrong call."""
+    import inspect
+    import os
+    import subprocess
+    import sys
+
+    from helpers import run_cli
+
+    hot = serve(counter, [])
+    try:
+        assert str(inspect.signature(hot.tally)) == "(label: str) -> counter_plugin.Tally"
+        assert hot.tally.__doc__ == "The count so far, labelled; does not count itself."
+        before = [hot.bump() for _ in range(5)][-1]
+        save(lib_rs, counter_source(2))
+        assert hot.wait_for_version(2, timeout=120)
+        assert hot.tally("after") == {"label": "after", "count": before}
+        assert hot.bump() == before + 1
+    finally:
+        hot.close()
+    written = run_cli("stubs", str(counter.artifact), "-o", "typings", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    (tmp_path / "app.py").write_text(
+        "from typing import TYPE_CHECKING, cast\n\nimport wasmforge\n\n"
+        "if TYPE_CHECKING:\n    from counter_plugin import CounterPlugin\n\n"
+        "plugin = cast('CounterPlugin', wasmforge.load('counter_plugin.wasm'))\n"
+        "count: int = plugin.tally('x')['count']\n"
+        "plugin.tally(3)\n"
+    )
+    checked = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app.py"], cwd=tmp_path,
+                             env={**os.environ, "MYPYPATH": str(tmp_path / "typings")}, capture_output=True,
+                             text=True, timeout=600)
+    assert checked.returncode == 1
+    assert checked.stdout.splitlines()[0] == (
+        'app.py:10: error: Argument 1 to "tally" of "CounterPlugin" has incompatible type "int"; expected "str"  '
+        "[arg-type]")
