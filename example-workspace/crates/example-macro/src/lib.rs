@@ -165,6 +165,61 @@ fn has_serde_attr(attrs: &[syn::Attribute]) -> bool {
     })
 }
 
+/// `#[plugin_state]` on `static NAME: State<T> = State::new();` makes the
+/// state survive hot reloads: it exports `__wf_state_save` (the state as JSON)
+/// and `__wf_state_restore` (JSON in, status 2 when it does not fit `T`), which
+/// the host calls around a swap, and records `{"kind":"state"}` in the
+/// metadata. One per plugin.
+#[proc_macro_attribute]
+pub fn plugin_state(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let attr = TokenStream2::from(attr);
+        return syn::Error::new_spanned(attr, "#[plugin_state] takes no arguments").to_compile_error().into();
+    }
+    let original = TokenStream2::from(item.clone());
+    let item = syn::parse_macro_input!(item as syn::ItemStatic);
+    let name = &item.ident;
+    let line = format!(
+        "{{\"v\":{},\"kind\":\"state\",\"name\":\"{}\",\"type\":\"{}\"}}\n",
+        TYPE_RECORD_VERSION,
+        escape(&name.to_string()),
+        escape(&type_text(&item.ty))
+    );
+    let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
+    let record_len = line.len();
+    quote!(
+        #original
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[link_section = "wasmforge.exports"]
+        #[used]
+        static __WF_STATE_RECORD: [u8; #record_len] = *#record_bytes;
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[export_name = "__wf_state_save"]
+        pub extern "C" fn __wf_state_save_export(ptr: *mut u8, len: usize) -> *const u32 {
+            fn glue(_input: &[u8]) -> ::wasmforge_pdk::__private::Outcome {
+                #name.__save()
+            }
+            ::wasmforge_pdk::__private::call_buffer(ptr, len, glue)
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        #[export_name = "__wf_state_restore"]
+        pub extern "C" fn __wf_state_restore_export(ptr: *mut u8, len: usize) -> *const u32 {
+            fn glue(input: &[u8]) -> ::wasmforge_pdk::__private::Outcome {
+                #name.__restore(input)
+            }
+            ::wasmforge_pdk::__private::call_buffer(ptr, len, glue)
+        }
+    )
+    .into()
+}
+
 /// `#[host_fn]` on an `extern "C" { ... }` block declares functions the Python
 /// host provides. Each declaration becomes an ordinary safe Rust function that
 /// encodes its arguments, calls the host, and decodes the result, with the same

@@ -7,12 +7,16 @@
 //!   block to call functions the Python host provides;
 //! - [`plugin_type`]: put `#[plugin_type]` above a serde struct or enum that
 //!   crosses the boundary, and Python shows its fields, checks dicts against
-//!   them and types them in `wasmforge stubs`.
+//!   them and types them in `wasmforge stubs`;
+//! - [`plugin_state`]: put `#[plugin_state]` above a `static NAME: State<T> =
+//!   State::new();` (T a serde type with Default) and the state survives hot
+//!   reloads: wasmforge saves it from the serving version and restores it into
+//!   the next one.
 //!
 //! Everything in `__private` is what the attributes' generated code calls; it
 //! is public only so that generated code can reach it.
 
-pub use example_macro::{host_fn, plugin_fn, plugin_type};
+pub use example_macro::{host_fn, plugin_fn, plugin_state, plugin_type};
 
 /// Re-exported so plugins and the runner agree on one serde_json.
 pub use serde_json;
@@ -20,6 +24,47 @@ pub use serde_json;
 /// Version of the wire contract this crate speaks; recorded in every export's
 /// metadata so a host can refuse a plugin it does not understand.
 pub const WIRE_VERSION: u32 = 1;
+
+/// A plugin's state between calls, carried across hot reloads when marked
+/// `#[plugin_state]` (one per plugin): `COUNTER.with(|c| { c.count += 1; c.count })`.
+/// It starts as `T::default()`; a new version of the plugin starts with the
+/// serving version's value, if that still decodes as its `T` (wasmforge's
+/// `state="keep"|"fresh"|"require"` says what happens when it does not).
+pub struct State<T> {
+    value: std::sync::Mutex<Option<T>>,
+}
+
+impl<T> State<T> {
+    pub const fn new() -> Self {
+        State { value: std::sync::Mutex::new(None) }
+    }
+}
+
+impl<T: Default> State<T> {
+    /// Runs `f` on the state (made with `T::default()` the first time).
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        f(guard.get_or_insert_with(T::default))
+    }
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Default> State<T> {
+    #[doc(hidden)]
+    pub fn __save(&self) -> __private::Outcome {
+        self.with(|value| __private::ret_json(value))
+    }
+
+    #[doc(hidden)]
+    pub fn __restore(&self, input: &[u8]) -> __private::Outcome {
+        match serde_json::from_slice::<T>(input) {
+            Ok(value) => {
+                *self.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+                Ok(Vec::new())
+            }
+            Err(e) => Err(__private::Failure::BadInput(format!("the saved state does not fit this version's state: {}", e))),
+        }
+    }
+}
 
 #[doc(hidden)]
 pub mod __private {
