@@ -69,7 +69,7 @@ def test_new_writes_the_series_layout(tmp_path: Path) -> None:
     assert "use wasmforge_pdk::{plugin_fn, plugin_type};" in lib
     assert "#[plugin_fn]\npub fn add(one: i32, two: i32) -> i32" in lib
     pdk = (root / "crates/wasmforge-pdk/src/lib.rs").read_text()
-    assert "pub use tool_macro::{host_fn, plugin_fn, plugin_type};" in pdk
+    assert "pub use tool_macro::{host_fn, plugin_fn, plugin_state, plugin_type};" in pdk
     assert '# crates = ["tool-plugin"]' in (root / "wasmforge.toml").read_text()
     assert "/target" in (root / ".gitignore").read_text()
     leftovers = re.findall(r"\{\{(?:name|crate)\}\}", "".join((root / f).read_text() for f in EXPECTED_FILES))
