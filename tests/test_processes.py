@@ -121,3 +121,95 @@ def test_host_functions_that_do_not_pickle_are_named() -> None:
             pickle.dumps(plugin)
         with pytest.raises(pickle.PicklingError, match="host function 'scale'"):
             pickle.dumps(plugin.scaled)
+
+
+# ---- process pools ----
+
+@pytest.mark.cargo
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_process_pool_maps_a_plugin_function_like_one_process(demo, method: str) -> None:
+    ones, twos = list(range(-20, 20)), [i * 7 for i in range(40)]
+    with wasmforge.load(demo.wasm) as plugin:
+        expected = [plugin.add(a, b) for a, b in zip(ones, twos)]
+        greetings = [plugin.greet(str(n)) for n in ones]
+        context = multiprocessing.get_context(method)
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+            assert list(pool.map(plugin.add, ones, twos, timeout=300)) == expected
+            assert list(pool.map(plugin.greet, map(str, ones), chunksize=8, timeout=300)) == greetings
+
+
+def _load_and_call_unseen_module(constant: int) -> int:
+    module = wasmtime.wat2wasm(f'(module (func (export "f") (result i32) (i32.const {constant})))')
+    with wasmforge.Plugin.from_bytes(module, name="unseen.wasm") as plugin:
+        return int(plugin.call_raw("f"))
+
+
+def test_a_forked_worker_compiles_modules_it_has_never_seen() -> None:
+    # The parent compiled already (wasmtime's compiler threads started); a forked child that compiles
+    # in parallel waits for threads it does not have. Bytes never seen before: no cache can answer.
+    with wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(BLOCKING), name="parent.wasm",
+                                     host_functions={"wait": lambda: None}) as plugin:
+        assert plugin.call_raw("seven") == 7
+    constant = uuid.uuid4().int % 100_000
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_load_and_call_unseen_module, constant).result(timeout=300) == constant
+
+
+def _in_a_fork(child) -> str:
+    """Runs ``child()`` in a forked process; what it returned (as text), or why not, within a generous timeout."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write_end, str(child()).encode())
+        except BaseException as error:  # noqa: BLE001
+            os.write(write_end, f"{type(error).__name__}: {error}".encode())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 120)
+        if not ready:
+            os.kill(pid, 9)
+            return "the child hung"
+        return os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+
+
+def test_a_forked_child_does_not_inherit_a_store_in_use() -> None:
+    entered, leave = threading.Event(), threading.Event()
+
+    def wait() -> None:
+        entered.set()
+        leave.wait(60)
+
+    with wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(BLOCKING), name="busy.wasm",
+                                     host_functions={"wait": wait}) as plugin:
+        caller = threading.Thread(target=plugin.call_raw, args=("block",))
+        caller.start()
+        try:
+            assert entered.wait(60)
+            # Another thread is inside this plugin's only store: the child starts on a fresh instance.
+            assert _in_a_fork(lambda: plugin.call_raw("seven")) == "7"
+        finally:
+            leave.set()
+            caller.join()
+
+
+def test_time_limits_work_in_a_forked_child() -> None:
+    # A timed call in the parent started the epoch ticker; the child has no such thread until it starts one.
+    with wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(BLOCKING), name="spin.wasm", host_functions={"wait": lambda: None},
+                                     limits=wasmforge.Limits(timeout=0.2)) as plugin:
+        with pytest.raises(PluginTimeout):
+            plugin.call_raw("spin")
+
+        def child() -> str:
+            try:
+                plugin.call_raw("spin")
+            except PluginTimeout:
+                return "timed out"
+            return "returned"
+
+        assert _in_a_fork(child) == "timed out"
