@@ -9,6 +9,7 @@ target/<triple>/<profile>/).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from ..errors import BuildError, ConfigError, UsageError
 from .cargo import Cargo
 from .lockfile import unreadable_in_output
 from .manifest import workspace_crates
+from .optimize import find_wasm_opt, optimize
 from .settings import Settings
 from .toolchain import Toolchain, debian_crate_package, release_of
 
@@ -44,6 +46,8 @@ class Artifact:
     size: int
     #: cargo did not need to rebuild it.
     fresh: bool = False
+    #: Its size as cargo wrote it, when wasm-opt made it ``size`` (release builds, where wasm-opt is installed).
+    size_before_wasm_opt: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ def build_with(
         )
     # cargo reports crates as they finish, in parallel; the caller's order is steadier.
     artifacts.sort(key=lambda artifact: crates.index(artifact.crate) if artifact.crate in crates else len(crates))
+    wasm_opt = find_wasm_opt() if settings.profile == "release" else None
+    if wasm_opt is not None:
+        artifacts = [_optimized(artifact, wasm_opt) for artifact in artifacts]
     return BuildResult(
         artifacts=tuple(artifacts),
         seconds=seconds,
@@ -167,6 +174,11 @@ def prepare_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot make --out-dir {out_dir}: {error.strerror}") from error
+
+
+def _optimized(artifact: Artifact, wasm_opt: str) -> Artifact:
+    sizes = optimize(artifact.path, wasm_opt)
+    return dataclasses.replace(artifact, size=sizes.after, size_before_wasm_opt=sizes.before)
 
 
 def copy_artifacts(artifacts: Sequence[Artifact], out_dir: Path) -> tuple[Artifact, ...]:

@@ -29,6 +29,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 f"built {artifact.crate}: {shown_path(artifact.path, args.cwd)} "
                 f"({format_bytes(artifact.size, fixed_point=True)}) in {result.seconds:.2f} s"
             )
+        for artifact in result.artifacts if not out.quiet else ():
+            if artifact.size_before_wasm_opt is not None:
+                out.result(f"wasm-opt {artifact.crate}: {format_bytes(artifact.size_before_wasm_opt, fixed_point=True)}"
+                           f" -> {format_bytes(artifact.size, fixed_point=True)} "
+                           f"({_change(artifact.size_before_wasm_opt, artifact.size)})")
         for copy in copies if not out.quiet else ():
             out.result(f"copied {copy.crate}: {shown_path(copy.path, args.cwd)}")
         return EXIT_OK
@@ -45,9 +50,15 @@ def run(args: argparse.Namespace, out: Output) -> int:
         "target": result.target,
         "warnings": result.warnings,
         "artifacts": [
-            {"crate": a.crate, "path": str(a.path), "size": a.size, "fresh": a.fresh} for a in result.artifacts
+            {"crate": a.crate, "path": str(a.path), "size": a.size, "fresh": a.fresh,
+             **({"size_before_wasm_opt": a.size_before_wasm_opt} if a.size_before_wasm_opt is not None else {})}
+            for a in result.artifacts
         ],
         "diagnostics": result.diagnostics,
         **({"copied": [{"crate": c.crate, "path": str(c.path)} for c in copies]} if out_dir else {}),
     }))
     return EXIT_OK
+
+
+def _change(before: int, after: int) -> str:
+    return f"{(after - before) * 100 / before:+.0f}%" if before else "no change"
