@@ -7,9 +7,9 @@
 //!
 //! Arguments parse as JSON where they can, else as strings, as in `wasmforge call`.
 
-use wasmforge_pdk::serde_json::{self, Value};
 use std::io::Write;
 use std::process::ExitCode;
+use wasmforge_pdk::serde_json::{self, Value};
 
 pub struct Function {
     /// The JSON record #[plugin_fn] wrote for this function (docs/ABI.md).
