@@ -25,7 +25,7 @@ from wasmforge.workspace.toolchain import uses_debian_registry
 EXPECTED_FILES = {
     "Cargo.toml",
     "pytest.ini",
-    "tests/test_plugin.py",
+    "crates/tool-plugin/tests/test_tool_plugin.py",
     "wasmforge.toml",
     "README.md",
     ".gitignore",

@@ -12,8 +12,9 @@ its plugin crates are built once per session and profile. Set
 ``--wasmforge-profile`` for each) to run every plugin test against both builds.
 
 Fixtures:
-- ``wasm_plugin``: the workspace's plugin, loaded fresh for each test (one
-  plugin crate; with several, use ``wasm_plugins``);
+- ``wasm_plugin``: the plugin crate the test file is in (its directory's),
+  else the workspace's one plugin crate, loaded fresh for each test (with
+  several, a test outside them names one: ``wasm_plugins[...]``);
 - ``wasm_plugins``: crate name -> loaded plugin, for every plugin crate;
 - ``load_wasm_plugin``: a factory, ``load_wasm_plugin(crate=None, **load_options)``,
   for host functions and limits;
@@ -114,19 +115,35 @@ def wasm_artifacts(wasm_workspace: Path, wasm_profile: str, _wasmforge_builds: _
         pytest.fail(f"wasmforge fixtures: {error}", pytrace=False)
 
 
+def _crate_holding(test_file: Path, root: Path, crates: "list[str]") -> Optional[str]:
+    """Of ``crates``, the one whose directory holds ``test_file``: a plugin crate's own tests, whatever its name."""
+    from .workspace.manifest import workspace_crates
+
+    members = workspace_crates(root)
+    holding = [c for c in crates if c in members and members[c].resolve() in test_file.resolve().parents]
+    return max(holding, key=lambda c: len(members[c].resolve().parts)) if holding else None
+
+
 @pytest.fixture
-def load_wasm_plugin(wasm_artifacts: dict[str, Path]) -> Iterator[Callable[..., "Plugin"]]:
-    """``load_wasm_plugin(crate=None, **load_options)``: the plugins it loads close after the test."""
+def load_wasm_plugin(wasm_artifacts: dict[str, Path], wasm_workspace: Path,
+                     request: pytest.FixtureRequest) -> Iterator[Callable[..., "Plugin"]]:
+    """``load_wasm_plugin(crate=None, **load_options)``: the plugins it loads close after the test.
+
+    Without ``crate``: the plugin crate the test file is in, else the only one.
+    """
     from .runtime.plugin import load
 
     loaded: list["Plugin"] = []
 
     def load_plugin(crate: Optional[str] = None, **options: Any) -> "Plugin":
+        if crate is None and len(wasm_artifacts) != 1:
+            crate = _crate_holding(Path(str(request.path)), wasm_workspace, sorted(wasm_artifacts))
         if crate is None:
             if len(wasm_artifacts) != 1:
                 pytest.fail(
                     f"the workspace has several plugin crates ({', '.join(sorted(wasm_artifacts))}); "
-                    "name one: load_wasm_plugin('crate-name') or wasm_plugins['crate-name']",
+                    "put the test in that crate's directory (crates/NAME/tests/), or name one: "
+                    "load_wasm_plugin('crate-name') or wasm_plugins['crate-name']",
                     pytrace=False,
                 )
             crate = next(iter(wasm_artifacts))

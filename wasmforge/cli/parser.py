@@ -16,6 +16,7 @@ from .._version import __version__
 #: Command -> what it does (its help line); each runs from wasmforge.cli.commands.<command>.run.
 COMMANDS = {
     "new": "create a plugin workspace (plugin, macro and runner crates)",
+    "add": "add a plugin crate to this workspace (as cargo new inside a workspace)",
     "build": "compile the workspace's plugin crate(s) to .wasm",
     "call": "call a plugin function and print the result",
     "inspect": "show a plugin's typed exports, host functions, imports and memory",
@@ -46,6 +47,7 @@ class Parser(argparse.ArgumentParser):
 
 _EXAMPLES = {
     "new": "example: wasmforge new my-plugin && cd my-plugin && wasmforge build",
+    "add": "example: wasmforge add greeter && wasmforge call -p greeter add 1 2",
     "build": "example: wasmforge build --release --json",
     "call": "examples: wasmforge call add 1 2 | wasmforge call length hello | wasmforge call --plugin x.wasm --list",
     "doctor": "example: wasmforge doctor --json",
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="leave .cargo/config.toml out: plain cargo takes crates from crates.io")
     new.add_argument("--template", default="default", metavar="NAME|DIR",
                      help="a template from --list-templates, or your own template directory (default: default)")
+
+    add = command("add")
+    add.add_argument("name", metavar="NAME", help="the new plugin crate's name (its package and directory)")
+    add.add_argument("--path", metavar="DIR", help="create the crate in DIR instead of crates/NAME")
+    add.add_argument("--template", default="default", metavar="NAME|DIR",
+                     help="the template whose plugin crate to copy, as for `new` (default: default)")
+    add.add_argument("--dry-run", action="store_true", help="list what would be written and changed, change nothing")
 
     build = command("build")
     build.add_argument("--release", action="store_true", help="optimised build")

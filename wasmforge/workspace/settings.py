@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Union
 from ..errors import ConfigError, OptionError, WorkspaceNotFound
 from ..limits import MAX_TIMEOUT, Limits
 from . import tomlfile
-from .manifest import workspace_crates
+from .manifest import is_cdylib, workspace_crates
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
 CONFIG_FILE = "wasmforge.toml"
@@ -131,8 +131,9 @@ def load_settings(
     if "plugin_crates" not in values:
         values["plugin_crates"] = _default_plugin_crates(root)
         if not values["plugin_crates"]:
-            raise ConfigError(f"no plugin crate in {root}: no workspace crate's name ends in -plugin; name the "
-                              f"crate(s) to build in {CONFIG_FILE}, e.g. [plugin] crates = [\"NAME-plugin\"]")
+            raise ConfigError(f"no plugin crate in {root}: no workspace crate is a cdylib ([lib] crate-type = "
+                              f"[\"cdylib\"]); make one with `wasmforge add NAME`, or name the crate(s) to build in "
+                              f"{CONFIG_FILE}, e.g. [plugin] crates = [\"NAME\"]")
     if not values["plugin_crates"]:
         raise ConfigError(f"{path}: [plugin] crates is empty; name the crate(s) to build, e.g. crates = [\"NAME-plugin\"]")
     settings = Settings(root=root, **values)
@@ -193,5 +194,8 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
 
 
 def _default_plugin_crates(root: Path) -> tuple[str, ...]:
-    """Without [plugin] crates: every workspace crate whose name ends in -plugin."""
-    return tuple(sorted(name for name in workspace_crates(root) if name.endswith("-plugin")))
+    """Without [plugin] crates: every workspace crate whose library is a cdylib (what a .wasm is), by name.
+
+    Never a name pattern: a crate renamed, or added under any name, is found all the same.
+    """
+    return tuple(sorted(name for name, directory in workspace_crates(root).items() if is_cdylib(directory)))

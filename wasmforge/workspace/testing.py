@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -63,9 +64,8 @@ def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path
 
 def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
     """pytest in the workspace, with this interpreter (which has wasmforge's fixtures)."""
-    tests = settings.root / "tests"
-    if not (tests.is_dir() and any(tests.rglob("test_*.py"))) and not extra_args:
-        return SuiteResult("pytest", ok=True, ran=False, note="no tests/test_*.py in the workspace; skipped")
+    if not _has_python_tests(settings.root) and not extra_args:
+        return SuiteResult("pytest", ok=True, ran=False, note="no test_*.py in the workspace; skipped")
     if importlib.util.find_spec("pytest") is None:
         raise TestEnvironmentError(
             f"pytest is not installed for {sys.executable}; install it with `{sys.executable} -m pip install pytest`"
@@ -86,6 +86,15 @@ def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] 
                            note=f"no tests matched {' '.join(extra_args)}")
     return SuiteResult("pytest", ok=code in (0, 5), passed=counts.get("passed", 0), failed=failed,
                        note="no tests collected" if code == 5 else "")
+
+
+def _has_python_tests(root: Path) -> bool:
+    """Whether a test_*.py is anywhere in the workspace (tests/, or a plugin crate's own), not under target/."""
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [d for d in subdirectories if d != "target" and not d.startswith(".")]
+        if any(name.startswith("test_") and name.endswith(".py") for name in files):
+            return True
+    return False
 
 
 def _stream(argv: list[str], cwd: Path, on_line: LineSink, env: Optional[dict[str, str]] = None) -> tuple[int, str]:

@@ -81,7 +81,7 @@ class Workspace:
 
     def run_native(self, arguments: Sequence[str], crate: Optional[str] = None) -> int:
         """The runner crate, natively, with ``arguments``: `wasmforge call --native`."""
-        return run_native(self.cargo, self.members, arguments, crate=crate)
+        return run_native(self.cargo, self.members, self.settings.plugin_crates, arguments, crate=crate)
 
     def run_cargo_tests(self, on_line: LineSink) -> SuiteResult:
         return run_cargo_tests(self.settings, self.cargo, self.members, on_line)
