@@ -140,7 +140,10 @@ def grown(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -
     for manifest in (root / "crates/grown-tally/Cargo.toml", root / "crates/grown-runner/Cargo.toml"):
         manifest.write_text(manifest.read_text().replace("grown-plugin", "grown-tally"))
     lib = root / "crates/grown-greeter/src/lib.rs"
-    lib.write_text(lib.read_text().replace("one + two", "one + two + 100"))
+    lib.write_text(lib.read_text().replace(
+        "    one + two\n", '    if cfg!(feature = "loud") { (one + two + 100) * 10 } else { one + two + 100 }\n'))
+    manifest = root / "crates/grown-greeter/Cargo.toml"
+    manifest.write_text(manifest.read_text() + "\n[features]\nloud = []\n")
     result = run_cli("build", cwd=root)
     assert result.returncode == 0, result.stderr
     return root
@@ -170,6 +173,8 @@ def test_native_runner_knows_every_plugin(grown: Path) -> None:
                           "add is exported by grown-greeter, grown-tally; choose one with -p CRATE")
     assert_one_line_error(run_cli("call", "--native", "-p", "nosuch", "add", cwd=grown), 2,
                           f"no plugin crate 'nosuch' in the workspace at {grown}; plugins: grown-greeter, grown-tally")
+    assert_one_line_error(run_cli("call", "--native", "-p", "grown-tally", "-p", "grown-greeter", "add", cwd=grown), 2,
+                          "--native calls one plugin crate; got -p grown-tally -p grown-greeter")
     listed = run_cli("call", "--native", "--list", cwd=grown).stdout.splitlines()
     assert listed[0] == "grown-greeter:" and "grown-tally:" in listed and "  add(one: i32, two: i32) -> i32" in listed
     only = run_cli("call", "--native", "-p", "grown-tally", "--list", cwd=grown).stdout.splitlines()
@@ -183,3 +188,47 @@ def test_each_plugins_python_tests_get_their_own_plugin(grown: Path) -> None:
     result = run_cli("test", "--python-only", cwd=grown)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == ["pytest: ok, 8 passed, 0 failed"]
+
+
+# ---- the build flags, on the grown workspace: features reach the .wasm and the native runner, the target is kept --
+
+
+@pytest.mark.cargo
+def test_features_reach_the_wasm_and_the_native_runner(grown: Path) -> None:
+    assert run_cli("call", "-p", "grown-greeter", "-F", "loud", "add", "1", "2", cwd=grown).stdout == "1030\n"
+    assert run_cli("call", "--native", "-p", "grown-greeter", "--features", "loud", "add", "1", "2",
+                   cwd=grown).stdout == "1030\n"
+    config = grown / "wasmforge.toml"
+    original = config.read_text()
+    try:
+        config.write_text(original.replace("features = []", 'features = ["grown-greeter/loud"]'))
+        assert run_cli("call", "-p", "grown-greeter", "add", "1", "2", cwd=grown).stdout == "1030\n"
+        # -F replaces the list (as every flag replaces its key); an empty one clears it
+        assert run_cli("call", "-p", "grown-greeter", "-F", "", "add", "1", "2", cwd=grown).stdout == "103\n"
+    finally:
+        config.write_text(original)
+    assert run_cli("call", "-p", "grown-greeter", "add", "1", "2", cwd=grown).stdout == "103\n"
+
+
+@pytest.mark.cargo
+def test_the_target_given_is_the_target_built_and_loaded(grown: Path) -> None:
+    import json
+
+    inspected = run_cli("inspect", "-p", "grown-tally", "--target", "wasm32-wasi", "--json", cwd=grown)
+    assert inspected.returncode == 0, inspected.stderr
+    assert "/wasm32-wasi" in json.loads(inspected.stdout)["file"]
+    config = grown / "wasmforge.toml"
+    original = config.read_text()
+    try:
+        config.write_text(original.replace('target = "wasm32-unknown-unknown"', 'target = "wasm32-wasi"'))
+        assert run_cli("call", "-p", "grown-tally", "add", "1", "2", cwd=grown).stdout == "3\n"
+        kept = run_cli("inspect", "-p", "grown-tally", "--json", cwd=grown)  # what call built and loaded
+        assert "/wasm32-wasi" in json.loads(kept.stdout)["file"]
+    finally:
+        config.write_text(original)
+
+
+@pytest.mark.cargo
+def test_test_takes_p_for_the_rust_tests(grown: Path) -> None:
+    result = run_cli("test", "--rust-only", "-p", "grown-tally", cwd=grown)
+    assert result.stdout.splitlines() == ["cargo test: ok, 1 passed, 0 failed"], result.stderr

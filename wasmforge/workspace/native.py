@@ -44,4 +44,20 @@ def run_native(cargo: Cargo, members: Mapping[str, Path], plugins: Sequence[str]
         chosen = ["-p", crate]
     runner = runners[0]
     cargo.prepare()
-    return cargo.run(cargo.argv("run", "-q", crates=[runner], trailing=[*chosen, *arguments]))
+    features = _plugin_features(cargo.features, members, plugins if crate is None or crate == runner else [crate])
+    return cargo.run(cargo.argv("run", "-q", crates=[runner], trailing=[*chosen, *arguments], features=features))
+
+
+def _plugin_features(features: Sequence[str], members: Mapping[str, Path], plugins: Sequence[str]) -> list[str]:
+    """The build's features as the runner takes them: a plugin crate's own as CRATE/FEATURE, for each plugin that
+    has it (the runner has none of its own); CRATE/FEATURE as given."""
+    named = []
+    for feature in features:
+        if "/" in feature:
+            named.append(feature)
+            continue
+        for plugin in plugins:
+            table = (read_manifest(members[plugin] / "Cargo.toml") or {}).get("features")
+            if isinstance(table, dict) and feature in table:
+                named.append(f"{plugin}/{feature}")
+    return named

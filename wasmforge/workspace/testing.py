@@ -50,11 +50,12 @@ class SuiteResult:
         return f"{self.name}: {state}, {self.passed} passed, {self.failed} failed{extra}"
 
 
-def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path], on_line: LineSink) -> SuiteResult:
-    """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
-    check_crates(settings, members)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
+def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path], on_line: LineSink,
+                    crates: Sequence[str] = ()) -> SuiteResult:
+    """`cargo test` of the plugin crates (or ``crates``) for the host, where ordinary Rust tools work."""
+    check_crates(settings, members, crates)  # a crate wasmforge.toml names but the workspace lacks: a config error
     cargo.prepare()
-    argv = cargo.argv("test", "--color=never", crates=settings.plugin_crates)
+    argv = cargo.argv("test", "--color=never", crates=tuple(crates) or settings.plugin_crates)
     code, output = _stream(argv, settings.root, on_line, env=cargo.env())
     counts = [tuple(map(int, m.groups())) for m in _CARGO_RESULT.finditer(output)]
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -62,8 +63,13 @@ def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path
                        note="" if code == 0 or counts else "it did not compile; see above")
 
 
-def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
-    """pytest in the workspace, with this interpreter (which has wasmforge's fixtures)."""
+def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = (), *,
+               profile: Optional[str] = None) -> SuiteResult:
+    """pytest in the workspace, with this interpreter (which has wasmforge's fixtures).
+
+    Its fixtures build with the workspace's settings; ``profile`` (given on the command line) overrides
+    pytest.ini's wasmforge_profiles, and the target and features given pass on too.
+    """
     if not _has_python_tests(settings.root) and not extra_args:
         return SuiteResult("pytest", ok=True, ran=False, note="no test_*.py in the workspace; skipped")
     if importlib.util.find_spec("pytest") is None:
@@ -72,8 +78,13 @@ def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] 
         )
     # wasmforge's fixtures arrive through its pytest11 entry point.
     argv = [sys.executable, "-m", "pytest", *extra_args]
-    if settings.profile == "release":
-        argv += ["--wasmforge-profile", "release"]
+    if profile is not None:
+        argv += ["--wasmforge-profile", profile]
+    argv += ["--wasmforge-target", settings.target]
+    for feature in settings.features:
+        argv += ["--wasmforge-feature", feature]
+    if settings.no_default_features:
+        argv.append("--wasmforge-no-default-features")
     code, output = _stream(argv, settings.root, on_line)
     counts: dict[str, int] = {}
     for number, kind in _PYTEST_COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else ""):

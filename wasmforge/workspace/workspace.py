@@ -83,8 +83,9 @@ class Workspace:
         """The runner crate, natively, with ``arguments``: `wasmforge call --native`."""
         return run_native(self.cargo, self.members, self.settings.plugin_crates, arguments, crate=crate)
 
-    def run_cargo_tests(self, on_line: LineSink) -> SuiteResult:
-        return run_cargo_tests(self.settings, self.cargo, self.members, on_line)
+    def run_cargo_tests(self, on_line: LineSink, crates: Sequence[str] = ()) -> SuiteResult:
+        return run_cargo_tests(self.settings, self.cargo, self.members, on_line, crates)
 
-    def run_pytest(self, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
-        return run_pytest(self.settings, on_line, extra_args)
+    def run_pytest(self, on_line: LineSink, extra_args: Sequence[str] = (), *,
+                   profile: Optional[str] = None) -> SuiteResult:
+        return run_pytest(self.settings, on_line, extra_args, profile=profile)

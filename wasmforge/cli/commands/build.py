@@ -12,8 +12,7 @@ from ..plugins import command_workspace, run_build
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    workspace = command_workspace(args, profile="release" if args.release else None, target=args.target,
-                           offline=args.offline or None)
+    workspace = command_workspace(args, offline=args.offline or None)
     if not args.json:
         result = run_build(out, workspace, args.package or (), stream=not out.quiet, prove=True)
         for artifact in result.artifacts if not out.quiet else ():

@@ -70,7 +70,8 @@ def _call_native(args: argparse.Namespace) -> int:
         raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
     ignored = [flag for flag, given in (("--json", args.json), ("--sha256", args.sha256), ("--timeout", args.timeout),
                                         ("--memory-limit", args.memory_limit), ("--fuel", args.fuel),
-                                        ("--host-functions", args.host_functions)) if given]
+                                        ("--host-functions", args.host_functions),
+                                        ("--target", args.wasm_target)) if given]
     if ignored:
         raise UsageError(f"--native runs the plugin as native code, where {', '.join(ignored)} cannot apply; "
                          "drop --native to call the .wasm")
@@ -80,7 +81,7 @@ def _call_native(args: argparse.Namespace) -> int:
         words = [args.function, *args.args]
     else:
         raise UsageError("name the function to call, e.g. `wasmforge call --native add 1 2`, or --list")
-    workspace = command_workspace(args, profile="release" if args.release else None)
+    workspace = command_workspace(args)
     if args.package and len(args.package) > 1:
         raise UsageError(f"--native calls one plugin crate; got -p {' -p '.join(args.package)}")
     crate = (args.package or [None])[0]

@@ -47,15 +47,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if args.exec is not None and not args.exec[0].strip():
             raise UsageError("--exec needs a command, e.g. --exec 'pytest -q'")
         settings = command_workspace(
-            args, profile="release" if args.release else None, debounce_ms=args.debounce, poll=args.poll or None,
+            args, debounce_ms=args.debounce, poll=args.poll or None,
             timeout=args.timeout, memory_limit=args.memory_limit, fuel=args.fuel, check_timeout=args.check_timeout,
         ).settings
+        if args.package and len(args.package) > 1:
+            raise UsageError(f"watch serves one plugin crate; give -p once (got {', '.join(args.package)})")
         checks = [CliCall.parse(text) for text in args.call or ()]
         command = args.exec[0] if args.exec else None
         printer = WatchPrinter(out, settings.root, as_json=args.json, verbose=args.verbose > 0, clear=args.clear,
                                exec_command=command)
         hot = HotPlugin.from_workspace(
-            settings.root, settings=settings, crate=args.package, check=checks or None, on_event=printer, wait=False,
+            settings.root, settings=settings, crate=(args.package or [None])[0], check=checks or None, on_event=printer, wait=False,
             exec_command=command, exec_output=stderr_fd(out) if command is not None else None, **host_options(args),
         )
         hot.wait_closed()
