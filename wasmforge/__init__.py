@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         UnknownFunctionError,
         UsageError,
         WasmforgeError,
+        WorkspaceGone,
         WorkspaceNotFound,
     )
     from .runtime.caller import Caller, CallerMemory
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from .runtime.function import PluginFunction
     from .runtime.plugin import Plugin, PluginMemory, load
     from .devloop.hot import CheckCall, HotPlugin
+    from .devloop.hotset import HotPlugins
     from .workspace.scaffold import new_workspace
     from .limits import Limits
     from .workspace.toolchain import Toolchain, find_toolchain
@@ -67,6 +69,7 @@ _LAZY = {
     "PluginChain": "runtime.chain",
     "load_dir": "runtime.chain",
     "HotPlugin": "devloop.hot",
+    "HotPlugins": "devloop.hotset",
     "CheckCall": "devloop.hot",
     "Signature": "abi.signature",
     "Param": "abi.signature",
@@ -87,7 +90,7 @@ _LAZY = {
             "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError", "PluginLoadError",
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
             "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout",
-            "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError",
+            "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError", "WorkspaceGone",
             "HostFunctionResultError", "OptionError",
         )
     },

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from .build import BuildResult, DiagnosticSink, build_with, check_crates
 from .cargo import Cargo
 from .manifest import read_manifest, workspace_crates
@@ -66,8 +66,12 @@ class Workspace:
         check_crates(self.settings, self.members, crates)
 
     def plugin_crate(self, crate: Optional[str] = None) -> str:
-        """``crate`` if it is one of the plugin crates (default: the first); ConfigError if not."""
+        """``crate`` if it is one of the plugin crates (default: the only one); ConfigError if not, UsageError
+        when there are several and none is named."""
         crates = self.settings.plugin_crates
+        if crate is None and len(crates) > 1:
+            raise UsageError(f"the workspace at {self.root} has several plugin crates ({', '.join(crates)}); "
+                             "name one (-p CRATE, crate=...), or serve them all (wasmforge.HotPlugins)")
         chosen = crate or crates[0]
         if chosen not in crates:
             raise ConfigError(f"{chosen!r} is not a plugin crate of {self.root}; use one of: {', '.join(crates)}")
