@@ -210,3 +210,44 @@ def test_a_workspace_gone_under_watch_ends_it_with_one_line(demo: Any, tmp_path:
         assert "Traceback" not in "".join(process.stderr)
     finally:
         process.close()
+
+
+# ---- the mdbook template's chain, hot: an app sees both of its plugins reload ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hotbook(tmp_path_factory: pytest.TempPathFactory, shared_cargo_target: Path) -> Path:
+    root = tmp_path_factory.mktemp("hotbook") / "hotbook"
+    new_workspace("hotbook", root, template="mdbook")
+    built = run_cli("build", cwd=root)
+    assert built.returncode == 0, built.stderr
+    return root
+
+
+def test_a_hot_chain_of_the_mdbook_template_sees_both_plugins_reload(hotbook: Path) -> None:
+    import json
+
+    import wasmforge
+
+    book = json.loads((hotbook / "book.json").read_text())
+    shortcodes = hotbook / "crates/hotbook-shortcodes-plugin/src/lib.rs"
+    toc = hotbook / "crates/hotbook-toc-plugin/src/lib.rs"
+    originals = shortcodes.read_text(), toc.read_text()
+
+    def intro(hot: Any, context: Any = None) -> str:
+        return str(hot.chain("preprocess", book, context=context)["items"][1]["Chapter"]["content"])
+
+    try:
+        with wasmforge.HotPlugins.from_workspace(hotbook) as hot:
+            assert list(hot) == ["hotbook-shortcodes-plugin", "hotbook-toc-plugin"]
+            first = intro(hot, {"options": {}})
+            assert first.startswith("# Introduction\n\n**Sections**\n\n") and "🦀" in first
+            save(shortcodes, originals[0].replace('(":crab:", "🦀")', '(":crab:", "CRAB")'))
+            poll_until(lambda: hot["hotbook-shortcodes-plugin"].version == 2, TIMEOUT)
+            assert "CRAB" in intro(hot, {"options": {}}) and hot["hotbook-toc-plugin"].version == 1
+            save(toc, originals[1].replace('unwrap_or("Sections")', 'unwrap_or("Contents")'))
+            poll_until(lambda: hot["hotbook-toc-plugin"].version == 2, TIMEOUT)
+            assert intro(hot, {"options": {}}).startswith("# Introduction\n\n**Contents**\n\n")
+    finally:
+        shortcodes.write_text(originals[0])
+        toc.write_text(originals[1])
