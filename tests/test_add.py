@@ -115,6 +115,13 @@ def test_add_from_the_mdbook_template_copies_its_chain_step(tmp_path: Path) -> N
     assert load_settings(root).plugin_crates == ("book-shortcodes-plugin", "book-toc-plugin", "emoji")
 
 
+def test_a_bare_cdylib_plugin_is_not_given_to_the_runner(fresh: Path) -> None:
+    runner = (fresh / "crates/shop-runner/Cargo.toml").read_text()
+    added = add_plugin(fresh, "numbers", template="minimal")
+    assert added.edits == () and (fresh / "crates/shop-runner/Cargo.toml").read_text() == runner
+    assert 'crate-type = ["cdylib"]' in (fresh / "crates/numbers/Cargo.toml").read_text()
+
+
 def test_a_template_with_several_plugins_and_no_choice_is_refused(fresh: Path, tmp_path: Path) -> None:
     template = tmp_path / "two"
     for crate in ("a", "b"):

@@ -67,12 +67,23 @@ def add_plugin(root: Path, name: str, *, template: str = DEFAULT_TEMPLATE, desti
     edits = [edit for edit in (
         _register_member(root, destination),
         *(_register_dependency(members[runner], name, destination, runner)
-          for runner in runner_crates(members, settings.plugin_crates, root)),
+          for runner in runner_crates(members, settings.plugin_crates, root) if _linkable(files)),
         _register_plugin(root, name),
     ) if edit is not None]
     if not dry_run:
         _apply(edits, lambda: write_files(destination, list(files)))
     return Added(name=name, destination=destination, files=tuple(files), edits=tuple(edits), written=not dry_run)
+
+
+def _linkable(files: list[PlannedFile]) -> bool:
+    """Whether the new crate's library links into a Rust program (an rlib too, not a cdylib alone): what a
+    runner can depend on. The minimal template's plugin is a bare cdylib: no runner reaches it."""
+    for planned in files:
+        if planned.relative == Path(MANIFEST):
+            lib = tomlfile.parse(planned.content.decode("utf-8"), planned.relative, ScaffoldError).get("lib")
+            kinds = lib.get("crate-type", ["lib"]) if isinstance(lib, dict) else ["lib"]
+            return any(kind in ("lib", "rlib") for kind in kinds)
+    return False
 
 
 def _check_free(destination: Path) -> None:
