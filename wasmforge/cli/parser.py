@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = command("build")
     build.add_argument("--offline", action="store_true", help="take crates from Debian's registry")
     build.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    build.add_argument("--out-dir", metavar="DIR",
+                       help="copy the .wasm files into DIR, as package data (implies --release)")
 
     call = command("call")
     call.add_argument("function", nargs="?", metavar="FUNC", help="the export to call")

@@ -19,9 +19,11 @@ takes to the caller in C, before Python can interrupt (see its docstring).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
-from typing import Callable, Iterator, Optional, Union
+import weakref
+from typing import Any, Callable, Iterator, Optional, Union
 
 from ..errors import OptionError, UsageError
 from .instance import LiveInstance
@@ -45,6 +47,7 @@ class Instances:
         self.closed = False
         #: How many times :meth:`cancel` was called: a call that saw this change was cancelled.
         self.cancels = 0
+        _held.add(self)
 
     def acquire(self, taken: list[object]) -> LiveInstance:
         """An instance for one call, exclusively; it goes back with :meth:`release` of the same ``taken``.
@@ -84,6 +87,9 @@ class Instances:
     def closed_error(self) -> UsageError:
         return UsageError(f"plugin {self.loaded.name} is closed")
 
+    def start_clean(self) -> None:
+        """In a forked child: what the parent's threads held is gone; the next call starts on a fresh instance."""
+
 
 class SingleInstance(Instances):
     """One instance behind a re-entrant lock; the lean call paths use :attr:`lock` and :attr:`current` directly."""
@@ -98,6 +104,12 @@ class SingleInstance(Instances):
         self.owned: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
         #: The instance serving calls; None after a trap (or once closed) until the next call makes one.
         self.current: Optional[LiveInstance] = LiveInstance(loaded)  # fail at load, not at the first call
+
+    def start_clean(self) -> None:
+        # Re-initialised in place: the call paths hold this very lock's methods.
+        self.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        _inherited.append(self.current)  # kept, never freed here: another thread of the parent may have been in it
+        self.current = None
 
     def renew(self) -> LiveInstance:
         """A fresh instance in place of a discarded one (the caller holds the lock); UsageError once closed."""
@@ -168,6 +180,12 @@ class InstancePool(Instances):
             if self.closed:  # closed while we put it back: it must not stay
                 self._empty()
 
+    def start_clean(self) -> None:
+        _inherited.append(self._idle)
+        self._idle = queue.SimpleQueue()
+        for _ in range(self.count):
+            self._idle.put(_CLOSED if self.closed else None)
+
     def single(self, what: str) -> "contextlib.AbstractContextManager[LiveInstance]":
         raise UsageError(f"{self.loaded.name} has {self.count} instances, each with its own {what}; "
                          "load it with instances=1 to use plugin.memory")
@@ -184,6 +202,22 @@ class InstancePool(Instances):
             except queue.Empty:
                 break
         self._idle.put(_CLOSED)
+
+
+#: Every holder of instances in this process, so a forked child can start each one clean.
+_held: "weakref.WeakSet[Instances]" = weakref.WeakSet()
+#: What a forked child inherited from the parent's holders: kept, not freed, as the parent's threads may have
+#: been using it at the fork.
+_inherited: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for holder in list(_held):
+        holder.start_clean()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def hold_instances(loaded: LoadedPlugin, count: int) -> Instances:
