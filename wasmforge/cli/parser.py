@@ -29,7 +29,7 @@ COMMANDS = {
 
 
 #: The commands that build the workspace: each takes the same build flags (:func:`_build_flags`).
-BUILDING = ("build", "call", "inspect", "chain", "test", "watch")
+BUILDING = ("build", "call", "inspect", "stubs", "chain", "test", "watch")
 
 
 class ArgumentsRejected(Exception):
@@ -133,8 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     stubs.add_argument("plugins", nargs="*", metavar="PLUGIN", help=".wasm files (default: build the workspace's plugins)")
     stubs.add_argument("-o", "--out-dir", default="stubs", metavar="DIR",
                        help="where the .pyi files go, one per plugin (default: stubs)")
-    stubs.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
-    stubs.add_argument("--release", action="store_true", help="in a workspace: the release build")
 
     chain = command("chain")
     chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")

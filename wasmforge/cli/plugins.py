@@ -53,6 +53,7 @@ WITHOUT_WORKSPACE = {
     "call": "name a .wasm with --plugin PATH",
     "inspect": "name a .wasm: `wasmforge inspect PATH`",
     "chain": "name a folder of .wasm files with --dir DIR",
+    "stubs": "name the .wasm files: `wasmforge stubs PATH...`",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...errors import EXIT_OK, UsageError
 from ..output import Output
-from ..plugins import existing_file, plugin_paths
+from ..plugins import build_flag_given, existing_file, plugin_paths
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -15,9 +15,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from ...runtime.inspection import typed_description
     from ...workspace.stubs import write_stubs
 
-    if args.plugins and (args.package or args.release):
-        flag = "-p" if args.package else "--release"
-        raise UsageError(f"PLUGIN names the .wasm files; {flag} chooses what to build in a workspace: use one or the other")
+    if args.plugins:
+        for flag, given in build_flag_given(args):
+            if given:
+                raise UsageError(f"PLUGIN names the .wasm files; {flag} chooses what to build in a workspace: "
+                                 "use one or the other")
     paths = [existing_file(args, given, "plugin") for given in args.plugins] or plugin_paths(args, out)[0]
     modules: dict[str, Path] = {}
     for path in paths:
