@@ -61,7 +61,9 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + Default> State<T> {
                 *self.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
                 Ok(Vec::new())
             }
-            Err(e) => Err(__private::Failure::BadInput(format!("the saved state does not fit this version's state: {}", e))),
+            Err(e) => {
+                Err(__private::Failure::BadInput(format!("the saved state does not fit this version's state: {}", e)))
+            }
         }
     }
 }

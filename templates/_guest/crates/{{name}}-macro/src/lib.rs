@@ -263,7 +263,8 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
     let name = &sig.ident;
     let name_text = name.to_string();
     let (native, input_wire, output_wire) = conventions(&params, &returns);
-    let record = metadata("import", &name_text, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
+    let record =
+        metadata("import", &name_text, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
     let line = format!("{}\n", record);
     let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
     let record_len = line.len();
@@ -439,8 +440,16 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
     let (native, input_wire, output_wire) = conventions(&params, &returns);
 
     let glue = glue_fn(function, &params, &returns, input_wire);
-    let record =
-        metadata("export", &export_name, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
+    let record = metadata(
+        "export",
+        &export_name,
+        &params,
+        &returns,
+        native,
+        input_wire,
+        output_wire,
+        &doc_text(&function.attrs),
+    );
     let export = if native { native_export(name, &params, &returns) } else { buffer_export(name) };
 
     let meta_const = format_ident!("__WF_META_{}", name);
@@ -864,7 +873,9 @@ fn doc_text(attrs: &[syn::Attribute]) -> String {
         };
         let inner: Vec<proc_macro2::TokenTree> = group.stream().into_iter().collect();
         match inner.as_slice() {
-            [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq), literal] if ident == "doc" && eq.as_char() == '=' => {
+            [proc_macro2::TokenTree::Ident(ident), proc_macro2::TokenTree::Punct(eq), literal]
+                if ident == "doc" && eq.as_char() == '=' =>
+            {
                 if let Ok(text) = syn::parse2::<syn::LitStr>(literal.to_token_stream()) {
                     let value = text.value();
                     lines.push(value.strip_prefix(' ').map(str::to_string).unwrap_or(value));
