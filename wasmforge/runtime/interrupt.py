@@ -296,7 +296,10 @@ def _main_thread_store() -> Optional[wasmtime.Store]:
     depth = 0
     while frame is not None and depth < 100:
         if frame.f_code.co_filename == FAST_CALL_FILE:
-            store = frame.f_globals.get("_store")
+            # A FastFunc's call is in wasm as long as its frame lives; a call that inlines it
+            # (fastcall.inline_call) only while its local ``calling`` holds the store.
+            code = frame.f_code
+            store = frame.f_locals.get("calling") if "calling" in code.co_varnames else frame.f_globals.get("_store")
             if isinstance(store, wasmtime.Store):
                 return store
         frame, depth = frame.f_back, depth + 1
