@@ -485,6 +485,12 @@ class FastMemory:
         view = self._check(offset, length, "read")
         return str(view[offset : offset + length], "utf-8")
 
+    def read_into(self, offset: int, length: int, target: memoryview) -> None:
+        """Copies ``length`` bytes at ``offset`` into the start of the byte view ``target`` (no bytes object
+        made); MemoryBoundsError past the end of memory. ``target`` must hold ``length`` bytes."""
+        view = self._check(offset, length, "read")
+        target[:length] = view[offset : offset + length]
+
     def write(self, offset: int, data: Union[bytes, bytearray, memoryview]) -> None:
         """Copies ``data`` to ``offset``; MemoryBoundsError past the end, nothing written."""
         length = len(data)

@@ -63,8 +63,8 @@ class PluginFunction:
         #: The call path itself: a plain function, which attribute access hands out directly.
         self.call: Callable[..., Any] = self._build()
 
-    def __call__(self, *args: Any) -> Any:
-        return self.call(*args)
+    def __call__(self, *args: Any, **options: Any) -> Any:
+        return self.call(*args, **options)
 
     def __repr__(self) -> str:
         return f"<plugin function {self.signature} of {self.loaded.name}>"
@@ -171,13 +171,16 @@ class PluginFunction:
         one instance: just the lock around the work, taken as the lean native path takes it."""
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
+        into = self._out_buffer
         interruptible, token = self.loaded.limits.interruptible, interrupt.current_token
         acquire, release, owned, renew = holder.lock.acquire, holder.lock.release, holder.owned, holder.renew
         enter, drain = holder.enter, holder.drain
 
-        def lean(*args: Any) -> Any:
+        def lean(*args: Any, out: Any = None) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
+            if out is not None:
+                out = into(out)
             live = None
             try:
                 me = enter()  # another thread's solo calls end first (instances.py)
@@ -189,7 +192,7 @@ class PluginFunction:
                     live = renew()
                 if interruptible and live.armed is not token():
                     live.follow_thread()
-                result = invoke(live, args)
+                result = invoke(live, args, out)
             except BaseException as error:
                 try:
                     failed = failure(error, live, False)
@@ -210,9 +213,13 @@ class PluginFunction:
         timed, period, engine = limits.timeout is not None, limits.epoch_period, loaded.engine
         acquire, release, interrupts = holder.acquire, holder.release, interrupt.STATE
 
-        def call(*args: Any) -> Any:
+        into = self._out_buffer
+
+        def call(*args: Any, out: Any = None) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
+            if out is not None:
+                out = into(out)
             taken: list[object] = []
             try:
                 live = acquire(taken)
@@ -226,7 +233,7 @@ class PluginFunction:
                 if timed:
                     TICKER.enter(engine, period)
                 try:
-                    result = invoke(live, args)
+                    result = invoke(live, args, out)
                 except BaseException as error:
                     failed = failure(error, live, holder.cancels != cancels, interrupts_before)
                     if outputs:
@@ -258,12 +265,26 @@ class PluginFunction:
             )
         return fast
 
-    def _invoke_native(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
+    def _out_buffer(self, out: Any) -> memoryview:
+        """``out=``'s buffer as a writable byte view, checked before the call; ArgumentError otherwise."""
+        if self.signature.output != "bytes":
+            raise ArgumentError(f"{self.signature}: out= is for functions returning bytes (Vec<u8>)")
+        try:
+            view = memoryview(out)
+        except TypeError:
+            raise ArgumentError(f"{self.signature}: out= takes a writable buffer such as a bytearray, "
+                                f"got {type(out).__name__}") from None
+        if view.readonly or not view.c_contiguous:
+            raise ArgumentError(f"{self.signature}: out= takes a writable, contiguous buffer such as a bytearray; "
+                                f"this {type(out).__name__} is {'read-only' if view.readonly else 'not contiguous'}")
+        return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+    def _invoke_native(self, live: LiveInstance, args: tuple[Any, ...], out: Any = None) -> Any:
         values = [convert(value) for convert, value in zip(self._to_wasm, args)]
         result = self._export(live, self.signature.name, self._wasm_types)(*values)
         return self._from_wasm(result) if self._from_wasm is not None and result is not None else result
 
-    def _buffer_invoker(self) -> Callable[[LiveInstance, tuple[Any, ...]], Any]:
+    def _buffer_invoker(self) -> Callable[..., Any]:
         """The buffer call (docs/ABI.md) for this export, with its encoder and result reader chosen once."""
         signature, plugin_name, where = self.signature, self.loaded.name, self._where
         names = {"plugin": plugin_name, "function": signature.name}
@@ -275,7 +296,7 @@ class PluginFunction:
                 f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
             )
 
-        def invoke(live: LiveInstance, args: tuple[Any, ...]) -> Any:
+        def invoke(live: LiveInstance, args: tuple[Any, ...], out: Optional[memoryview] = None) -> Any:
             memory = live.fast_memory
             if memory is None:
                 raise PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
@@ -303,7 +324,13 @@ class PluginFunction:
                 raise outside(live, "a result descriptor", "read", _DESCRIPTOR.size, address & 0xFFFFFFFF) from None
             try:
                 if status == STATUS_OK:
-                    return read_result(memory, out_ptr, out_len)
+                    if out is None:
+                        return read_result(memory, out_ptr, out_len)
+                    if out_len > out.nbytes:
+                        raise ArgumentError(f"{where} returned {format_bytes(out_len)}, more than out= holds "
+                                            f"({format_bytes(out.nbytes)}); nothing was copied")
+                    memory.read_into(out_ptr, out_len, out)
+                    return out_len
                 message = memory.read(out_ptr, out_len).decode("utf-8", errors="replace")
             except MemoryBoundsError:
                 raise outside(live, "a result", "read", out_len, out_ptr) from None
@@ -348,7 +375,16 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
             return encode_input(signature, args)
         return encode_text
     if signature.input == "bytes":
-        return lambda args: args[0] if type(args[0]) is bytes else encode_input(signature, args)
+        def encode_bytes(args: tuple[Any, ...]) -> Any:
+            """bytes and bytearray as they are, a contiguous memoryview as bytes: copied once, into wasm memory."""
+            value = args[0]
+            kind = type(value)
+            if kind is bytes or kind is bytearray:
+                return value
+            if kind is memoryview and value.c_contiguous:
+                return value if value.format == "B" and value.ndim == 1 else value.cast("B")
+            return encode_input(signature, args)
+        return encode_bytes
     return lambda args: encode_input(signature, args)
 
 

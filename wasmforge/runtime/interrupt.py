@@ -201,13 +201,13 @@ def sigint_safe(call: Callable[..., Any]) -> Callable[..., Any]:
 
     Costs about 0.6 µs per call on the main thread (two handler swaps), nothing elsewhere.
     """
-    def call_safely(*args: Any) -> Any:
+    def call_safely(*args: Any, **options: Any) -> Any:
         if get_ident() != MAIN_THREAD or _get_handler(signal.SIGINT) is not _DEFAULT_HANDLER:
-            return call(*args)
+            return call(*args, **options)
         previous = _set_handler(signal.SIGINT, _on_sigint_in_wasm)
         STATE.watcher_acted = STATE.python_handled = False  # marks of a SIGINT handled outside
         try:
-            result = call(*args)
+            result = call(*args, **options)
         except BaseException as error:
             _set_handler(signal.SIGINT, previous)
             _raise_deferred(error)
