@@ -434,3 +434,31 @@ def test_an_entry_changed_after_it_was_verified_is_verified_again(
     module = modules.load_or_compile(engine, good, compiler(engine, good, compiled))
     assert answer(engine, module) == 1 and compiled == [1]
     assert modules.stats.rejected == 1
+
+
+def test_bytes_loaded_before_are_not_parsed_again_and_other_bytes_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_plugin reads a module's metadata and exports once per content (SHA-256), not per load."""
+    from wasmforge.runtime import compiled as compiled_module
+
+    parsed: list[str] = []
+    real = compiled_module.parse_metadata
+    monkeypatch.setattr(compiled_module, "parse_metadata", lambda payloads, source: parsed.append(source) or real(payloads, source))
+    first, second = answer_module(91, "twice"), answer_module(92, "twice")
+    for name in ("a.wasm", "b.wasm"):
+        with wasmforge.Plugin.from_bytes(first, name=name) as plugin:
+            assert plugin.answer() == 91 and plugin.twice(4) == 4 and plugin.name == name
+            assert sorted(plugin.exports) == ["answer", "twice"]
+    with wasmforge.Plugin.from_bytes(second, name="c.wasm") as plugin:  # one byte differs: read afresh
+        assert plugin.answer() == 92
+    assert parsed == ["a.wasm", "c.wasm"]
+
+
+def test_the_same_bytes_with_imports_load_on_engines_of_their_own_and_shared_ones() -> None:
+    """Import types belong to one engine: what is remembered per content never crosses engines
+    (handing another engine's types to a linker aborts the whole process)."""
+    module = wasmtime.wat2wasm('(module (import "env" "f" (func $f (result i32)))'
+                               ' (func (export "g") (result i32) call $f))')
+    for limits in (wasmforge.Limits(timeout=30), wasmforge.Limits(timeout=30), None, wasmforge.Limits(cancellable=True), None):
+        with wasmforge.Plugin.from_bytes(bytes(module), name="imports.wasm", limits=limits,
+                                         host_functions={"env.f": lambda: 5}) as plugin:
+            assert plugin.g() == 5

@@ -87,19 +87,23 @@ class ModuleCache:
     def __repr__(self) -> str:
         return f"ModuleCache({str(self.directory)!r})"
 
-    def entry_path(self, engine: wasmtime.Engine, data: bytes) -> Path:
-        """Where the compiled form of ``data`` for ``engine`` is kept."""
-        name = hashlib.sha256(b"wasmforge module cache\0" + engine_fingerprint(engine) + hashlib.sha256(data).digest())
+    def entry_path(self, engine: wasmtime.Engine, data: bytes, digest: Optional[bytes] = None) -> Path:
+        """Where the compiled form of ``data`` (whose SHA-256 is ``digest``, if given) for ``engine`` is kept."""
+        content = digest if digest is not None else hashlib.sha256(data).digest()
+        name = hashlib.sha256(b"wasmforge module cache\0" + engine_fingerprint(engine) + content)
         return self.directory / _ENTRIES / f"{name.hexdigest()}.cwasm"
 
     def load_or_compile(
-        self, engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module]
+        self, engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module],
+        digest: Optional[bytes] = None,
     ) -> wasmtime.Module:
-        """The module for ``data``: from the cache when a trusted entry exists, else ``compile()`` and store it."""
+        """The module for ``data``: from the cache when a trusted entry exists, else ``compile()`` and store it.
+
+        ``digest``: the SHA-256 of ``data``, if the caller has it already."""
         key = self._usable_key()
         if key is None:
             return compile()
-        path = self.entry_path(engine, data)
+        path = self.entry_path(engine, data, digest)
         module = self._load(engine, path, key)
         if module is not None:
             self.stats.hits += 1
@@ -383,7 +387,8 @@ def default_cache() -> Optional[ModuleCache]:
         return _default
 
 
-def compile_cached(engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module]) -> wasmtime.Module:
+def compile_cached(engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module],
+                   digest: Optional[bytes] = None) -> wasmtime.Module:
     """``compile()``, unless the default cache holds a trusted compiled form of ``data`` for ``engine``."""
     cache = default_cache()
-    return compile() if cache is None else cache.load_or_compile(engine, data, compile)
+    return compile() if cache is None else cache.load_or_compile(engine, data, compile, digest)
