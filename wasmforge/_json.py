@@ -56,6 +56,8 @@ def too_deep(text: Union[str, bytes], limit: int = MAX_DEPTH) -> bool:
         while b'""' in structure:  # dropping two adjacent quotes leaves every bracket inside or outside a string as it was
             structure = structure.replace(b'""', b"")
         structure = b"".join(structure.split(b'"')[::2])
+    if structure.count(b"[") <= limit:  # the brackets were inside strings (and none may be left to peel)
+        return False
     for level in range(1, _PEELS + 1):
         peeled = structure.replace(b"[]", b"")  # no rescan: exactly one level per pass
         if not peeled:
