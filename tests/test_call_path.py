@@ -31,6 +31,9 @@ PROBE_WAT = """
     local.get 0 call $probe
     local.get 0 i32.const 1 i32.add)
   (func (export "spin") (loop br 0))
+  (func (export "work_pair") (param i32) (result i32 i32)
+    local.get 0 call $probe
+    local.get 0 local.get 0 i32.const 1 i32.add)
 )
 """
 
@@ -90,10 +93,12 @@ def test_a_host_function_may_call_the_plugin_again_on_either_path() -> None:
     assert seen == [101, 102, 107, 103]
 
 
-def test_threads_never_share_the_store_after_one_thread_called_alone() -> None:
+@pytest.mark.parametrize("solo_call", ["work", "work_pair"])
+def test_threads_never_share_the_store_after_one_thread_called_alone(solo_call: str) -> None:
     """The solo path (no lock for the only thread calling) hands over to the lock without two calls
     ever running in the one store: each call parks in a host function that releases the GIL, and the
-    other threads start while the first thread is inside a solo call."""
+    other threads start while the first thread is inside a solo call (of the lean native path, or of
+    the other lean path: ``work_pair`` has two results)."""
     active: list[int] = []
     overlaps: list[int] = []
     guard = threading.Lock()
@@ -106,6 +111,7 @@ def test_threads_never_share_the_store_after_one_thread_called_alone() -> None:
             for index in range(100):
                 assert plugin.work(base + index) == base + index + 1
                 assert plugin.add(base, index) == base + index
+                assert plugin.work_pair(index) == [index, index + 1]
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -125,7 +131,8 @@ def test_threads_never_share_the_store_after_one_thread_called_alone() -> None:
 
     with _probe_plugin(probe) as plugin:
         assert plugin.add(1, 1) == 2  # the main thread calls first, alone: the solo path
-        assert plugin.work(-1) == 0
+        assert plugin.work_pair(2) == [2, 3]
+        assert getattr(plugin, solo_call)(-1) in (0, [-1, 0])
         for index in range(100):  # and goes on calling, now through the lock
             assert plugin.work(index) == index + 1
         deadline = time.monotonic() + PATIENCE

@@ -168,22 +168,41 @@ class PluginFunction:
 
     def _lean_buffer(self, holder: SingleInstance) -> Callable[..., Any]:
         """A buffer call (or a native one whose types the lean code cannot take) with no limits and
-        one instance: just the lock around the work, taken as the lean native path takes it."""
+        one instance: the work alone on the solo path, else inside the lock, as the lean native path does."""
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
         into = self._out_buffer
         interruptible, token = self.loaded.limits.interruptible, interrupt.current_token
         acquire, release, owned, renew = holder.lock.acquire, holder.lock.release, holder.owned, holder.renew
-        enter, drain = holder.enter, holder.drain
+        claim, drain, ident = holder.claim, holder.drain, interrupt.get_ident
 
         def lean(*args: Any, out: Any = None) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
             if out is not None:
                 out = into(out)
+            me = ident()
+            solo = holder.solo
+            if me == solo or (solo != 0 and claim(me)):  # the solo path (instances.py)
+                holder.depth += 1
+                if holder.solo == me:
+                    live = None
+                    try:
+                        live = holder.current
+                        if live is None:
+                            live = renew()
+                        if interruptible and live.armed is not token():
+                            live.follow_thread()
+                        result = invoke(live, args, out)
+                    except BaseException as error:
+                        holder.depth -= 1
+                        failed = failure(error, live, False)
+                        raise failed from failed.__cause__
+                    holder.depth -= 1
+                    return result
+                holder.depth -= 1  # another thread ended the solo path since: take the lock
             live = None
             try:
-                me = enter()  # another thread's solo calls end first (instances.py)
                 acquire()
                 if holder.depth:
                     drain(me)

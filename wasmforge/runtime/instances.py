@@ -94,11 +94,11 @@ class Instances:
 class SingleInstance(Instances):
     """One instance behind a re-entrant lock; the lean call paths use :attr:`lock` and :attr:`current` directly.
 
-    **The solo path.** As long as one thread alone has called, its lean native calls take no
-    lock: the first thread to call claims the plugin (:attr:`solo` becomes its id) and
-    announces each call by raising :attr:`depth` (only that thread ever changes it). The
-    first call from any other thread, or any other use of the lock (a buffer call, ``plugin.memory``,
-    ``close()``), ends the solo path for good (:meth:`claim`: :attr:`solo` becomes 0), and
+    **The solo path.** As long as one thread alone has called, its lean calls (native and
+    buffer) take no lock: the first thread to call claims the plugin (:attr:`solo` becomes its
+    id) and announces each call by raising :attr:`depth` (only that thread ever changes it).
+    The first call from any other thread, or any other thread's use of the lock
+    (``plugin.memory``, ``close()``), ends the solo path for good (:meth:`claim`: :attr:`solo` becomes 0), and
     whoever then takes the lock waits, without holding it, until the solo calls still running
     have returned (:meth:`drain`). The announcement and the check are Dekker's: the solo thread
     raises :attr:`depth` and then re-reads :attr:`solo`; the other thread sets :attr:`solo`
