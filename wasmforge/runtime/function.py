@@ -3,8 +3,9 @@
 The call path is built once per export (:meth:`PluginFunction._build`) from
 what the plugin is (loaded.py) and who holds its instances (instances.py),
 both passed in: a plugin with no limits and one instance gets a lean path
-(convert, lock, fast call, unlock); limits, WASI output and instance pools add
-only the steps they need. What a failed call raises is failures.py's.
+(convert, then the fast call inline: without the lock while one thread alone
+calls, instances.py's solo path, else inside it); limits, WASI output and
+instance pools add only the steps they need. What a failed call raises is failures.py's.
 """
 
 from __future__ import annotations
