@@ -589,7 +589,23 @@ def write_results(path: Path, info: dict[str, str], groups: list[Group], extra: 
             f"faster now). Load average when it started: {load}.", "", *table,
         ]
     lines += ["", "## Notes", "", *NOTES]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + _other_sections(path, lines), encoding="utf-8")
+
+
+def _other_sections(path: Path, ours: list[str]) -> str:
+    """The sections of the existing RESULTS.md that other benchmarks write (bench_processes.py's), kept as they are."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    mine = {line for line in ours if line.startswith("## ")} | {"## Notes"}
+    kept, keeping = [], False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keeping = line not in mine and not line.startswith("## Against ")
+        if keeping:
+            kept.append(line)
+    return ("\n" + "\n".join(kept) + "\n") if kept else ""
 
 
 NOTES = [

@@ -46,6 +46,9 @@ THIRD_PARTY_PRIVATES = {
     # CPython: a thread's current frame, for Ctrl-C (runtime/interrupt.py); whether the calling thread
     # holds an RLock, as threading.Condition asks it (runtime/instances.py).
     "_current_frames", "_is_owned",
+    # CPython: making a lock another thread held at a fork usable in the child, in place (threading.py does
+    # this for its own locks), so call paths that hold its methods keep working (runtime/instances.py).
+    "_at_fork_reinit",
 }
 
 

@@ -6,6 +6,7 @@ No cargo: the plugins are WAT. Nothing here is timed; bench/ measures what this 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -223,3 +224,40 @@ def test_a_cancellable_plugin_is_still_cancelled_after_many_calls() -> None:
                 worker.join(timeout=0.05)
             assert not worker.is_alive()
             assert outcome[0][0] == "PluginCancelled", outcome
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_another_thread_is_in_a_solo_call_leaves_the_child_free_to_call() -> None:
+    """The parent thread inside a solo call does not exist in the child: the child's calls must not wait for it."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def probe(value: int) -> None:
+        if value == 99:
+            inside.set()
+            leave.wait(PATIENCE)
+
+    with _probe_plugin(probe) as plugin:
+        caller = threading.Thread(target=lambda: plugin.work(99))
+        caller.start()  # this thread calls first: the solo path is its
+        assert inside.wait(PATIENCE)
+        pid = os.fork()
+        if pid == 0:  # the child: call, and report through the exit status
+            try:
+                code = 0 if plugin.add(2, 3) == 5 and plugin.work(1) == 2 else 1
+            except BaseException:  # noqa: BLE001 - the exit status says it
+                code = 2
+            os._exit(code)
+        deadline = time.monotonic() + PATIENCE
+        status = None
+        while status is None and time.monotonic() < deadline:
+            done, waited = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = waited
+            else:
+                time.sleep(0.05)
+        if status is None:  # still waiting: the child hangs
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        leave.set()
+        caller.join(PATIENCE)
+        assert status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

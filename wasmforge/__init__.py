@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .runtime.chain import PluginChain, load_dir
     from .runtime.function import PluginFunction
     from .runtime.plugin import Plugin, PluginMemory, load
+    from .runtime.resources import load_resource
     from .devloop.hot import CheckCall, HotPlugin
     from .workspace.scaffold import new_workspace
     from .limits import Limits
@@ -66,6 +67,7 @@ _LAZY = {
     "CallerMemory": "runtime.caller",
     "PluginChain": "runtime.chain",
     "load_dir": "runtime.chain",
+    "load_resource": "runtime.resources",
     "HotPlugin": "devloop.hot",
     "CheckCall": "devloop.hot",
     "Signature": "abi.signature",

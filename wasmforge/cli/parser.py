@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--target", choices=("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1"), help="wasm target (wasm32-wasi and wasm32-wasip1 are one target)")
     build.add_argument("--offline", action="store_true", help="take crates from Debian's registry")
     build.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    build.add_argument("--out-dir", metavar="DIR",
+                       help="copy the .wasm files into DIR, as package data (implies --release)")
 
     call = command("call")
     call.add_argument("function", nargs="?", metavar="FUNC", help="the export to call")

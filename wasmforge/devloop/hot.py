@@ -320,6 +320,11 @@ class HotPlugin:
         if version is not None:
             self._retire(version)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as a frozen snapshot: the version serving now, which unpickles as a plain Plugin."""
+        with self.pinned() as plugin:
+            return plugin.__reduce__()
+
     def __enter__(self) -> "HotPlugin":
         return self
 
@@ -482,6 +487,9 @@ class _HotFunction:
 
     def __repr__(self) -> str:
         return f"<hot function {self.__name__} of {self.hot!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return getattr, (self.hot, self.__name__)  # the function of the serving version's snapshot
 
 
 class _Deadline:

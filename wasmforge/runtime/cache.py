@@ -387,6 +387,18 @@ def default_cache() -> Optional[ModuleCache]:
         return _default
 
 
+def _after_fork_in_child() -> None:
+    """Locks another thread of the parent held at the fork would never be released in the child."""
+    global _fingerprints_lock, _default_lock, _default
+    _fingerprints_lock = threading.Lock()
+    _default_lock = threading.Lock()
+    _default = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def compile_cached(engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module],
                    digest: Optional[bytes] = None) -> wasmtime.Module:
     """``compile()``, unless the default cache holds a trusted compiled form of ``data`` for ``engine``."""

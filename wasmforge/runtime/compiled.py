@@ -157,6 +157,19 @@ def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limi
     return compiled
 
 
+def _after_fork_in_child() -> None:
+    """The remembered modules belong to the parent's engines, which cannot compile in a forked child
+    (and the facts remembered per content hold those engines' import types)."""
+    global _lock
+    _lock = threading.Lock()
+    _recent.clear()
+    _facts.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Signature]:
     """Every callable export: from the metadata where it has one, else from its wasm type."""
     signatures: dict[str, Signature] = {}

@@ -17,6 +17,7 @@ interrupt.py).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -28,6 +29,9 @@ from ..limits import TICK, Limits
 
 _engines: dict[tuple[bool, bool], wasmtime.Engine] = {}
 _lock = threading.Lock()
+#: Whether this process is a fork of one that may have compiled already: wasmtime's compiler threads
+#: do not survive a fork, and compiling in parallel there waits for them forever.
+_forked = False
 
 
 def engine_config(limits: Limits) -> wasmtime.Config:
@@ -39,6 +43,8 @@ def engine_config(limits: Limits) -> wasmtime.Config:
     # hosts anyway), so the host's view of a memory stays valid across calls and a
     # buffer call saves re-reading the memory's base address and size.
     config.memory_may_move = False
+    if _forked:
+        config.parallel_compilation = False
     return config
 
 
@@ -93,6 +99,12 @@ class EpochTicker:
             if entry[0] <= 0:
                 self._active.pop(engine, None)
 
+    def forget(self) -> None:
+        """In a forked child: the thread and the calls it counted were the parent's."""
+        self._condition = threading.Condition()
+        self._active = weakref.WeakKeyDictionary()
+        self._thread = None
+
     def _run(self) -> None:
         while True:
             with self._condition:
@@ -113,4 +125,17 @@ class EpochTicker:
 
 
 TICKER = EpochTicker()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child makes engines of its own (compiling serially) and starts its own ticker."""
+    global _lock, _forked
+    _lock = threading.Lock()
+    _engines.clear()
+    _forked = True
+    TICKER.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 

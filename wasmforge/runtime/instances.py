@@ -19,11 +19,13 @@ takes to the caller in C, before Python can interrupt (see its docstring).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Optional, Union
+import weakref
+from typing import Any, Callable, Iterator, Optional, Union
 
 from ..errors import OptionError, UsageError
 from .instance import LiveInstance
@@ -51,6 +53,7 @@ class Instances:
         self.closed = False
         #: How many times :meth:`cancel` was called: a call that saw this change was cancelled.
         self.cancels = 0
+        _held.add(self)
 
     def acquire(self, taken: list[object]) -> LiveInstance:
         """An instance for one call, exclusively; it goes back with :meth:`release` of the same ``taken``.
@@ -89,6 +92,9 @@ class Instances:
 
     def closed_error(self) -> UsageError:
         return UsageError(f"plugin {self.loaded.name} is closed")
+
+    def start_clean(self) -> None:
+        """In a forked child: what the parent's threads held is gone; the next call starts on a fresh instance."""
 
 
 class SingleInstance(Instances):
@@ -168,6 +174,16 @@ class SingleInstance(Instances):
             self.drain(me)
             yield
 
+    def start_clean(self) -> None:
+        # Re-initialised in place: the call paths hold this very lock's methods.
+        self.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        # The solo path starts over: a parent thread that was inside a solo call is not in the child,
+        # and its announcement must not make the child's calls wait for it forever.
+        self._claiming = threading.Lock()
+        self.solo, self.depth, self.former = (None if _HAS_GIL else 0), 0, None
+        _inherited.append(self.current)  # kept, never freed here: another thread of the parent may have been in it
+        self.current = None
+
     def renew(self) -> LiveInstance:
         """A fresh instance in place of a discarded one (the caller holds the lock); UsageError once closed."""
         if self.closed:
@@ -239,6 +255,12 @@ class InstancePool(Instances):
             if self.closed:  # closed while we put it back: it must not stay
                 self._empty()
 
+    def start_clean(self) -> None:
+        _inherited.append(self._idle)
+        self._idle = queue.SimpleQueue()
+        for _ in range(self.count):
+            self._idle.put(_CLOSED if self.closed else None)
+
     def single(self, what: str) -> "contextlib.AbstractContextManager[LiveInstance]":
         raise UsageError(f"{self.loaded.name} has {self.count} instances, each with its own {what}; "
                          "load it with instances=1 to use plugin.memory")
@@ -255,6 +277,22 @@ class InstancePool(Instances):
             except queue.Empty:
                 break
         self._idle.put(_CLOSED)
+
+
+#: Every holder of instances in this process, so a forked child can start each one clean.
+_held: "weakref.WeakSet[Instances]" = weakref.WeakSet()
+#: What a forked child inherited from the parent's holders: kept, not freed, as the parent's threads may have
+#: been using it at the fork.
+_inherited: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for holder in list(_held):
+        holder.start_clean()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def hold_instances(loaded: LoadedPlugin, count: int) -> Instances:

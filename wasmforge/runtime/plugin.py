@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Union
@@ -31,7 +32,7 @@ from ..limits import (
     Limits,
     SizeLike,
 )
-from . import interrupt
+from . import interrupt, pickling
 from .compiled import Compiled, compile_module, compile_plugin, compiled_file
 from .engines import default_engine
 from .function import PluginFunction
@@ -99,7 +100,7 @@ def load(
     # Remembered per path, but only ever for these very bytes: what runs is what was read (and pinned).
     compiled = compiled_file(file.absolute(), data, file.name, limits)
     return Plugin(compiled, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr,
-                  limits=limits, instances=instances)
+                  limits=limits, instances=instances, data=data)
 
 
 #: load()'s options that are not limits: they go to :meth:`Plugin.from_bytes` as they are.
@@ -186,9 +187,10 @@ class Plugin:
         stderr: OutputSink = None,
         limits: Limits = Limits(),
         instances: int = 1,
+        data: Optional[bytes] = None,
     ) -> None:
-        loaded = LoadedPlugin.prepare(compiled, name, limits, normalize_host_functions(host_functions),
-                                      stdout, stderr, path)
+        functions = normalize_host_functions(host_functions)
+        loaded = LoadedPlugin.prepare(compiled, name, limits, functions, stdout, stderr, path)
         if limits.epoch_checks:
             interrupt.install()  # Ctrl-C reaches wasm on the main thread from now on
         self._loaded = loaded
@@ -205,6 +207,9 @@ class Plugin:
         #: Exports bound as plain attributes (``plugin.add``), so close() unbinds exactly those.
         self._attributes: set[str] = set()
         self.memory = PluginMemory(self._instances)
+        #: How to load it again, for pickling (docs/PYTHON_API.md); None when made without its module's bytes.
+        self._recipe = None if data is None else pickling.Recipe(
+            _restore, data, name, path, limits, instances, functions, stdout, stderr)
 
     @classmethod
     def from_bytes(
@@ -226,7 +231,7 @@ class Plugin:
         if sha256 is not None:
             check_sha256(data, sha256, name)
         return cls(compile_plugin(data, name, limits), name=name, path=path, host_functions=host_functions,
-                   stdout=stdout, stderr=stderr, limits=limits, instances=instances)
+                   stdout=stdout, stderr=stderr, limits=limits, instances=instances, data=data)
 
     # ---- the public surface ----
 
@@ -262,7 +267,8 @@ class Plugin:
             if name.isidentifier() and not name.startswith("__") and not hasattr(type(self), name) \
                     and name not in self.__dict__:
                 # Next time `plugin.NAME` is a plain attribute: no __getattr__, no method hop.
-                self.__dict__[name] = function.call
+                recipe = self._recipe
+                self.__dict__[name] = function.call if recipe is None else pickling.bind(function.call, recipe, name)
                 self._attributes.add(name)
         return function
 
@@ -305,6 +311,18 @@ class Plugin:
         self._functions.clear()
         self._raw_functions.clear()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` freed it."""
+        return self._instances.closed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles by content: the module's bytes, their sha256 and the load options (runtime/pickling.py)."""
+        if self._recipe is None:
+            raise pickle.PicklingError(f"cannot pickle plugin {self.name}: it was made without its module's bytes; "
+                                       "load it with wasmforge.load or Plugin.from_bytes")
+        return pickling.unwrap, (self._recipe,)
+
     def __enter__(self) -> "Plugin":
         return self
 
@@ -317,7 +335,9 @@ class Plugin:
         loaded = self.__dict__.get("_loaded")
         if name.startswith("__") or loaded is None or name.startswith("_") and name not in loaded.signatures:
             raise AttributeError(name)
-        return self.function(name).call
+        call = self.function(name).call
+        bound: Callable[..., Any] = self.__dict__.get(name, call)
+        return bound  # bound as an attribute by function(): the one that pickles
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._loaded.signatures))
@@ -328,3 +348,13 @@ class Plugin:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._loaded.signatures)
+
+
+def _restore(data: bytes, *, sha256: str, name: str, path: Optional[Path], limits: Limits, instances: int,
+             host_functions: HostFunctionsArg, stdout: OutputSink, stderr: OutputSink) -> Plugin:
+    """An unpickled plugin: the bytes checked against their sha256, compiled through the cache keyed by it."""
+    check_module_size(data, limits.max_module_size, name)
+    check_sha256(data, sha256, name)
+    return Plugin(pickling.compiled_content(data, sha256, name, limits), name=name, path=path,
+                  host_functions=host_functions, stdout=stdout, stderr=stderr, limits=limits, instances=instances,
+                  data=data)

@@ -153,6 +153,12 @@ class OutputMonitor:
                 else:
                     self._active[stream] = count
 
+    def forget(self) -> None:
+        """In a forked child: the thread and the streams it watched were the parent's."""
+        self._condition = threading.Condition()
+        self._active = {}
+        self._thread = None
+
     def _run(self) -> None:
         while True:
             with self._condition:
@@ -166,6 +172,15 @@ class OutputMonitor:
 
 
 OUTPUT_MONITOR = OutputMonitor()
+
+
+def _after_fork_in_child() -> None:
+    """The monitor's thread and the calls it watched were the parent's."""
+    OUTPUT_MONITOR.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _sink_writer(stream: str, sink: OutputSink) -> Callable[[bytes], None]:

@@ -9,12 +9,15 @@ target/<triple>/<profile>/).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from ..errors import BuildError, ConfigError, UsageError
 from .cargo import Cargo
 from .lockfile import unreadable_in_output
 from .manifest import workspace_crates
+from .optimize import find_wasm_opt, optimize
 from .settings import Settings
 from .toolchain import Toolchain, debian_crate_package, release_of
 
@@ -42,6 +46,8 @@ class Artifact:
     size: int
     #: cargo did not need to rebuild it.
     fresh: bool = False
+    #: Its size as cargo wrote it, when wasm-opt made it ``size`` (release builds, where wasm-opt is installed).
+    size_before_wasm_opt: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,9 @@ def build_with(
         )
     # cargo reports crates as they finish, in parallel; the caller's order is steadier.
     artifacts.sort(key=lambda artifact: crates.index(artifact.crate) if artifact.crate in crates else len(crates))
+    wasm_opt = find_wasm_opt() if settings.profile == "release" else None
+    if wasm_opt is not None:
+        artifacts = [_optimized(artifact, wasm_opt) for artifact in artifacts]
     return BuildResult(
         artifacts=tuple(artifacts),
         seconds=seconds,
@@ -155,6 +164,47 @@ _WARNING_SUMMARY = re.compile(r"^warning: .* generated \d+ warnings?\b")
 #: Where a diagnostic's text ends: a blank line, another diagnostic, or one of cargo's status lines.
 _DIAGNOSTIC_END = re.compile(r"^(\s*$|(warning|error)(\[\w+\])?: | +[A-Z][a-z]+ )")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Makes ``out_dir`` if missing; UsageError when it is not a directory (checked before a build, too)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {out_dir} is not a directory; pass a directory (it is made if missing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot make --out-dir {out_dir}: {error.strerror}") from error
+
+
+def _optimized(artifact: Artifact, wasm_opt: str) -> Artifact:
+    sizes = optimize(artifact.path, wasm_opt)
+    return dataclasses.replace(artifact, size=sizes.after, size_before_wasm_opt=sizes.before)
+
+
+def copy_artifacts(artifacts: Sequence[Artifact], out_dir: Path) -> tuple[Artifact, ...]:
+    """Copies each .wasm into ``out_dir`` (made if missing), replacing a file of that name whole; the copies.
+
+    For shipping plugins as package data (``--out-dir mypkg/plugins``). Each copy is written beside
+    its name and renamed over it, so a reader never sees half a module. UsageError when ``out_dir``
+    (or a name in it) is not a directory a .wasm can go to.
+    """
+    prepare_out_dir(out_dir)
+    copies = []
+    for artifact in artifacts:
+        destination = out_dir / artifact.path.name
+        if destination.is_symlink() or destination.exists() and not destination.is_file():
+            raise UsageError(f"{destination} is not a regular file; wasmforge will not replace it with "
+                             f"{artifact.path.name}: move it away")
+        try:
+            with tempfile.NamedTemporaryFile(dir=out_dir, prefix=f".{artifact.path.name}.", delete=False) as temp:
+                with open(artifact.path, "rb") as source:
+                    shutil.copyfileobj(source, temp)
+            os.chmod(temp.name, 0o644)
+            os.replace(temp.name, destination)
+        except OSError as error:
+            raise UsageError(f"cannot copy {artifact.path.name} to {out_dir}: {error.strerror}") from error
+        copies.append(Artifact(crate=artifact.crate, path=destination, size=artifact.size, fresh=artifact.fresh))
+    return tuple(copies)
 
 
 def warning_blocks(diagnostics: str) -> list[str]:
