@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wasmforge.scaffold import plan  # noqa: E402
+from wasmforge.workspace.scaffold import plan  # noqa: E402
 
 target = REPO / "example-workspace"
 for planned in plan("example", target):

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import REPO, python_path, run_cli
 
-COMMANDS = ["new", "build", "call", "inspect", "chain", "watch", "test", "doctor"]
+COMMANDS = ["new", "add", "build", "call", "inspect", "chain", "watch", "test", "doctor"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

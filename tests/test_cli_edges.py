@@ -211,8 +211,8 @@ def test_inspect_release_builds_the_release_profile(demo, tmp_path: Path) -> Non
 def test_a_workspace_without_plugin_crates_says_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/tool"]\n', encoding="utf-8")
     (tmp_path / "wasmforge.toml").write_text("", encoding="utf-8")
-    assert_one_line_error(run_cli("build", cwd=tmp_path), 2, "no workspace crate's name ends in -plugin",
-                          '[plugin] crates = ["NAME-plugin"]')
+    assert_one_line_error(run_cli("build", cwd=tmp_path), 2, "no workspace crate is a cdylib",
+                          "`wasmforge add NAME`", '[plugin] crates = ["NAME"]')
 
 
 # ---- --json on failure: the error as JSON on stdout too -----------------------------------------------------

@@ -24,7 +24,7 @@ def test_wasmforge_test_runs_cargo_test_then_pytest(workspace: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == ["cargo test: ok, 1 passed, 0 failed", "pytest: ok, 4 passed, 0 failed"]
     assert "test tests::examples ... ok" in result.stderr  # cargo's own output streams to stderr
-    assert "tests/test_plugin.py ...." in result.stderr
+    assert "crates/demo-plugin/tests/test_demo_plugin.py ...." in result.stderr
 
 
 @pytest.mark.cargo
@@ -38,7 +38,7 @@ def test_a_failing_rust_test_fails_the_run(workspace: Path) -> None:
 
 @pytest.mark.cargo
 def test_a_failing_python_test_fails_the_run(workspace: Path) -> None:
-    tests = workspace / "tests/test_plugin.py"
+    tests = workspace / "crates/demo-plugin/tests/test_demo_plugin.py"
     tests.write_text(tests.read_text() + "\n\ndef test_wrong(wasm_plugin):\n    assert wasm_plugin.add(2, 2) == 5\n")
     result = run_cli("test", "--python-only", cwd=workspace)
     assert result.returncode == 1
@@ -55,8 +55,8 @@ def test_json_reports_each_runner_and_failures(workspace: Path) -> None:
     assert json.loads(result.stdout) == {"ok": True, "suites": [
         {"name": "pytest", "ok": True, "ran": True, "passed": 4, "failed": 0, "note": ""},
     ]}
-    assert "tests/test_plugin.py ...." in result.stderr  # pytest's own output still streams to stderr
-    tests = workspace / "tests/test_plugin.py"
+    assert "crates/demo-plugin/tests/test_demo_plugin.py ...." in result.stderr  # pytest's own output still streams to stderr
+    tests = workspace / "crates/demo-plugin/tests/test_demo_plugin.py"
     tests.write_text(tests.read_text() + "\n\ndef test_wrong(wasm_plugin):\n    assert wasm_plugin.add(2, 2) == 5\n")
     failed = run_cli("test", "--python-only", "--json", "--", "-k", "add or wrong", cwd=workspace)
     assert failed.returncode == 1
@@ -73,7 +73,7 @@ def test_pytest_args_pass_through(workspace: Path) -> None:
 
 @pytest.mark.cargo
 def test_both_profiles(workspace: Path) -> None:
-    (workspace / "pytest.ini").write_text("[pytest]\ntestpaths = tests\nwasmforge_profiles = debug release\n")
+    (workspace / "pytest.ini").write_text("[pytest]\ntestpaths = crates\nwasmforge_profiles = debug release\n")
     result = run_cli("test", "--python-only", "--", "-v", cwd=workspace)
     assert result.returncode == 0, result.stderr
     assert "test_add[debug] PASSED" in result.stderr and "test_add[release] PASSED" in result.stderr
@@ -84,6 +84,7 @@ def test_both_profiles(workspace: Path) -> None:
 def test_fixtures_for_several_plugins(tmp_path: Path) -> None:
     root = tmp_path / "example"
     copy_workspace(REPO / "example-workspace", root)
+    (root / "tests").mkdir()
     (root / "tests/test_plugin.py").write_text(
         "def test_both(wasm_plugins, wasm_artifacts, wasm_profile):\n"
         "    assert sorted(wasm_plugins) == ['example-plugin', 'example-toc-plugin']\n"
@@ -95,10 +96,11 @@ def test_fixtures_for_several_plugins(tmp_path: Path) -> None:
         "def test_ambiguous(wasm_plugin):\n"
         "    pass\n"
     )
-    result = run_cli("test", "--python-only", cwd=root)
+    result = run_cli("test", "--python-only", "--", "tests", cwd=root)
     assert result.returncode == 1
     assert result.stdout.splitlines() == ["pytest: FAILED, 2 passed, 1 failed"]
-    assert "the workspace has several plugin crates (example-plugin, example-toc-plugin); name one" in result.stderr
+    assert ("the workspace has several plugin crates (example-plugin, example-toc-plugin); put the test in that "
+            "crate's directory (crates/NAME/tests/), or name one" in result.stderr)
 
 
 def test_test_outside_a_workspace(tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ def test_test_outside_a_workspace(tmp_path: Path) -> None:
 
 @pytest.mark.cargo
 def test_workspace_without_python_tests(workspace: Path) -> None:
-    shutil.rmtree(workspace / "tests")
+    shutil.rmtree(workspace / "crates/demo-plugin/tests")
     result = run_cli("test", cwd=workspace)
     assert result.returncode == 0
-    assert result.stdout.splitlines()[-1] == "pytest: no tests/test_*.py in the workspace; skipped"
+    assert result.stdout.splitlines()[-1] == "pytest: no test_*.py in the workspace; skipped"

@@ -25,10 +25,11 @@ from wasmforge.workspace.toolchain import uses_debian_registry
 EXPECTED_FILES = {
     "Cargo.toml",
     "pytest.ini",
-    "tests/test_plugin.py",
+    "crates/tool-plugin/tests/test_tool_plugin.py",
     "wasmforge.toml",
     "README.md",
     ".gitignore",
+    "rustfmt.toml",
     "crates/wasmforge-pdk/Cargo.toml",
     "crates/wasmforge-pdk/src/lib.rs",
     "crates/tool-plugin/Cargo.toml",
@@ -418,6 +419,17 @@ def test_rust_escaped_braces_are_not_placeholders(tmp_path: Path) -> None:
     template = make_template(tmp_path, {"Cargo.toml": "", "src/lib.rs": rust})
     new_workspace("x", tmp_path / "x", template=str(template))
     assert (tmp_path / "x/src/lib.rs").read_text() == rust
+
+
+@pytest.mark.cargo  # `cargo fmt` is cargo: it reads the workspace's members with `cargo metadata`
+@pytest.mark.parametrize("template", available_templates())
+def test_generated_code_passes_cargo_fmt_and_git_ignores_pythons_caches(tmp_path: Path, template: str) -> None:
+    """A new workspace is one a Rust user can run `cargo fmt --check` on, and `git status` in after pytest ran."""
+    new_workspace("fmt-check", tmp_path / "ws", template=template, offline=False, lock=False)
+    ignored = (tmp_path / "ws/.gitignore").read_text().splitlines()
+    assert {"__pycache__/", ".pytest_cache/", "/target"} <= set(ignored)
+    done = subprocess.run(["cargo", "fmt", "--all", "--check"], cwd=tmp_path / "ws", capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("template", available_templates())

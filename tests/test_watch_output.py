@@ -182,3 +182,33 @@ def test_bytes_have_one_json_shape_in_call_and_watch() -> None:
     assert event.to_json() == {"event": "call_result", "function": "echo", "args": ["x"], "ok": True,
                                "value": "AP8=", "encoding": "base64", "error": None, "seconds": 0.0}
     assert "encoding" not in CallResult(function="add", args=(), ok=True, value=3).to_json()
+
+
+def test_with_several_plugins_each_line_names_its_plugin() -> None:
+    out = Output(quiet=False, stdout=Terminal(), stderr=io.StringIO())
+    shown = WatchPrinter(out, ROOT, as_json=False, plugin="greeter")
+    feed(shown, BuildStarted(crate="greeter", profile="debug", reason="start"),
+         BuildFinished(ok=True, seconds=0.5, diagnostics="", size=10),
+         Reloaded(version=1, path=None, size=10, size_change=None, seconds=0.002),
+         CycleFinished(outcome="reloaded", version=1, seconds=0.61), *good_cycle(2)[:4], good_cycle(2)[-1])
+    assert stdout(shown) == [
+        "greeter (debug): built in 0.50 s, 10 B, loaded in 2.0 ms as v1; start to result 0.61 s",
+        "greeter: src/lib.rs: built in 0.30 s, 2.0 KiB (+0 B), reloaded in 3.1 ms as v2; save to result 0.42 s",
+    ]
+    as_json = WatchPrinter(Output(quiet=False, stdout=io.StringIO(), stderr=io.StringIO()), ROOT, as_json=True,
+                           plugin="greeter")
+    as_json(CycleFinished(outcome="reloaded", version=2, seconds=0.4))
+    assert as_json.out.stdout.getvalue().startswith('{"plugin": "greeter", "event": "cycle_finished"')  # type: ignore[attr-defined]
+
+
+def test_call_names_its_plugin_with_a_colon() -> None:
+    from wasmforge.cli.watch_output import CliCall
+    from wasmforge.errors import UsageError
+
+    call = CliCall.parse("greeter:add 1 2")
+    assert (call.plugin, call.function, call.args) == ("greeter", "add", ("1", "2"))
+    assert CliCall.parse("add 1 2").plugin is None
+    import pytest
+
+    with pytest.raises(UsageError, match="name the function after the crate"):
+        CliCall.parse("greeter: 1 2")

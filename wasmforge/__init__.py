@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         UnknownFunctionError,
         UsageError,
         WasmforgeError,
+        WorkspaceGone,
         WorkspaceNotFound,
     )
     from .runtime.caller import Caller, CallerMemory
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .runtime.plugin import Plugin, PluginMemory, load
     from .runtime.resources import load_resource
     from .devloop.hot import CheckCall, HotPlugin
+    from .devloop.hotset import HotPlugins
     from .workspace.scaffold import new_workspace
     from .limits import Limits
     from .workspace.toolchain import Toolchain, find_toolchain
@@ -69,6 +71,7 @@ _LAZY = {
     "load_dir": "runtime.chain",
     "load_resource": "runtime.resources",
     "HotPlugin": "devloop.hot",
+    "HotPlugins": "devloop.hotset",
     "CheckCall": "devloop.hot",
     "Signature": "abi.signature",
     "Param": "abi.signature",
@@ -89,7 +92,7 @@ _LAZY = {
             "UnknownFunctionError", "ArgumentError", "ToolchainError", "BuildError", "PluginLoadError",
             "MemoryAccessError", "PluginCallError", "PluginError", "PluginPanic", "PluginTrap",
             "PluginProtocolError", "PluginMemoryLimit", "HostFunctionError", "PluginTimeout",
-            "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError",
+            "PluginCancelled", "PluginFuelExhausted", "PluginStackOverflow", "PluginIntegrityError", "WorkspaceGone",
             "HostFunctionResultError", "OptionError",
         )
     },

@@ -81,6 +81,10 @@ class BuildError(WasmforgeError):
         self.diagnostics = diagnostics
 
 
+class WorkspaceGone(WasmforgeError):
+    """The workspace being watched moved or was deleted: watching it ends (exit 1), instead of failing every build."""
+
+
 class PluginLoadError(WasmforgeError):
     """A file could not be loaded as a plugin."""
 

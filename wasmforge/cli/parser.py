@@ -16,6 +16,7 @@ from .._version import __version__
 #: Command -> what it does (its help line); each runs from wasmforge.cli.commands.<command>.run.
 COMMANDS = {
     "new": "create a plugin workspace (plugin, macro and runner crates)",
+    "add": "add a plugin crate to this workspace (as cargo new inside a workspace)",
     "build": "compile the workspace's plugin crate(s) to .wasm",
     "call": "call a plugin function and print the result",
     "inspect": "show a plugin's typed exports, host functions, imports and memory",
@@ -24,6 +25,10 @@ COMMANDS = {
     "watch": "rebuild the plugin on every save and hot-reload it, checked first",
     "doctor": "report the Rust toolchain, wasm targets, linker and crate source",
 }
+
+
+#: The commands that build the workspace: each takes the same build flags (:func:`_build_flags`).
+BUILDING = ("build", "call", "inspect", "chain", "test", "watch")
 
 
 class ArgumentsRejected(Exception):
@@ -46,6 +51,7 @@ class Parser(argparse.ArgumentParser):
 
 _EXAMPLES = {
     "new": "example: wasmforge new my-plugin && cd my-plugin && wasmforge build",
+    "add": "example: wasmforge add greeter && wasmforge call -p greeter add 1 2",
     "build": "example: wasmforge build --release --json",
     "call": "examples: wasmforge call add 1 2 | wasmforge call length hello | wasmforge call --plugin x.wasm --list",
     "doctor": "example: wasmforge doctor --json",
@@ -69,10 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     _global_flags(after_command, defaults=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
+    building = _build_flags()
+
     def command(name: str) -> argparse.ArgumentParser:
         help_text = COMMANDS[name]
+        parents = [after_command, building] if name in BUILDING else [after_command]
         return commands.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES.get(name),
-                                   parents=[after_command])
+                                   parents=parents)
 
     new = command("new")
     new.add_argument("name", nargs="?", metavar="NAME", help="workspace and crate name prefix, e.g. my-plugin")
@@ -88,10 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--template", default="default", metavar="NAME|DIR",
                      help="a template from --list-templates, or your own template directory (default: default)")
 
+    add = command("add")
+    add.add_argument("name", metavar="NAME", help="the new plugin crate's name (its package and directory)")
+    add.add_argument("--path", metavar="DIR", help="create the crate in DIR instead of crates/NAME")
+    add.add_argument("--template", default="default", metavar="NAME|DIR",
+                     help="the template whose plugin crate to copy, as for `new` (default: default)")
+    add.add_argument("--dry-run", action="store_true", help="list what would be written and changed, change nothing")
+
     build = command("build")
-    build.add_argument("--release", action="store_true", help="optimised build")
-    build.add_argument("-p", "--package", action="append", metavar="CRATE", help="build this crate (repeatable)")
-    build.add_argument("--target", choices=("wasm32-unknown-unknown", "wasm32-wasi", "wasm32-wasip1"), help="wasm target (wasm32-wasi and wasm32-wasip1 are one target)")
     build.add_argument("--offline", action="store_true", help="take crates from Debian's registry")
     build.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     build.add_argument("--out-dir", metavar="DIR",
@@ -104,8 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--list", action="store_true", help="list the plugin's functions and signatures")
     call.add_argument("--native", action="store_true",
                       help="call it natively through the runner crate (cargo run -p NAME-runner), to compare with wasm")
-    call.add_argument("-p", "--package", action="append", metavar="CRATE", help="the plugin crate, in a workspace with several")
-    call.add_argument("--release", action="store_true", help="use the release build")
     call.add_argument("--json", action="store_true", help="print the result as one JSON object")
     call.add_argument("--sha256", metavar="HEX", help="refuse the plugin unless its sha256 is HEX")
     _limit_flags(call)
@@ -113,8 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = command("inspect")
     inspect.add_argument("target", nargs="?", metavar="PLUGIN", help="a .wasm file (default: build and inspect the workspace's plugins)")
-    inspect.add_argument("-p", "--package", action="append", metavar="CRATE", help="in a workspace: this plugin crate")
-    inspect.add_argument("--release", action="store_true", help="in a workspace: build and inspect the release build")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     _host_flag(inspect)
 
@@ -122,7 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("function", metavar="FUNC", help="the function each plugin applies, e.g. preprocess")
     chain.add_argument("--dir", metavar="DIR", help="chain every .wasm in DIR in file-name order (default: the workspace's plugins, by crate name)")
     chain.add_argument("--input", metavar="TEXT", help="use TEXT instead of reading stdin")
-    chain.add_argument("--release", action="store_true", help="use release builds")
     chain.add_argument("extra", nargs="*", default=[], help=argparse.SUPPRESS)
     chain.add_argument("--json", action="store_true", help="print one JSON object")
     chain.add_argument("--mdbook", action="store_true",
@@ -132,14 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     test = command("test")
     test.add_argument("pytest_args", nargs="*", default=[], metavar="PYTEST_ARGS", help="passed to pytest (after --)")
-    test.add_argument("--release", action="store_true", help="test release builds")
     only = test.add_mutually_exclusive_group()
     only.add_argument("--rust-only", action="store_true", help="only cargo test")
     only.add_argument("--python-only", action="store_true", help="only pytest")
     test.add_argument("--json", action="store_true", help="print one JSON object with each runner's counts")
 
     watch = command("watch")
-    watch.add_argument("--release", action="store_true", help="build and serve the release profile")
     watch.add_argument("--call", action="append", metavar="'FUNC ARGS...'",
                        help="call this on each new version before it goes live; print the result (repeatable: "
                             "all run, in order, and each must pass)")
@@ -152,7 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--json", action="store_true", help="print NDJSON events instead of one line per cycle")
     watch.add_argument("--poll", action="store_true", help="poll for changes instead of native file events")
     watch.add_argument("--debounce", type=_milliseconds, metavar="MS", help="quiet time after a save before building (default 50)")
-    watch.add_argument("-p", "--package", metavar="CRATE", help="the plugin crate to watch (default: the first in [plugin] crates)")
     _limit_flags(watch)
     _host_flag(watch)
 
@@ -160,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--offline", action="store_true", help="check Debian's registry even for a rustup toolchain")
     doctor.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
+
+
+def _build_flags() -> "Parser":
+    """The build flags every building command takes (BUILDING), each over its wasmforge.toml [build] key."""
+    from ..workspace.toolchain import WASM_TARGETS
+
+    flags = Parser(add_help=False)
+    profile = flags.add_mutually_exclusive_group()
+    profile.add_argument("--release", action="store_true", help="the release profile ([build] profile)")
+    profile.add_argument("--debug", action="store_true", help="the debug profile, whatever [build] profile says")
+    flags.add_argument("--target", dest="wasm_target", choices=WASM_TARGETS,
+                       help="wasm target ([build] target; wasm32-wasi and wasm32-wasip1 are one target)")
+    flags.add_argument("-F", "--features", action="append", metavar="FEATURES",
+                       help="cargo features to build with, comma- or space-separated, repeatable ([build] features)")
+    flags.add_argument("--no-default-features", action="store_true", default=None,
+                       help="build without the crates' default features ([build] no_default_features)")
+    flags.add_argument("-p", "--package", action="append", metavar="CRATE",
+                       help="this crate (repeatable; default: every plugin crate of [plugin] crates)")
+    return flags
 
 
 def _global_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:

@@ -22,10 +22,22 @@ if TYPE_CHECKING:
 
 
 def command_workspace(args: argparse.Namespace, **overrides: Any) -> "Workspace":
-    """The workspace -C (or the current directory) is in, with the command's overrides: made once per command."""
+    """The workspace -C (or the current directory) is in, with the build flags and the command's overrides:
+    made once per command."""
     from ..workspace.workspace import Workspace
 
-    return Workspace.find(args.cwd, overrides)
+    return Workspace.find(args.cwd, {**build_overrides(args), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def build_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The build flags every building command takes, as the settings they override (none given: none)."""
+    profile = "release" if getattr(args, "release", False) else "debug" if getattr(args, "debug", False) else None
+    features = None
+    if getattr(args, "features", None):
+        features = [name for given in args.features for name in given.replace(",", " ").split()]
+    given = {"profile": profile, "target": getattr(args, "wasm_target", None), "features": features,
+             "no_default_features": getattr(args, "no_default_features", None)}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def optional_workspace(args: argparse.Namespace, **overrides: Any) -> "Optional[Workspace]":
@@ -47,7 +59,7 @@ WITHOUT_WORKSPACE = {
 def workspace_for_plugins(args: argparse.Namespace) -> "Workspace":
     """The workspace whose plugins `call`, `inspect` or `chain` build; UsageError saying how to do without one."""
     try:
-        return command_workspace(args, profile="release" if getattr(args, "release", False) else None)
+        return command_workspace(args)
     except WorkspaceNotFound as error:
         raise UsageError(f"{error}; or {WITHOUT_WORKSPACE[args.command]}") from error
 
@@ -104,13 +116,21 @@ def plugin_paths(args: argparse.Namespace, out: Output, workspace: "Optional[Wor
     """--plugin PATH if given, else the workspace's plugin(s), freshly built (like `cargo run`); and the workspace."""
     plugin = getattr(args, "plugin", None)
     if plugin:
-        for flag, given in (("-p", getattr(args, "package", None)), ("--release", getattr(args, "release", False))):
+        for flag, given in build_flag_given(args):
             if given:
                 raise UsageError(f"--plugin names the .wasm to load; {flag} chooses what to build in a workspace: use one or the other")
         return [existing_file(args, plugin, "plugin")], workspace
     workspace = workspace or workspace_for_plugins(args)
     result = run_build(out, workspace, getattr(args, "package", None) or (), stream=args.verbose > 0)
     return [artifact.path for artifact in result.artifacts], workspace
+
+
+def build_flag_given(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Each build flag and what was given for it: they choose what to build, which a .wasm named by path is not."""
+    return [("-p", getattr(args, "package", None)), ("--release", getattr(args, "release", False)),
+            ("--debug", getattr(args, "debug", False)), ("--target", getattr(args, "wasm_target", None)),
+            ("--features", getattr(args, "features", None)),
+            ("--no-default-features", getattr(args, "no_default_features", None))]
 
 
 def load_options(args: argparse.Namespace, workspace: "Optional[Workspace]") -> dict[str, Any]:

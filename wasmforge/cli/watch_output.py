@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 class CliCall(CheckCall):
     """``--call 'FUNC ARGS...'``: the arguments are converted by each new version's signature, as `call` does."""
 
+    #: ``--call 'CRATE:FUNC ARGS'``: the plugin crate it checks, with several served.
+    plugin: Optional[str] = None
+
     @classmethod
     def parse(cls, text: str) -> "CliCall":
         try:
@@ -51,7 +54,12 @@ class CliCall(CheckCall):
             raise UsageError(f"--call {text!r}: {error}; quote it like --call 'greet \"a b\"'") from None
         if not words:
             raise UsageError("--call needs a function name, e.g. --call 'add 1 2'")
-        return cls(words[0], *words[1:])
+        plugin, _, function = words[0].rpartition(":")
+        if not function:
+            raise UsageError(f"--call {text!r}: name the function after the crate, e.g. --call 'greeter:add 1 2'")
+        call = cls(function, *words[1:])
+        call.plugin = plugin or None
+        return call
 
     def arguments_for(self, plugin: "Plugin") -> Sequence[Any]:
         signature = plugin.function(self.function).signature
@@ -74,8 +82,10 @@ class WatchPrinter:
 
     def __init__(
         self, out: "Output", root: Path, *, as_json: bool, verbose: bool = False, clear: bool = False,
-        exec_command: Optional[str] = None,
+        exec_command: Optional[str] = None, plugin: Optional[str] = None,
     ) -> None:
+        #: With several plugins served, the one whose events this printer gets: it leads each line.
+        self.plugin = plugin
         self.out = out
         self.root = root
         self.as_json = as_json
@@ -101,7 +111,8 @@ class WatchPrinter:
             if self.closing.is_set():
                 return
             if self.as_json:
-                self.out.result(json_line(event.to_json(), default=repr))
+                fields = event.to_json()
+                self.out.result(json_line({"plugin": self.plugin, **fields} if self.plugin else fields, default=repr))
                 return
             handler = getattr(self, f"_on_{event.kind}", None)
             if handler is not None:
@@ -206,7 +217,8 @@ class WatchPrinter:
     def _line_text(self, ending: str) -> str:
         stamp = time.strftime("%H:%M:%S")
         subject = self._subject or "change"
-        text = f"[{stamp}] {subject}: " + ", ".join(self._parts) + ending
+        who = f"{self.plugin}: " if self.plugin and not subject.startswith(self.plugin) else ""
+        text = f"[{stamp}] {who}{subject}: " + ", ".join(self._parts) + ending
         self._parts, self._subject, self._failed_call, self._since = [], "", None, "save"
         return text
 

@@ -43,6 +43,7 @@ from ..limits import DEFAULT_MAX_MODULE_SIZE, MAX_TIMEOUT, Limits
 from ..runtime.plugin import PathLike, Plugin, plugin_options
 from ..workspace.settings import DEFAULT_CHECK_TIMEOUT, Settings
 from ..workspace.workspace import Workspace
+from .builder import SharedBuild
 from .supervisor import ExecOutput, Supervisor
 
 log = logging.getLogger(__name__)
@@ -173,9 +174,10 @@ class HotPlugin:
         wait: bool = True,
         exec_command: Optional[str] = None,
         exec_output: ExecOutput = None,
+        shared_build: Optional[SharedBuild] = None,
         **load_options: Any,
     ) -> "HotPlugin":
-        """Builds the workspace's plugin crate, serves it, and rebuilds and reloads it whenever its sources change.
+        """Builds the workspace's plugin crate (``crate``, else the only one), serves it, and rebuilds and reloads it whenever its sources change.
 
         Watching follows ``settings`` (``debounce_ms``, ``poll``, ``poll_interval_ms``,
         ``check_timeout``, ``profile``, ``[limits]``); by default they are read from the workspace's
@@ -185,16 +187,17 @@ class HotPlugin:
         and its failure is raised; without, it happens on the reload thread.
         ``exec_command`` (`watch --exec`) runs in a shell, in the workspace, after each new
         version goes live; its output goes to ``exec_output`` (default: this process's), its
-        ExecStarted and ExecFinished events to the callbacks.
+        ExecStarted and ExecFinished events to the callbacks. ``shared_build``: one cargo
+        build of several crates, shared with their HotPlugins (:class:`wasmforge.HotPlugins`).
         """
-        workspace = Workspace(settings) if settings is not None else Workspace.find(Path(root))
+        workspace = shared_build.workspace if shared_build is not None else Workspace(settings) if settings is not None else Workspace.find(Path(root))
         options = plugin_options(load_options, workspace.settings.limits())
         workspace.check_crates()  # a crate wasmforge.toml names but the workspace lacks: say so now, not per build
         crate = workspace.plugin_crate(crate)
         hot = cls(name=crate, check=check, on_event=on_event, on_reload=on_reload, on_failure=on_failure,
                   on_unchanged=on_unchanged, plugin_options=options, check_timeout=workspace.settings.check_timeout)
         hot._serve(Supervisor.for_workspace(workspace, crate, hot, hot._dispatch, exec_command=exec_command,
-                                            exec_output=exec_output))
+                                            exec_output=exec_output, shared=shared_build))
         if wait:
             hot._raise_unless_serving()
         return hot
@@ -231,6 +234,10 @@ class HotPlugin:
     def _serve(self, supervisor: Supervisor) -> None:
         self._supervisor = supervisor
         supervisor.start(owner=self)
+
+    def wait_until_serving(self) -> None:
+        """Waits for the first cycle (the first build, for from_workspace); raises its failure, closed, if none serves."""
+        self._raise_unless_serving()
 
     def _raise_unless_serving(self) -> None:
         assert self._supervisor is not None
@@ -308,6 +315,11 @@ class HotPlugin:
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         """Blocks until the reload loop has ended (see :meth:`close`); False after ``timeout`` seconds."""
         return self._supervisor.wait_closed(timeout) if self._supervisor is not None else True
+
+    @property
+    def ended(self) -> Optional[WasmforgeError]:
+        """Why the reload loop ended by itself (WorkspaceGone: the workspace moved or vanished); None otherwise."""
+        return self._supervisor.ended if self._supervisor is not None else None
 
     def close(self) -> None:
         """Stops watching (killing a running cargo) and frees the plugin once no call uses it."""

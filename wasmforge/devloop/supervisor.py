@@ -19,14 +19,16 @@ the same sinks.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import IO, Callable, Optional, Sequence, Union
 
+from ..errors import WasmforgeError, WorkspaceGone
 from ..events import Event, Watching
 from ..workspace.workspace import Workspace
 from .after_swap import AfterSwap
-from .builder import CargoBuilder
+from .builder import CargoBuilder, SharedBuild
 from .changes import Change, ChangeQueue, DebouncedChanges
 from .filters import SourceSet, link_chain
 from .loop import Builder, Built, ReloadLoop, Target
@@ -72,17 +74,28 @@ class Supervisor:
         )
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
+        #: When a watched file last changed (time.monotonic()); 0 until one has.
+        self.last_change = 0.0
+        #: Why the loop ended by itself (the workspace moved or vanished); None while it runs or when stopped.
+        self.ended: Optional[WasmforgeError] = None
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, crate: str, target: Target, emit: Sink, *,
-                      exec_command: Optional[str] = None, exec_output: ExecOutput = None) -> "Supervisor":
-        """Builds ``crate`` on every change to what its build reads, watching as the workspace's settings say."""
+                      exec_command: Optional[str] = None, exec_output: ExecOutput = None,
+                      shared: Optional[SharedBuild] = None) -> "Supervisor":
+        """Builds ``crate`` on every change to what its build reads, watching as the workspace's settings say.
+
+        With ``shared``, the build is one of every plugin crate, shared with the other crates' supervisors.
+        """
         settings = workspace.settings
         sources = plugin_sources(workspace, crate)
-        return cls(target, sources, emit, builder=CargoBuilder(workspace, crate, sources),
-                   debounce=settings.debounce_ms / 1000, poll=settings.poll,
-                   poll_interval=settings.poll_interval_ms / 1000, root=workspace.root,
-                   exec_command=exec_command, exec_output=exec_output)
+        builder = CargoBuilder(workspace, crate, sources, shared=shared)
+        supervisor = cls(target, sources, emit, builder=builder,
+                         debounce=settings.debounce_ms / 1000, poll=settings.poll,
+                         poll_interval=settings.poll_interval_ms / 1000, root=workspace.root,
+                         exec_command=exec_command, exec_output=exec_output)
+        builder.changed_at = lambda: supervisor.last_change
+        return supervisor
 
     @classmethod
     def for_file(cls, path: Path, target: Target, emit: Sink, *, debounce: float = 0.05, poll: bool = False,
@@ -142,6 +155,7 @@ class Supervisor:
             self.after_swap(event)
 
     def _on_change(self, change: Change) -> None:
+        self.last_change = time.monotonic()
         if self.artifact is not None:  # served through links: watch wherever they lead now
             self.watch_more(link_chain(self.artifact))
         self.changes.put(change)
@@ -163,7 +177,12 @@ class _WatchInputs:
         self.profile = builder.profile
 
     def __call__(self, stop: threading.Event) -> Built:
-        built = self.builder(stop)
+        try:
+            built = self.builder(stop)
+        except WorkspaceGone as error:  # nothing to build any more, ever: the loop ends, saying why
+            self.supervisor.ended = error
+            self.supervisor.stop_event.set()
+            raise
         self.supervisor.watch_more(built.inputs)
         return built
 

@@ -63,11 +63,18 @@ class BuildResult:
     toolchain: Optional[Toolchain] = None
 
 
-def build_argv(cargo: Cargo, target: str, crates: Sequence[str], color: bool = False) -> list[str]:
-    """The cargo command line that builds ``crates`` for the wasm ``target``."""
+def build_argv(cargo: Cargo, target: str, crates: Sequence[str], color: bool = False,
+               members: Optional[Mapping[str, Path]] = None) -> list[str]:
+    """The cargo command line that builds ``crates`` for the wasm ``target``.
+
+    A feature of another workspace crate than those built (``other/feature``) is left out: cargo refuses one
+    that none of the selected packages has, and a build of one plugin crate must not fail for another's.
+    """
+    features = [f for f in cargo.features
+                if "/" not in f or members is None or f.split("/")[0] not in members or f.split("/")[0] in crates]
     return cargo.argv("build", "--target", cargo.toolchain.rustc_target(target),
                       "--message-format=json-render-diagnostics", f"--color={'always' if color else 'never'}",
-                      crates=crates)
+                      crates=crates, features=features)
 
 
 def build(
@@ -103,7 +110,7 @@ def build_with(
     crates = tuple(crates) or settings.plugin_crates
     wanted = _crate_dirs(settings, members, crates)  # an unknown crate is said before the toolchain is looked for
     toolchain = cargo.toolchain
-    argv = build_argv(cargo, settings.target, crates, color)
+    argv = build_argv(cargo, settings.target, crates, color, members)
     cargo.prepare()
     log.debug("running %s", " ".join(argv))
     started = time.perf_counter()

@@ -21,6 +21,10 @@ from .settings import Settings
 from .toolchain import DEFAULT_TARGET, Toolchain, find_toolchain, offline_config_args
 
 
+#: The cargo commands that compile, and so take --features and --no-default-features.
+COMPILING = ("build", "run", "test", "check")
+
+
 class Cargo:
     """cargo, as wasmforge runs it in one workspace (``root``) with one toolchain.
 
@@ -28,8 +32,11 @@ class Cargo:
     """
 
     def __init__(self, root: Path, toolchain: Optional[Toolchain] = None, *, target: str = DEFAULT_TARGET,
-                 release: bool = False, debian_registry: bool = False, target_dir: Optional[Path] = None) -> None:
+                 release: bool = False, debian_registry: bool = False, target_dir: Optional[Path] = None,
+                 features: Sequence[str] = (), no_default_features: bool = False) -> None:
         self.root = root
+        self.features = tuple(features)
+        self.no_default_features = no_default_features
         self._toolchain = toolchain
         self.target = target
         self.release = release
@@ -38,9 +45,10 @@ class Cargo:
 
     @classmethod
     def for_settings(cls, settings: Settings, toolchain: Optional[Toolchain] = None) -> "Cargo":
-        """cargo for a workspace's settings: its target, profile, ``offline`` and ``target_dir``."""
+        """cargo for a workspace's settings: its target, profile, features, ``offline`` and ``target_dir``."""
         return cls(settings.root, toolchain, target=settings.target, release=settings.profile == "release",
-                   debian_registry=settings.offline, target_dir=settings.target_dir)
+                   debian_registry=settings.offline, target_dir=settings.target_dir, features=settings.features,
+                   no_default_features=settings.no_default_features)
 
     @property
     def toolchain(self) -> Toolchain:
@@ -54,13 +62,20 @@ class Cargo:
         return self._debian_registry or self.toolchain.is_debian
 
     def argv(self, command: str, *options: str, crates: Sequence[str] = (), release: Optional[bool] = None,
-             trailing: Optional[Sequence[str]] = None) -> list[str]:
-        """``cargo COMMAND OPTIONS -p CRATE... [--release] [Debian's registry] [-- TRAILING...]``."""
+             trailing: Optional[Sequence[str]] = None, features: Optional[Sequence[str]] = None) -> list[str]:
+        """``cargo COMMAND OPTIONS -p CRATE... [--release] [--features F] [--no-default-features] [Debian's registry]
+        [-- TRAILING...]``; the features only for the commands that compile (``features`` instead of the settings')."""
         argv = [str(self.toolchain.cargo), command, *options]
         for crate in crates:
             argv += ["-p", crate]
         if self.release if release is None else release:
             argv.append("--release")
+        if command in COMPILING:
+            chosen = self.features if features is None else features
+            if chosen:
+                argv += ["--features", ",".join(chosen)]
+            if self.no_default_features:
+                argv.append("--no-default-features")
         if self.debian_registry:
             argv += offline_config_args()
         if trailing is not None:

@@ -48,6 +48,18 @@ def workspace_crates(root: Path, settings_file: str = "wasmforge.toml") -> dict[
     return crates
 
 
+def is_cdylib(crate_dir: Path) -> bool:
+    """Whether the crate's library is a cdylib ([lib] crate-type names it): a .wasm, so a plugin crate."""
+    kinds = _table(read_manifest(crate_dir / MANIFEST) or {}, "lib").get("crate-type", [])
+    return isinstance(kinds, list) and "cdylib" in kinds
+
+
+def has_binary(crate_dir: Path) -> bool:
+    """Whether the crate builds a program (src/main.rs or a [[bin]] target): a runner, not a plugin."""
+    manifest = read_manifest(crate_dir / MANIFEST) or {}
+    return (crate_dir / "src/main.rs").is_file() or bool(manifest.get("bin"))
+
+
 def dependencies(manifest: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """Every (name, spec) a manifest depends on, in each dependency table, target-specific ones included."""
     tables = [manifest, *(t for t in _table(manifest, "target").values() if isinstance(t, dict))]

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..errors import ScaffoldError, ToolchainError
+from ..errors import ScaffoldError, ToolchainError, WorkspaceNotFound
 from . import tomlfile
 from .cargo import Cargo
 from .lockfile import LOCK_FILE
 from .manifest import registry_dependencies
-from .settings import toml_repr
+from .settings import find_workspace, toml_repr
 from .toolchain import find_toolchain, offline_config_toml, uses_debian_registry
 
 DEFAULT_TEMPLATE = "default"
@@ -120,6 +120,8 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "description": ("a string", lambda value: isinstance(value, str)),
     "include": ("a list of strings", _is_strings),
     "next": ("a list of strings", _is_strings),
+    #: The plugin crate's directory that `wasmforge add` copies (default: the template's one cdylib crate).
+    "plugin": ("a string", lambda value: isinstance(value, str)),
 }
 
 
@@ -313,6 +315,7 @@ def new_workspace(
     if not destination.is_absolute():
         destination = (cwd or Path.cwd()) / destination
     _check_destination(destination)
+    _check_not_inside_a_workspace(destination, name)
     notes: list[str] = []
     files = plan(name, destination, template, bool(offline), cwd)
     if offline is None and uses_debian_registry():
@@ -348,6 +351,17 @@ def _write_lock(destination: Path, offline: bool) -> tuple[bool, Optional[str]]:
     return failure is None, failure
 
 
+def _check_not_inside_a_workspace(destination: Path, name: str) -> None:
+    """A workspace inside another breaks the outer one's cargo (two workspace roots): `add` is the way there."""
+    try:
+        outer = find_workspace(destination.parent)
+    except WorkspaceNotFound:
+        return
+    raise ScaffoldError(f"{destination} is inside the wasmforge workspace at {outer}, and a workspace in a workspace "
+                        f"breaks its build; add a plugin crate to it with `wasmforge -C {outer} add {name}`, or "
+                        "create the workspace elsewhere; nothing was written")
+
+
 def _check_destination(destination: Path) -> None:
     try:
         if destination.is_dir():
@@ -360,6 +374,75 @@ def _check_destination(destination: Path) -> None:
             raise ScaffoldError(f"{destination} exists and is not a directory; choose another --path")
     except OSError as error:
         raise ScaffoldError(f"cannot use {destination}: {error.strerror or error}; nothing was written") from error
+
+
+def plan_plugin_crate(name: str, template: str = DEFAULT_TEMPLATE, cwd: Optional[Path] = None) -> list[PlannedFile]:
+    """The files of one plugin crate from ``template``, for `wasmforge add`: relative to the crate's directory.
+
+    The template's plugin crate (its template.toml ``plugin``, else its one
+    crate whose [lib] crate-type is a cdylib) is rendered with the crate named
+    ``name``: its directory's name (``{{name}}-plugin``) and that name as a
+    Rust identifier (``{{crate}}_plugin``) become ``name``, and any other
+    placeholder becomes ``name`` too.
+    """
+    check_name(name)
+    template_dir = _template_dir(template, cwd)
+    crate_dir = _plugin_dir(template_dir, template)
+    package = crate_dir.name
+    identifier = package.replace("{{name}}", "{{crate}}").replace("-", "_")
+    files = []
+    try:
+        for path in sorted(crate_dir.rglob("*")):
+            if path.is_symlink():
+                raise ScaffoldError(f"template {template!r} holds a symbolic link, {path.relative_to(template_dir)}; "
+                                    "templates copy files, not links; nothing was written")
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            relative_text = path.relative_to(crate_dir).as_posix()
+            _check_placeholders(relative_text, path, "path")
+            relative = Path(render(relative_text.replace(identifier, name.replace("-", "_")), name))
+            raw = path.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                files.append(PlannedFile(relative, raw))
+                continue
+            _check_placeholders(text, path, "contents")
+            text = text.replace(package, name).replace(identifier, name.replace("-", "_"))
+            files.append(PlannedFile(relative, render(text, name).encode("utf-8")))
+    except OSError as error:
+        raise ScaffoldError(f"could not read template {crate_dir}: {error.strerror or error}") from error
+    return files
+
+
+def _plugin_dir(template_dir: Path, template: str) -> Path:
+    """The template's plugin crate directory: template.toml's ``plugin``, else its one cdylib crate."""
+    given = _template_config(template_dir).get("plugin")
+    if given is not None:
+        directory: Path = template_dir / str(given)
+        if not (directory / "Cargo.toml").is_file() or template_dir.resolve() not in directory.resolve().parents:
+            raise ScaffoldError(f"{template_dir / TEMPLATE_CONFIG}: plugin = {given!r} is not a crate directory "
+                                "of the template (one holding a Cargo.toml)")
+        return directory
+    found = []
+    for manifest in sorted(template_dir.rglob("Cargo.toml")):
+        try:
+            data = tomlfile.parse(manifest.read_text(encoding="utf-8"), manifest, ScaffoldError)
+        except (OSError, UnicodeDecodeError):
+            continue
+        lib = data.get("lib")
+        if isinstance(lib, dict) and "cdylib" in (lib.get("crate-type") or []):
+            found.append(manifest.parent)
+    if len(found) != 1:
+        which = f"several ({', '.join(d.name for d in found)})" if found else "none"
+        raise ScaffoldError(f"template {template!r} has {which} cdylib crates; name the one `wasmforge add` copies "
+                            f"in its {TEMPLATE_CONFIG}, e.g. plugin = \"crates/{{{{name}}}}-plugin\"")
+    return found[0]
+
+
+def write_files(destination: Path, files: list[PlannedFile]) -> None:
+    """Writes ``files`` under ``destination``, never over anything; on a failure, removes what it made and raises."""
+    _write(destination, files)
 
 
 def _write(destination: Path, files: list[PlannedFile]) -> None:

@@ -9,6 +9,7 @@ the keys that exist, not a silently ignored setting.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -16,7 +17,7 @@ from typing import Any, Mapping, Optional, Union
 from ..errors import ConfigError, OptionError, WorkspaceNotFound
 from ..limits import MAX_TIMEOUT, Limits
 from . import tomlfile
-from .manifest import workspace_crates
+from .manifest import is_cdylib, workspace_crates
 from .toolchain import DEFAULT_TARGET, WASM_TARGETS, offline_from_env
 
 CONFIG_FILE = "wasmforge.toml"
@@ -35,6 +36,9 @@ class Settings:
     target: str = DEFAULT_TARGET
     #: Force Debian's registry even when the toolchain is not Debian's.
     offline: bool = False
+    #: Cargo features the plugin crates are built with (--features), and without their default ones.
+    features: tuple[str, ...] = ()
+    no_default_features: bool = False
     #: Cargo's target directory for wasmforge's builds (CARGO_TARGET_DIR in the environment wins); None: cargo's own.
     target_dir: Optional[Path] = None
     debounce_ms: int = 50
@@ -78,6 +82,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("build", "profile"): ("profile", str, PROFILES),
     ("build", "target"): ("target", str, WASM_TARGETS),
     ("build", "offline"): ("offline", bool, None),
+    ("build", "features"): ("features", list, None),
+    ("build", "no_default_features"): ("no_default_features", bool, None),
     ("build", "target_dir"): ("target_dir", str, None),
     ("watch", "debounce_ms"): ("debounce_ms", int, None),
     ("limits", "timeout"): ("timeout", (int, float), None),
@@ -89,6 +95,9 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Any, Optional[tuple[Any, ...]]]] = {
     ("watch", "check_timeout"): ("check_timeout", (int, float), None),
 }
 
+
+#: A cargo feature, or CRATE/FEATURE (a dependency's feature).
+_FEATURE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+.-]*(/[A-Za-z0-9_][A-Za-z0-9_+.-]*)?$")
 
 #: Keys wasmforge.toml still accepts under the name they had before, each with its name now.
 OLD_SPELLINGS = {("limits", "memory"): ("limits", "memory_limit")}
@@ -128,11 +137,17 @@ def load_settings(
     if offline_from_env(env):
         values["offline"] = True
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values["features"] = tuple(values.get("features", ()))
+    bad = [feature for feature in values["features"] if not _FEATURE.match(feature)]
+    if bad:
+        raise ConfigError(f"{path}: [build] features: {bad[0]!r} is not a cargo feature name ([build] features or -F: letters, digits, _ - +, "
+                          "and CRATE/FEATURE for a dependency's)")
     if "plugin_crates" not in values:
         values["plugin_crates"] = _default_plugin_crates(root)
         if not values["plugin_crates"]:
-            raise ConfigError(f"no plugin crate in {root}: no workspace crate's name ends in -plugin; name the "
-                              f"crate(s) to build in {CONFIG_FILE}, e.g. [plugin] crates = [\"NAME-plugin\"]")
+            raise ConfigError(f"no plugin crate in {root}: no workspace crate is a cdylib ([lib] crate-type = "
+                              f"[\"cdylib\"]); make one with `wasmforge add NAME`, or name the crate(s) to build in "
+                              f"{CONFIG_FILE}, e.g. [plugin] crates = [\"NAME\"]")
     if not values["plugin_crates"]:
         raise ConfigError(f"{path}: [plugin] crates is empty; name the crate(s) to build, e.g. crates = [\"NAME-plugin\"]")
     settings = Settings(root=root, **values)
@@ -193,5 +208,8 @@ def _read_toml(path: Path) -> dict[tuple[str, str], Any]:
 
 
 def _default_plugin_crates(root: Path) -> tuple[str, ...]:
-    """Without [plugin] crates: every workspace crate whose name ends in -plugin."""
-    return tuple(sorted(name for name in workspace_crates(root) if name.endswith("-plugin")))
+    """Without [plugin] crates: every workspace crate whose library is a cdylib (what a .wasm is), by name.
+
+    Never a name pattern: a crate renamed, or added under any name, is found all the same.
+    """
+    return tuple(sorted(name for name, directory in workspace_crates(root).items() if is_cdylib(directory)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -49,11 +50,12 @@ class SuiteResult:
         return f"{self.name}: {state}, {self.passed} passed, {self.failed} failed{extra}"
 
 
-def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path], on_line: LineSink) -> SuiteResult:
-    """`cargo test` of the plugin crates for the host, where ordinary Rust tools work."""
-    check_crates(settings, members)  # a crate wasmforge.toml names but the workspace lacks is a config error, not a failed test
+def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path], on_line: LineSink,
+                    crates: Sequence[str] = ()) -> SuiteResult:
+    """`cargo test` of the plugin crates (or ``crates``) for the host, where ordinary Rust tools work."""
+    check_crates(settings, members, crates)  # a crate wasmforge.toml names but the workspace lacks: a config error
     cargo.prepare()
-    argv = cargo.argv("test", "--color=never", crates=settings.plugin_crates)
+    argv = cargo.argv("test", "--color=never", crates=tuple(crates) or settings.plugin_crates)
     code, output = _stream(argv, settings.root, on_line, env=cargo.env())
     counts = [tuple(map(int, m.groups())) for m in _CARGO_RESULT.finditer(output)]
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -61,19 +63,28 @@ def run_cargo_tests(settings: Settings, cargo: Cargo, members: Mapping[str, Path
                        note="" if code == 0 or counts else "it did not compile; see above")
 
 
-def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
-    """pytest in the workspace, with this interpreter (which has wasmforge's fixtures)."""
-    tests = settings.root / "tests"
-    if not (tests.is_dir() and any(tests.rglob("test_*.py"))) and not extra_args:
-        return SuiteResult("pytest", ok=True, ran=False, note="no tests/test_*.py in the workspace; skipped")
+def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] = (), *,
+               profile: Optional[str] = None) -> SuiteResult:
+    """pytest in the workspace, with this interpreter (which has wasmforge's fixtures).
+
+    Its fixtures build with the workspace's settings; ``profile`` (given on the command line) overrides
+    pytest.ini's wasmforge_profiles, and the target and features given pass on too.
+    """
+    if not _has_python_tests(settings.root) and not extra_args:
+        return SuiteResult("pytest", ok=True, ran=False, note="no test_*.py in the workspace; skipped")
     if importlib.util.find_spec("pytest") is None:
         raise TestEnvironmentError(
             f"pytest is not installed for {sys.executable}; install it with `{sys.executable} -m pip install pytest`"
         )
     # wasmforge's fixtures arrive through its pytest11 entry point.
     argv = [sys.executable, "-m", "pytest", *extra_args]
-    if settings.profile == "release":
-        argv += ["--wasmforge-profile", "release"]
+    if profile is not None:
+        argv += ["--wasmforge-profile", profile]
+    argv += ["--wasmforge-target", settings.target]
+    for feature in settings.features:
+        argv += ["--wasmforge-feature", feature]
+    if settings.no_default_features:
+        argv.append("--wasmforge-no-default-features")
     code, output = _stream(argv, settings.root, on_line)
     counts: dict[str, int] = {}
     for number, kind in _PYTEST_COUNTS.findall(output.strip().splitlines()[-1] if output.strip() else ""):
@@ -86,6 +97,15 @@ def run_pytest(settings: Settings, on_line: LineSink, extra_args: Sequence[str] 
                            note=f"no tests matched {' '.join(extra_args)}")
     return SuiteResult("pytest", ok=code in (0, 5), passed=counts.get("passed", 0), failed=failed,
                        note="no tests collected" if code == 5 else "")
+
+
+def _has_python_tests(root: Path) -> bool:
+    """Whether a test_*.py is anywhere in the workspace (tests/, or a plugin crate's own), not under target/."""
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [d for d in subdirectories if d != "target" and not d.startswith(".")]
+        if any(name.startswith("test_") and name.endswith(".py") for name in files):
+            return True
+    return False
 
 
 def _stream(argv: list[str], cwd: Path, on_line: LineSink, env: Optional[dict[str, str]] = None) -> tuple[int, str]:

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from .build import BuildResult, DiagnosticSink, build_with, check_crates
 from .cargo import Cargo
 from .manifest import read_manifest, workspace_crates
@@ -66,8 +66,12 @@ class Workspace:
         check_crates(self.settings, self.members, crates)
 
     def plugin_crate(self, crate: Optional[str] = None) -> str:
-        """``crate`` if it is one of the plugin crates (default: the first); ConfigError if not."""
+        """``crate`` if it is one of the plugin crates (default: the only one); ConfigError if not, UsageError
+        when there are several and none is named."""
         crates = self.settings.plugin_crates
+        if crate is None and len(crates) > 1:
+            raise UsageError(f"the workspace at {self.root} has several plugin crates ({', '.join(crates)}); "
+                             "name one (-p CRATE, crate=...), or serve them all (wasmforge.HotPlugins)")
         chosen = crate or crates[0]
         if chosen not in crates:
             raise ConfigError(f"{chosen!r} is not a plugin crate of {self.root}; use one of: {', '.join(crates)}")
@@ -81,10 +85,11 @@ class Workspace:
 
     def run_native(self, arguments: Sequence[str], crate: Optional[str] = None) -> int:
         """The runner crate, natively, with ``arguments``: `wasmforge call --native`."""
-        return run_native(self.cargo, self.members, arguments, crate=crate)
+        return run_native(self.cargo, self.members, self.settings.plugin_crates, arguments, crate=crate)
 
-    def run_cargo_tests(self, on_line: LineSink) -> SuiteResult:
-        return run_cargo_tests(self.settings, self.cargo, self.members, on_line)
+    def run_cargo_tests(self, on_line: LineSink, crates: Sequence[str] = ()) -> SuiteResult:
+        return run_cargo_tests(self.settings, self.cargo, self.members, on_line, crates)
 
-    def run_pytest(self, on_line: LineSink, extra_args: Sequence[str] = ()) -> SuiteResult:
-        return run_pytest(self.settings, on_line, extra_args)
+    def run_pytest(self, on_line: LineSink, extra_args: Sequence[str] = (), *,
+                   profile: Optional[str] = None) -> SuiteResult:
+        return run_pytest(self.settings, on_line, extra_args, profile=profile)

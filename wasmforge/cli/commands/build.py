@@ -19,8 +19,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if out_dir is not None:
         prepare_out_dir(args.cwd / out_dir)  # a bad directory fails before the build, not after
     # Artifacts copied out are for shipping: the release build, unless asked otherwise.
-    workspace = command_workspace(args, profile="release" if args.release or out_dir else None, target=args.target,
-                           offline=args.offline or None)
+    workspace = command_workspace(args, profile="release" if out_dir and not args.debug else None,
+                                  offline=args.offline or None)
     if not args.json:
         result = run_build(out, workspace, args.package or (), stream=not out.quiet, prove=True)
         copies = copy_artifacts(result.artifacts, args.cwd / out_dir) if out_dir else ()

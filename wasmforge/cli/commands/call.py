@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..._json import json_fields, json_line
-from ...errors import EXIT_FAILED, EXIT_OK, UsageError
+from ...errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from ..output import Output, print_value
 from ..plugins import command_workspace, host_options, load_options, optional_workspace, plugin_exporting, plugin_paths
 
@@ -70,7 +70,8 @@ def _call_native(args: argparse.Namespace) -> int:
         raise UsageError("--native runs the workspace's runner crate; it cannot call a --plugin file")
     ignored = [flag for flag, given in (("--json", args.json), ("--sha256", args.sha256), ("--timeout", args.timeout),
                                         ("--memory-limit", args.memory_limit), ("--fuel", args.fuel),
-                                        ("--host-functions", args.host_functions)) if given]
+                                        ("--host-functions", args.host_functions),
+                                        ("--target", args.wasm_target)) if given]
     if ignored:
         raise UsageError(f"--native runs the plugin as native code, where {', '.join(ignored)} cannot apply; "
                          "drop --native to call the .wasm")
@@ -80,6 +81,10 @@ def _call_native(args: argparse.Namespace) -> int:
         words = [args.function, *args.args]
     else:
         raise UsageError("name the function to call, e.g. `wasmforge call --native add 1 2`, or --list")
-    workspace = command_workspace(args, profile="release" if args.release else None)
+    workspace = command_workspace(args)
+    if args.package and len(args.package) > 1:
+        raise UsageError(f"--native calls one plugin crate; got -p {' -p '.join(args.package)}")
     crate = (args.package or [None])[0]
-    return EXIT_OK if workspace.run_native(words, crate=crate) == 0 else EXIT_FAILED
+    status = workspace.run_native(words, crate=crate)
+    # The runner exits 2 for a call that could not start (no such plugin or function, an ambiguous one), as we do.
+    return EXIT_OK if status == 0 else EXIT_USAGE if status == EXIT_USAGE else EXIT_FAILED

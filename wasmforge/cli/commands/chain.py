@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
         check_supports(args.extra)
         return EXIT_OK  # the chain works on any renderer's book; anything else is checked when the book runs
-    workspace = optional_workspace(args, profile="release" if args.release else None)
+    workspace = optional_workspace(args)
     options = load_options(args, workspace)
     if args.dir:
         folder = Path(args.dir) if Path(args.dir).is_absolute() else args.cwd / args.dir

@@ -9,14 +9,15 @@ from ..._json import json_line
 from ..._text import format_bytes
 from ...errors import EXIT_OK, UsageError
 from ..output import Output
-from ..plugins import existing_file, host_options, plugin_paths
+from ..plugins import build_flag_given, existing_file, host_options, plugin_paths
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from ...runtime.inspection import inspect_plugin
 
-    if args.target and (args.package or args.release):
-        flag = "-p" if args.package else "--release"
+    given = [flag for flag, value in build_flag_given(args) if value]
+    if args.target and given:
+        flag = given[0]
         raise UsageError(f"PLUGIN names the .wasm to inspect; {flag} chooses what to build in a workspace: use one or the other")
     paths = [existing_file(args, args.target, "plugin")] if args.target else plugin_paths(args, out)[0]
     host = host_options(args).get("host_functions")

@@ -11,16 +11,17 @@ from ..plugins import command_workspace
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    workspace = command_workspace(args, profile="release" if args.release else None)
-    workspace.check_crates()
+    workspace = command_workspace(args)
+    workspace.check_crates(args.package or ())
     echo = (lambda line: None) if out.quiet else out.raw_stderr
     results = []
     if not args.python_only:
         out.info("== cargo test (native) ==")
-        results.append(workspace.run_cargo_tests(echo))
+        results.append(workspace.run_cargo_tests(echo, args.package or ()))
     if not args.rust_only:
         out.info("== pytest ==")
-        results.append(workspace.run_pytest(echo, args.pytest_args))
+        profile = "release" if args.release else "debug" if args.debug else None
+        results.append(workspace.run_pytest(echo, args.pytest_args, profile=profile))
     ok = all(r.ok for r in results)
     if args.json:
         out.result(json_line({"ok": ok, "suites": [r.to_json() for r in results]}))

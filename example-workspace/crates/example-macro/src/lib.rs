@@ -26,9 +26,7 @@ const RESERVED_NAMES: &[&str] = &["memory", "main", "_start", "_initialize"];
 pub fn plugin_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
         let attr = TokenStream2::from(attr);
-        return syn::Error::new_spanned(attr, "#[plugin_fn] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(attr, "#[plugin_fn] takes no arguments").to_compile_error().into();
     }
     let function = syn::parse_macro_input!(item as ItemFn);
     match expand(&function) {
@@ -99,9 +97,17 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
 
     let encode = match input_wire {
         "none" => quote!(let __wf_input: &[u8] = &[];),
-        "str" => { let n = names[0]; quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<str>::as_ref(&#n).as_bytes();) }
-        "bytes" => { let n = names[0]; quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<[u8]>::as_ref(&#n);) }
-        _ => quote!(let __wf_input_vec = ::wasmforge_pdk::__private::host_args_json(&(#(&#names,)*)); let __wf_input: &[u8] = &__wf_input_vec;),
+        "str" => {
+            let n = names[0];
+            quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<str>::as_ref(&#n).as_bytes();)
+        }
+        "bytes" => {
+            let n = names[0];
+            quote!(let __wf_input: &[u8] = ::std::convert::AsRef::<[u8]>::as_ref(&#n);)
+        }
+        _ => {
+            quote!(let __wf_input_vec = ::wasmforge_pdk::__private::host_args_json(&(#(&#names,)*)); let __wf_input: &[u8] = &__wf_input_vec;)
+        }
     };
     let decode = match returns.wire {
         Wire::Unit => quote!(let _ = __wf_output;),
@@ -254,11 +260,7 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
 
     let glue = glue_fn(function, &params, &returns, input_wire);
     let record = metadata("export", &export_name, &params, &returns, native, input_wire, output_wire);
-    let export = if native {
-        native_export(name, &params, &returns)
-    } else {
-        buffer_export(name)
-    };
+    let export = if native { native_export(name, &params, &returns) } else { buffer_export(name) };
 
     let meta_const = format_ident!("__WF_META_{}", name);
     let record_static = format_ident!("__WF_RECORD_{}", name);
@@ -516,7 +518,9 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
     };
     let value_span = returns.ty.as_ref().map(|t| t.span()).unwrap_or_else(Span::call_site);
     let encode = match returns.wire {
-        Wire::Str { .. } | Wire::Bytes { .. } => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_raw(__wf_value)),
+        Wire::Str { .. } | Wire::Bytes { .. } => {
+            quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_raw(__wf_value))
+        }
         Wire::Unit => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_unit(__wf_value)),
         Wire::Number(_) => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_number(__wf_value)),
         Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),

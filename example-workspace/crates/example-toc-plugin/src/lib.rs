@@ -49,7 +49,9 @@ mod tests {
     #[test]
     fn contents_from_headings() {
         let out = preprocess("# Intro\ntext\n## Getting Started!\n".to_string());
-        assert!(out.starts_with("**Contents**\n\n- [Intro](#intro)\n  - [Getting Started!](#getting-started)\n\n# Intro"));
+        assert!(
+            out.starts_with("**Contents**\n\n- [Intro](#intro)\n  - [Getting Started!](#getting-started)\n\n# Intro")
+        );
         assert_eq!(preprocess("no headings".to_string()), "no headings");
     }
 }

@@ -259,13 +259,13 @@ pub mod __private {
     }
 
     pub fn host_ret_str(bytes: Vec<u8>, function: &str) -> String {
-        String::from_utf8(bytes)
-            .unwrap_or_else(|e| panic!("host function {} returned invalid UTF-8: {}", function, e))
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("host function {} returned invalid UTF-8: {}", function, e))
     }
 
     pub fn host_ret_json<T: serde::de::DeserializeOwned>(bytes: &[u8], function: &str) -> T {
-        serde_json::from_slice(bytes)
-            .unwrap_or_else(|e| panic!("host function {} returned a value that does not fit its signature: {}", function, e))
+        serde_json::from_slice(bytes).unwrap_or_else(|e| {
+            panic!("host function {} returned a value that does not fit its signature: {}", function, e)
+        })
     }
 
     /// Takes ownership of the buffer the host allocated (with `__wf_alloc`) for a host function's result.
@@ -298,11 +298,12 @@ pub mod __private {
                 ret_json(&value)?;
             )*};
         }
-        round_trip!(
+        // Braces: rustfmt leaves a braced macro call as written (one type per line otherwise).
+        round_trip! {
             String, bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, char, usize,
             Vec<String>, Vec<i32>, Vec<i64>, Vec<u32>, Vec<u64>, Vec<f64>, Vec<bool>,
             Option<String>, Option<i32>, Option<i64>, Option<u32>, Option<u64>, Option<f64>, Option<bool>
-        );
+        }
         Ok(Vec::new())
     }
 }

@@ -57,7 +57,9 @@ fn contents(markdown: &str, title: &str) -> String {
     let list = format!("**{}**\n\n{}", title, entries.join("\n"));
     match markdown.find('\n') {
         // After the title line; the text after it keeps its own blank line.
-        Some(end) if markdown.starts_with("# ") => format!("{}\n\n{}\n\n{}", &markdown[..end], list, markdown[end..].trim_start_matches('\n')),
+        Some(end) if markdown.starts_with("# ") => {
+            format!("{}\n\n{}\n\n{}", &markdown[..end], list, markdown[end..].trim_start_matches('\n'))
+        }
         _ => format!("{}\n\n{}", list, markdown),
     }
 }

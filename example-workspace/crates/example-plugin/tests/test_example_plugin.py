@@ -1,7 +1,8 @@
 """The plugin, tested from Python. `wasmforge test` runs these after the Rust
 unit tests; plain `pytest` works too. The fixtures come with wasmforge:
-`wasm_plugin` is the plugin crate, built once per session and loaded fresh
-for each test."""
+`wasm_plugin` is the plugin crate this file is in (whatever its name, among
+any number of plugin crates), built once per session and loaded fresh for
+each test."""
 
 import pytest
 
