@@ -34,7 +34,9 @@ ROWS: list[tuple[str, str]] = [
     ("plugin.add(1, 2): the lean path", "public.add(1, 2)"),
     ("plugin.add(1, 2), interruptible=False", "uninterruptible.add(1, 2)"),
     ("plugin.call_raw('add', 1, 2)", "public.call_raw('add', 1, 2)"),
+    ("plugin.function('add')(1, 2)", "add_function(1, 2)"),
     ("plugin.add(1, 2), timeout=60: the guarded path", "timed.add(1, 2)"),
+    ("plugin.add(1, 2), cancellable=True", "cancellable.add(1, 2)"),
     ("plugin.add(1, 2), instances=2: the pool", "pooled.add(1, 2)"),
     ("plugin.echo(1 KiB of bytes): a buffer call", "public.echo(data)"),
     ("plugin.echo_str(1 KiB of text)", "public.echo_str(text)"),
@@ -52,6 +54,7 @@ def worker(wasm: Path, seconds: float) -> dict[str, float]:
         "wasmforge": wasmforge, "path": wasm, "public": public,
         "uninterruptible": wasmforge.load(wasm, interruptible=False),
         "timed": wasmforge.load(wasm, timeout=60), "pooled": wasmforge.load(wasm, instances=2),
+        "cancellable": wasmforge.load(wasm, cancellable=True), "add_function": public.function("add"),
         "data": os.urandom(1024), "text": ("wasmforge " * 103)[:1024],
         "reading": {"sensor": "t-101", "value": 21.5, "unit": "C", "tags": ["north", "roof"], "ok": True},  # subjects.reading()
     }

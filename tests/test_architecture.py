@@ -204,12 +204,17 @@ def test_the_checks_themselves_catch_what_they_look_for(tmp_path: Path) -> None:
 
 
 def lean_call_names(param_types: tuple[str, ...], fixes_result: bool, interruptible: bool) -> set[str]:
-    """The global and attribute names the generated lean call's code uses."""
+    """The global and attribute names the generated lean call's code uses (both its functions)."""
+    from wasmforge.abi.codec import passes_as_is
     from wasmforge.runtime.function import _lean_code
 
-    module = _lean_code(param_types, fixes_result, interruptible)
-    (call,) = [const for const in module.co_consts if hasattr(const, "co_names")]
-    return set(call.co_names)
+    wasm = tuple("f32" if t == "f32" else "f64" if t == "f64" else "i64" if t in ("i64", "u64") else "i32"
+                 for t in param_types)
+    assert all(passes_as_is(t) is not None or t in ("f32", "f64", "bool") for t in param_types)
+    module = _lean_code(param_types, wasm, ("i32",), fixes_result, interruptible)
+    functions = [const for const in module.co_consts if hasattr(const, "co_names")]
+    assert len(functions) == 2  # the solo path and the locked one
+    return {name for function in functions for name in function.co_names}
 
 
 @pytest.mark.parametrize("shape", [((), False, True), (("i32", "i32"), False, True), (("u8", "f32", "bool"), True, False)])

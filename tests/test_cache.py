@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -375,3 +376,89 @@ def test_a_fifo_in_place_of_the_cache_key_makes_the_cache_step_aside(tmp_path: P
     assert answer(engine, module) == 71  # type: ignore[arg-type]
     assert len(compiled) == 1 and modules.stats.stored == 0
     assert "is not a wasmforge cache key" in caplog.text
+
+
+# ---- an entry verified once in this process (issue 17: loading without re-reading it) ------------
+
+
+def _at_rest(entry: Path) -> None:
+    """Waits until the entry's ctime is old enough to be remembered as verified (cache.AT_REST_NS)."""
+    from wasmforge.runtime.cache import AT_REST_NS
+
+    while time.time_ns() - entry.stat().st_ctime_ns <= AT_REST_NS:
+        time.sleep(0.1)
+
+
+def test_an_entry_verified_before_is_mapped_without_being_read_again(
+        tmp_path: Path, engine: wasmtime.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmforge.runtime import cache as cache_module
+
+    modules = ModuleCache(tmp_path / "c")
+    data, compiled = answer_module(4), []
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    _at_rest(modules.entry_path(engine, data))
+    modules.load_or_compile(engine, data, compiler(engine, data, compiled))  # read and verified: remembered
+    reads: list[Path] = []
+    real_read = cache_module.read_fd
+    monkeypatch.setattr(cache_module, "read_fd", lambda fd, path, limit: reads.append(path) or real_read(fd, path, limit))
+    module = modules.load_or_compile(engine, data, compiler(engine, data, compiled))
+    assert answer(engine, module) == 4 and reads == [] and compiled == [1]
+    assert modules.stats.hits == 2
+
+
+@pytest.mark.parametrize("tamper", ["in place, same size and mtime", "another entry renamed over it"])
+def test_an_entry_changed_after_it_was_verified_is_verified_again(
+        tmp_path: Path, engine: wasmtime.Engine, tamper: str) -> None:
+    """What was verified once is trusted again only while it is provably the same file: a tampered entry
+    (its mtime even put back) or another entry renamed over it is read, checked, and never run."""
+    modules = ModuleCache(tmp_path / "c")
+    good, evil = answer_module(1), answer_module(2)
+    modules.load_or_compile(engine, good, compiler(engine, good, []))
+    modules.load_or_compile(engine, evil, compiler(engine, evil, []))
+    entry, evil_entry = modules.entry_path(engine, good), modules.entry_path(engine, evil)
+    assert entry.stat().st_size == evil_entry.stat().st_size  # so the one can stand in for the other in place
+    _at_rest(entry)
+    _at_rest(evil_entry)
+    for data in (good, evil):  # both verified and remembered
+        modules.load_or_compile(engine, data, compiler(engine, data, []))
+    assert modules.stats.rejected == 0
+    if tamper.startswith("in place"):
+        before = entry.stat()
+        with open(entry, "r+b") as file:  # the same inode, the same size: a loadable module of other code
+            file.write(evil_entry.read_bytes())
+        os.utime(entry, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert (entry.stat().st_size, entry.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    else:
+        os.replace(evil_entry, entry)  # a genuine, verified entry: of other code, under this name
+    compiled: list = []
+    module = modules.load_or_compile(engine, good, compiler(engine, good, compiled))
+    assert answer(engine, module) == 1 and compiled == [1]
+    assert modules.stats.rejected == 1
+
+
+def test_bytes_loaded_before_are_not_parsed_again_and_other_bytes_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_plugin reads a module's metadata and exports once per content (SHA-256), not per load."""
+    from wasmforge.runtime import compiled as compiled_module
+
+    parsed: list[str] = []
+    real = compiled_module.parse_metadata
+    monkeypatch.setattr(compiled_module, "parse_metadata", lambda payloads, source: parsed.append(source) or real(payloads, source))
+    first, second = answer_module(91, "twice"), answer_module(92, "twice")
+    for name in ("a.wasm", "b.wasm"):
+        with wasmforge.Plugin.from_bytes(first, name=name) as plugin:
+            assert plugin.answer() == 91 and plugin.twice(4) == 4 and plugin.name == name
+            assert sorted(plugin.exports) == ["answer", "twice"]
+    with wasmforge.Plugin.from_bytes(second, name="c.wasm") as plugin:  # one byte differs: read afresh
+        assert plugin.answer() == 92
+    assert parsed == ["a.wasm", "c.wasm"]
+
+
+def test_the_same_bytes_with_imports_load_on_engines_of_their_own_and_shared_ones() -> None:
+    """Import types belong to one engine: what is remembered per content never crosses engines
+    (handing another engine's types to a linker aborts the whole process)."""
+    module = wasmtime.wat2wasm('(module (import "env" "f" (func $f (result i32)))'
+                               ' (func (export "g") (result i32) call $f))')
+    for limits in (wasmforge.Limits(timeout=30), wasmforge.Limits(timeout=30), None, wasmforge.Limits(cancellable=True), None):
+        with wasmforge.Plugin.from_bytes(bytes(module), name="imports.wasm", limits=limits,
+                                         host_functions={"env.f": lambda: 5}) as plugin:
+            assert plugin.g() == 5

@@ -316,6 +316,7 @@ def lock_is_free(lock: object) -> bool:
 def test_ctrl_c_right_after_the_lean_path_takes_the_lock_leaves_it_free() -> None:
     plugin = wasmforge.Plugin.from_bytes(ADD_AND_MEET, name="add.wasm", host_functions={"meet": lambda: None})
     holder = plugin._instances
+    holder.solo = 0  # as if another thread had called: the lean path's half that takes the lock
     real = holder.lock
     holder.lock = InterruptedAcquire(real, takes_it=True)
     with pytest.raises(KeyboardInterrupt):
@@ -330,6 +331,7 @@ def test_ctrl_c_while_waiting_for_the_lock_releases_nothing() -> None:
 
     plugin = wasmforge.Plugin.from_bytes(ADD_AND_MEET, name="add.wasm", host_functions={"meet": lambda: None})
     holder = plugin._instances
+    holder.solo = 0  # as if another thread had called: the lean path's half that takes the lock
     real = holder.lock
     holder.lock = InterruptedAcquire(real, takes_it=False)
     holding, done = threading.Event(), threading.Event()

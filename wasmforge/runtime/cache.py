@@ -9,7 +9,11 @@ wrote would run their code. So the cache loads only files it wrote itself:
   by someone else or writable by others;
 * every entry carries an HMAC-SHA256 of its name and contents under a random
   key kept in the directory (mode 0600); the HMAC is checked, over the bytes
-  actually loaded, before wasmtime sees them;
+  actually loaded, before wasmtime sees them; an entry loaded again in the
+  same process is not read and checked again if its file is provably the one
+  checked (same inode, size, mtime and ctime, the ctime older than two seconds
+  at the check: any write since would have changed it), and is mapped by
+  wasmtime from the open file;
 * an entry's name is a hash of the wasm bytes, the wasmtime version and the
   engine's settings, so a module compiled for another engine is never looked up.
 
@@ -30,6 +34,7 @@ import secrets
 import stat
 import tempfile
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +53,12 @@ _KEY_FILE = "key"
 _ENTRIES = "modules"
 #: The cache keeps at most this many bytes of entries; the least recently used go first.
 DEFAULT_LIMIT = 512 * 1024 * 1024
+#: An entry verified in this process is trusted again without re-reading it only if its ctime was at
+#: least this old when it was verified (see _identity): far past any filesystem's timestamp granularity.
+AT_REST_NS = 2_000_000_000
+#: Loading an entry marks it used (its mtime) at most this often.
+TOUCH_EVERY_NS = 60_000_000_000
+_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 @dataclass
@@ -70,23 +81,29 @@ class ModuleCache:
         self.stats = CacheStats()
         self._key: Optional[bytes] = None
         self._lock = threading.Lock()
+        #: Entries whose HMAC checked out in this process, by file identity (see :func:`_identity`).
+        self._verified: set[tuple[object, ...]] = set()
 
     def __repr__(self) -> str:
         return f"ModuleCache({str(self.directory)!r})"
 
-    def entry_path(self, engine: wasmtime.Engine, data: bytes) -> Path:
-        """Where the compiled form of ``data`` for ``engine`` is kept."""
-        name = hashlib.sha256(b"wasmforge module cache\0" + engine_fingerprint(engine) + hashlib.sha256(data).digest())
+    def entry_path(self, engine: wasmtime.Engine, data: bytes, digest: Optional[bytes] = None) -> Path:
+        """Where the compiled form of ``data`` (whose SHA-256 is ``digest``, if given) for ``engine`` is kept."""
+        content = digest if digest is not None else hashlib.sha256(data).digest()
+        name = hashlib.sha256(b"wasmforge module cache\0" + engine_fingerprint(engine) + content)
         return self.directory / _ENTRIES / f"{name.hexdigest()}.cwasm"
 
     def load_or_compile(
-        self, engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module]
+        self, engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module],
+        digest: Optional[bytes] = None,
     ) -> wasmtime.Module:
-        """The module for ``data``: from the cache when a trusted entry exists, else ``compile()`` and store it."""
+        """The module for ``data``: from the cache when a trusted entry exists, else ``compile()`` and store it.
+
+        ``digest``: the SHA-256 of ``data``, if the caller has it already."""
         key = self._usable_key()
         if key is None:
             return compile()
-        path = self.entry_path(engine, data)
+        path = self.entry_path(engine, data, digest)
         module = self._load(engine, path, key)
         if module is not None:
             self.stats.hits += 1
@@ -95,6 +112,11 @@ class ModuleCache:
         module = compile()
         self._store(module, path, key)
         return module
+
+    def forget_verified(self) -> None:
+        """Verify every entry again at its next load, as a new process would (for the benchmark)."""
+        with self._lock:
+            self._verified.clear()
 
     # ---- reading ----
 
@@ -112,6 +134,13 @@ class ModuleCache:
             return None
         try:
             with os.fdopen(fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                identity = _identity(path, info)
+                if identity in self._verified:
+                    module = _deserialize_verified(engine, file.fileno())
+                    if module is not None:
+                        _touch(path, info)
+                        return module
                 blob = read_fd(file.fileno(), path, self.limit)
                 payload = self._verified_payload(blob, path, key)
                 if payload is None:
@@ -122,10 +151,13 @@ class ModuleCache:
                 except wasmtime.WasmtimeError as error:
                     self._reject(path, f"this engine cannot load it ({first_line(error)})")
                     return None
+                if identity is not None and time.time_ns() - info.st_ctime_ns > AT_REST_NS:
+                    with self._lock:
+                        self._verified.add(identity)
         except OSError as error:
             log.debug("cache entry %s unreadable: %s", path, error)
             return None
-        _touch(path)
+        _touch(path, info)
         return module
 
     @staticmethod
@@ -264,7 +296,34 @@ def _deserialize(engine: wasmtime.Engine, payload: memoryview, fd: int) -> wasmt
     return wasmtime.Module.deserialize(engine, bytes(payload))
 
 
-def _touch(path: Path) -> None:
+def _identity(path: Path, info: os.stat_result) -> Optional[tuple[object, ...]]:
+    """What must stay the same for an entry verified earlier in this process to be the bytes verified.
+
+    The entry's name (what its HMAC covers: an entry renamed over another's name is another entry),
+    and the inode, size, mtime and ctime of the open file. Writing to the file, or renaming another
+    over it, changes the ctime or the inode; the ctime cannot be set back (utime sets it to now). An
+    entry is remembered only when its ctime was over :data:`AT_REST_NS` old at verification, so a write
+    after that lands on a later clock tick and shows. None where /proc/self/fd is missing: wasmtime
+    could not map exactly the open file, so every load reads and verifies it.
+    """
+    if not _PROC_FD or not info.st_ctime_ns:
+        return None
+    return (path.name, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _deserialize_verified(engine: wasmtime.Engine, fd: int) -> Optional[wasmtime.Module]:
+    """An entry verified earlier and unchanged since, mapped from the open file; None to verify it again."""
+    try:
+        return wasmtime.Module.deserialize_file(engine, f"/proc/self/fd/{fd}")
+    except wasmtime.WasmtimeError:
+        return None
+
+
+def _touch(path: Path, info: os.stat_result) -> None:
+    """Marks the entry used, for pruning (least recently used first); at most once a minute, as that is
+    precise enough and touching changes the ctime, which would make the next load verify it again."""
+    if time.time_ns() - info.st_mtime_ns < TOUCH_EVERY_NS:
+        return
     try:
         os.utime(path)
     except OSError:
@@ -340,7 +399,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def compile_cached(engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module]) -> wasmtime.Module:
+def compile_cached(engine: wasmtime.Engine, data: bytes, compile: Callable[[], wasmtime.Module],
+                   digest: Optional[bytes] = None) -> wasmtime.Module:
     """``compile()``, unless the default cache holds a trusted compiled form of ``data`` for ``engine``."""
     cache = default_cache()
-    return compile() if cache is None else cache.load_or_compile(engine, data, compile)
+    return compile() if cache is None else cache.load_or_compile(engine, data, compile, digest)

@@ -10,6 +10,7 @@ Compiled code also outlives the process in the on-disk cache (cache.py).
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ RECENT_FILES = 32
 #: (path, engine configuration) -> (the bytes compiled, what compiling them gave).
 _recent: "collections.OrderedDict[tuple[Any, ...], tuple[bytes, Compiled]]" = collections.OrderedDict()
 _lock = threading.Lock()
+#: (SHA-256 of a module's bytes, shared engine's configuration) -> what compile_plugin reads from it
+#: besides the module, most recent last.
+_facts: "collections.OrderedDict[tuple[Any, ...], tuple[Any, ...]]" = collections.OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,17 @@ class Compiled:
 
 
 def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *,
-                   cache: bool = True) -> wasmtime.Module:
+                   cache: bool = True, digest: Optional[bytes] = None) -> wasmtime.Module:
     """Compiles ``data`` (for the shared engine without limits by default); PluginLoadError naming
     ``source`` if it is not a valid module.
 
-    With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py).
+    With ``cache``, a compiled form that wasmforge stored earlier is reused (see cache.py);
+    ``digest``: the SHA-256 of ``data``, if the caller has it already.
     """
     wasmfile.check_header(data, source)
     chosen = engine or default_engine()
     if cache:
-        return compile_cached(chosen, data, lambda: compile_module(data, source, chosen, cache=False))
+        return compile_cached(chosen, data, lambda: compile_module(data, source, chosen, cache=False), digest)
     try:
         return wasmtime.Module(chosen, data)
     except wasmtime.WasmtimeError as error:
@@ -70,16 +75,47 @@ def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] =
 
 
 def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
-    """Everything about ``data`` that does not depend on an instance."""
+    """Everything about ``data`` that does not depend on an instance.
+
+    What the module's sections and types say is the same for the same bytes, so on a shared
+    engine (engines.py) it is read once per content (by SHA-256, which the disk cache needs
+    anyway) and remembered for :data:`RECENT_FILES` contents: ``Plugin.from_bytes`` of bytes seen before
+    in this process costs the module (from memory, the disk cache or Cranelift), not the walk
+    through its exports and metadata again.
+    """
+    digest = hashlib.sha256(data).digest()
+    engine = engine_for(limits)
+    # Only on a shared engine: the import types are wasmtime objects of the module's engine, and
+    # handing them to another engine's linker aborts the process.
+    key = None if limits.uses_epochs else (digest, limits.engine_key)
+    facts = None
+    if key is not None:
+        with _lock:
+            facts = _facts.get(key)
+            if facts is not None:
+                _facts.move_to_end(key)
+    if facts is not None:
+        return Compiled(engine, compile_module(data, name, engine, digest=digest), *facts)
     # Walking the sections first turns a truncated file into "truncated", not a parser offset.
     metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, name), name)
-    engine = engine_for(limits)
-    module = compile_module(data, name, engine)
+    module = compile_module(data, name, engine, digest=digest)
     imports = ImportFact.all_of(module)
     memories = tuple(e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType))
-    return Compiled(engine, module, metadata, export_signatures(module, metadata.exports), imports,
-                    frozenset(export.name for export in module.exports), memories,
-                    main_memory_export(data, name, memories, imports))
+    facts = (metadata, export_signatures(module, metadata.exports), imports,
+             frozenset(export.name for export in module.exports), memories,
+             main_memory_export(data, name, memories, imports))
+    if key is not None:
+        with _lock:
+            _facts[key] = facts
+            while len(_facts) > RECENT_FILES:
+                _facts.popitem(last=False)
+    return Compiled(engine, module, *facts)
+
+
+def forget_facts() -> None:
+    """Read every module's sections and types again at its next compile_plugin, as a new process would."""
+    with _lock:
+        _facts.clear()
 
 
 def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports: Sequence[ImportFact]) -> Optional[str]:
@@ -122,10 +158,12 @@ def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limi
 
 
 def _after_fork_in_child() -> None:
-    """The remembered modules belong to the parent's engines, which cannot compile in a forked child."""
+    """The remembered modules belong to the parent's engines, which cannot compile in a forked child
+    (and the facts remembered per content hold those engines' import types)."""
     global _lock
     _lock = threading.Lock()
     _recent.clear()
+    _facts.clear()
 
 
 if hasattr(os, "register_at_fork"):

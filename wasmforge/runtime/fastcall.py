@@ -55,6 +55,7 @@ __all__ = [
     "MemoryBoundsError",
     "UnsupportedSignature",
     "guard_host_function",
+    "inline_call",
     "lookup_export",
     "note_store_of",
 ]
@@ -295,6 +296,9 @@ class FastFunc:
             "_keep": (buffer, views),
             **{f"_{kind}": view for kind, view in views.items()},
         }
+        #: What the generated call reads, by name: a caller that generates its own function
+        #: around :func:`inline_call`'s lines gives it these as globals.
+        self.parts: dict[str, Any] = {"wasm_" + name.lstrip("_"): value for name, value in namespace.items()}
         exec(_call_code(self.params, self.results, namespace["_memory"] is not None), namespace)  # noqa: S102
         call = namespace["call"]
         call.__name__ = call.__qualname__ = f"fast_{self.name}"
@@ -338,6 +342,47 @@ def _call_code(params: tuple[str, ...], results: tuple[str, ...], marks_memory: 
     else:
         lines.append(f"    return [{', '.join(reads)}]")
     return compile("\n".join(lines), FAST_CALL_FILE, "exec")
+
+
+def inline_call(params: Sequence[str], results: Sequence[str], args: Sequence[str], result: str) -> list[str]:
+    """The body of a FastFunc's call, to inline into a caller's own generated function.
+
+    The lines (indent them as needed) read the names of :attr:`FastFunc.parts` (``wasm_call``,
+    ``wasm_context``...) as globals, the arguments from the variables ``args`` (already of the
+    right Python type: ints for i32/i64, floats for f32/f64), and leave the result (one or None)
+    in the variable ``result``. The local ``calling`` holds the store while the C call runs
+    (Ctrl-C looks for it: compile the code with the file name :data:`FAST_CALL_FILE`). The
+    buffer view and trap slot are read into locals first, so a nested call that re-binds the
+    globals (a host function calling the plugin on a fresh instance) cannot change what this
+    call reads back.
+
+    Unlike :attr:`FastFunc.call` these lines do not check that the store is open: only for a
+    caller that owns the store and never closes it while it binds it (runtime/instance.py's
+    LiveInstance). Only for a FastFunc whose memory never moves (``parts["wasm_memory"] is
+    None``) and at most one result.
+    """
+    if len(results) > 1:
+        raise UnsupportedSignature("inline_call takes at most one result")
+    kinds = sorted(set(params) | set(results))
+    lines = ["trap = wasm_trap"]
+    lines += [f"view_{kind} = wasm_{kind}" for kind in kinds]
+    for index, (arg, kind) in enumerate(zip(args, params)):
+        if _KINDS[kind][2] is float:
+            lines.append(f"if type({arg}) is not float: wasm_wrong_type({arg}, '{kind}', {index})")
+        lines.append(f"view_{kind}[{index * _KINDS[kind][1]}] = {arg}")
+    lines += [
+        "calling = wasm_store",
+        "try:",
+        "    error = wasm_call(wasm_context, wasm_func, wasm_buffer, wasm_length, wasm_trap_ref)",
+        "except BaseException:",
+        "    calling = None",
+        "    wasm_abandon(trap)",
+        "    raise",
+        "calling = None",
+        "if error or trap.value: wasm_fail(error, trap)",
+        f"{result} = view_{results[0]}[0]" if results else f"{result} = None",
+    ]
+    return lines
 
 
 def _abandon_trap(trap_slot: ctypes.c_void_p) -> None:
@@ -439,6 +484,12 @@ class FastMemory:
         """UTF-8 text decoded straight from memory (no intermediate bytes); UnicodeDecodeError if invalid."""
         view = self._check(offset, length, "read")
         return str(view[offset : offset + length], "utf-8")
+
+    def read_into(self, offset: int, length: int, target: memoryview) -> None:
+        """Copies ``length`` bytes at ``offset`` into the start of the byte view ``target`` (no bytes object
+        made); MemoryBoundsError past the end of memory. ``target`` must hold ``length`` bytes."""
+        view = self._check(offset, length, "read")
+        target[:length] = view[offset : offset + length]
 
     def write(self, offset: int, data: Union[bytes, bytearray, memoryview]) -> None:
         """Copies ``data`` to ``offset``; MemoryBoundsError past the end, nothing written."""

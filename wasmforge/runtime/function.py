@@ -3,8 +3,9 @@
 The call path is built once per export (:meth:`PluginFunction._build`) from
 what the plugin is (loaded.py) and who holds its instances (instances.py),
 both passed in: a plugin with no limits and one instance gets a lean path
-(convert, lock, fast call, unlock); limits, WASI output and instance pools add
-only the steps they need. What a failed call raises is failures.py's.
+(convert, then the fast call inline: without the lock while one thread alone
+calls, instances.py's solo path, else inside it); limits, WASI output and
+instance pools add only the steps they need. What a failed call raises is failures.py's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import functools
 import inspect
 import struct
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .._text import format_bytes
 from ..abi.codec import (
@@ -36,7 +37,7 @@ from ..errors import ArgumentError, PluginError, PluginMemoryLimit, PluginProtoc
 from . import interrupt
 from .engines import TICKER
 from .failures import CallFailures
-from .fastcall import MemoryBoundsError
+from .fastcall import FAST_CALL_FILE, MemoryBoundsError, inline_call
 from .instance import LiveInstance
 from .instances import Instances, SingleInstance
 from .loaded import LoadedPlugin
@@ -69,8 +70,8 @@ class PluginFunction:
         self.__doc__ = self.call.__doc__
         self.__signature__ = self.call.__signature__  # type: ignore[attr-defined]
 
-    def __call__(self, *args: Any) -> Any:
-        return self.call(*args)
+    def __call__(self, *args: Any, **options: Any) -> Any:
+        return self.call(*args, **options)
 
     def __repr__(self) -> str:
         return f"<plugin function {self.signature} of {self.loaded.name}>"
@@ -79,7 +80,8 @@ class PluginFunction:
 
     def _build(self) -> Callable[..., Any]:
         holder = self.instances
-        lean = self._native and not self.loaded.guarded and isinstance(holder, SingleInstance)
+        lean = (self._native and not self._uncallable and len(self._wasm_types[1]) <= 1 and not self.loaded.guarded
+                and isinstance(holder, SingleInstance))
         if self._uncallable:
             call = self._refuse()
         elif lean and isinstance(holder, SingleInstance):
@@ -124,54 +126,105 @@ class PluginFunction:
 
         Generated per signature, so the range check of each argument is inline
         (the converter runs only when the fast check fails: to raise, or to
-        turn an unsigned value into its signed bit pattern). The code names
-        only the locals it is given here.
+        turn an unsigned value into its signed bit pattern), and so is the C call
+        itself (fastcall.inline_call), with the bound instance's ctypes objects as
+        globals that :func:`rebind` replaces when the instance changes. The thread
+        that alone calls takes no lock (the solo path, instances.py); the others
+        take it. The code names only the globals it is given here.
         """
         signature = self.signature
         params, results = self._wasm_types
         namespace: dict[str, Any] = {
+            "MISSING": _MISSING,
             "interrupts": interrupt.STATE,
             "ident": interrupt.get_ident,
             "MAIN": interrupt.MAIN_THREAD,
             "FAR": interrupt.FAR,
             "holder": holder,
-            "renew": holder.renew,
+            "claim": holder.claim,
+            "drain": holder.drain,
             "acquire": holder.lock.acquire,
             "release": holder.lock.release,
             "owned": holder.owned,
-            "name": signature.name,
-            "types": (params, results),
-            "export": self._export,
+            "bound": _MISSING,  # never an instance, nor None (no instance yet): the first call binds
             "failure": self._failure,
             "arity_error": self._arity_error,
+            "given": _given,
             "fix": self._from_wasm,
             **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
         }
+        export, name = self._export, signature.name
+
+        def rebind(live: Optional[LiveInstance]) -> LiveInstance:
+            """Points the generated call's globals at ``live``'s export (a fresh instance if None)."""
+            if live is None:
+                live = holder.renew()
+            export(live, name)  # PluginProtocolError if it is missing
+            fast = live.fast_func(name)
+            assert fast is not None and fast.parts["wasm_memory"] is None  # memories never move (engines.py)
+            if (fast.params, fast.results) != (tuple(params), tuple(results)):
+                raise PluginProtocolError(
+                    f"{self.loaded.name} exports {name} as ({', '.join(fast.params)}) -> ({', '.join(fast.results)}), "
+                    f"but its metadata says ({', '.join(params)}) -> ({', '.join(results)})",
+                    plugin=self.loaded.name, function=name,
+                )
+            namespace.update(fast.parts)
+            namespace["bound"] = live
+            return live
+
+        namespace["rebind"] = rebind
         types_key = tuple(p.type for p in signature.params)
-        code = _lean_code(types_key, self._from_wasm is not None, self.loaded.limits.interruptible)
+        code = _lean_code(types_key, tuple(params), tuple(results), self._from_wasm is not None,
+                          self.loaded.limits.interruptible)
         exec(code, namespace)  # noqa: S102
         return namespace["call"]  # type: ignore[no-any-return]
 
     def _lean_buffer(self, holder: SingleInstance) -> Callable[..., Any]:
         """A buffer call (or a native one whose types the lean code cannot take) with no limits and
-        one instance: just the lock around the work, taken as the lean native path takes it."""
+        one instance: the work alone on the solo path, else inside the lock, as the lean native path does."""
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
+        into = self._out_buffer
         interruptible, token = self.loaded.limits.interruptible, interrupt.current_token
         acquire, release, owned, renew = holder.lock.acquire, holder.lock.release, holder.owned, holder.renew
+        claim, drain, ident = holder.claim, holder.drain, interrupt.get_ident
 
-        def lean(*args: Any) -> Any:
+        def lean(*args: Any, out: Any = None) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
+            if out is not None:
+                out = into(out)
+            me = ident()
+            solo = holder.solo
+            if me == solo or (solo != 0 and claim(me)):  # the solo path (instances.py)
+                holder.depth += 1
+                if holder.solo == me:
+                    live = None
+                    try:
+                        live = holder.current
+                        if live is None:
+                            live = renew()
+                        if interruptible and live.armed is not token():
+                            live.follow_thread()
+                        result = invoke(live, args, out)
+                    except BaseException as error:
+                        holder.depth -= 1
+                        failed = failure(error, live, False)
+                        raise failed from failed.__cause__
+                    holder.depth -= 1
+                    return result
+                holder.depth -= 1  # another thread ended the solo path since: take the lock
             live = None
             try:
                 acquire()
+                if holder.depth:
+                    drain(me)
                 live = holder.current
                 if live is None:
                     live = renew()
                 if interruptible and live.armed is not token():
                     live.follow_thread()
-                result = invoke(live, args)
+                result = invoke(live, args, out)
             except BaseException as error:
                 try:
                     failed = failure(error, live, False)
@@ -192,14 +245,18 @@ class PluginFunction:
         timed, period, engine = limits.timeout is not None, limits.epoch_period, loaded.engine
         acquire, release, interrupts = holder.acquire, holder.release, interrupt.STATE
 
-        def call(*args: Any) -> Any:
+        into = self._out_buffer
+
+        def call(*args: Any, out: Any = None) -> Any:
             if len(args) != arity:
                 raise arity_error(len(args))
+            if out is not None:
+                out = into(out)
             taken: list[object] = []
             try:
                 live = acquire(taken)
                 cancels, interrupts_before = holder.cancels, interrupts.interrupts
-                live.arm(limits)
+                live.arm(limits, cancels + interrupts_before)
                 outputs = live.state.outputs
                 # Delivering output is part of the call: it gets what is left of the time limit.
                 deadline = time.monotonic() + limits.timeout if limits.timeout is not None and outputs else None
@@ -208,7 +265,7 @@ class PluginFunction:
                 if timed:
                     TICKER.enter(engine, period)
                 try:
-                    result = invoke(live, args)
+                    result = invoke(live, args, out)
                 except BaseException as error:
                     failed = failure(error, live, holder.cancels != cancels, interrupts_before)
                     if outputs:
@@ -240,12 +297,26 @@ class PluginFunction:
             )
         return fast
 
-    def _invoke_native(self, live: LiveInstance, args: tuple[Any, ...]) -> Any:
+    def _out_buffer(self, out: Any) -> memoryview:
+        """``out=``'s buffer as a writable byte view, checked before the call; ArgumentError otherwise."""
+        if self.signature.output != "bytes":
+            raise ArgumentError(f"{self.signature}: out= is for functions returning bytes (Vec<u8>)")
+        try:
+            view = memoryview(out)
+        except TypeError:
+            raise ArgumentError(f"{self.signature}: out= takes a writable buffer such as a bytearray, "
+                                f"got {type(out).__name__}") from None
+        if view.readonly or not view.c_contiguous:
+            raise ArgumentError(f"{self.signature}: out= takes a writable, contiguous buffer such as a bytearray; "
+                                f"this {type(out).__name__} is {'read-only' if view.readonly else 'not contiguous'}")
+        return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+    def _invoke_native(self, live: LiveInstance, args: tuple[Any, ...], out: Any = None) -> Any:
         values = [convert(value) for convert, value in zip(self._to_wasm, args)]
         result = self._export(live, self.signature.name, self._wasm_types)(*values)
         return self._from_wasm(result) if self._from_wasm is not None and result is not None else result
 
-    def _buffer_invoker(self) -> Callable[[LiveInstance, tuple[Any, ...]], Any]:
+    def _buffer_invoker(self) -> Callable[..., Any]:
         """The buffer call (docs/ABI.md) for this export, with its encoder and result reader chosen once."""
         signature, plugin_name, where = self.signature, self.loaded.name, self._where
         names = {"plugin": plugin_name, "function": signature.name}
@@ -260,7 +331,7 @@ class PluginFunction:
                 f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
             )
 
-        def invoke(live: LiveInstance, args: tuple[Any, ...]) -> Any:
+        def invoke(live: LiveInstance, args: tuple[Any, ...], out: Optional[memoryview] = None) -> Any:
             memory = live.fast_memory
             if memory is None:
                 raise PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
@@ -288,7 +359,13 @@ class PluginFunction:
                 raise outside(live, "a result descriptor", "read", _DESCRIPTOR.size, address & 0xFFFFFFFF) from None
             try:
                 if status == STATUS_OK:
-                    return read_result(memory, out_ptr, out_len)
+                    if out is None:
+                        return read_result(memory, out_ptr, out_len)
+                    if out_len > out.nbytes:
+                        raise ArgumentError(f"{where} returned {format_bytes(out_len)}, more than out= holds "
+                                            f"({format_bytes(out.nbytes)}); nothing was copied")
+                    memory.read_into(out_ptr, out_len, out)
+                    return out_len
                 message = memory.read(out_ptr, out_len).decode("utf-8", errors="replace")
             except MemoryBoundsError:
                 raise outside(live, "a result", "read", out_len, out_ptr) from None
@@ -336,7 +413,16 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
             return encode_input(signature, args)
         return encode_text
     if signature.input == "bytes":
-        return lambda args: args[0] if type(args[0]) is bytes else encode_input(signature, args)
+        def encode_bytes(args: tuple[Any, ...]) -> Any:
+            """bytes and bytearray as they are, a contiguous memoryview as bytes: copied once, into wasm memory."""
+            value = args[0]
+            kind = type(value)
+            if kind is bytes or kind is bytearray:
+                return value
+            if kind is memoryview and value.c_contiguous:
+                return value if value.format == "B" and value.ndim == 1 else value.cast("B")
+            return encode_input(signature, args)
+        return encode_bytes
     return lambda args: encode_input(signature, args)
 
 
@@ -350,30 +436,60 @@ def _checked_encoder(check: Callable[[Sequence[Any]], None],
 
 
 @functools.lru_cache(maxsize=256)
-def _lean_code(param_types: tuple[str, ...], fixes_result: bool, interruptible: bool) -> Any:
+def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: tuple[str, ...], fixes_result: bool,
+               interruptible: bool) -> Any:
     """The compiled lean call for one signature shape: compiled once, bound per export.
 
+    Two functions: ``call``, the solo path (no lock: instances.py's SingleInstance says why
+    that is safe), which hands over to ``locked`` once another thread has called.
+    Arguments are positional parameters with a marker default (no ``*args`` tuple to make
+    and unpack); a missing or extra one is the same ArgumentError as before.
     ``interruptible``: re-arm the store for Ctrl-C when the calling thread (or an interrupt) changed its arming.
-    The lock is taken inside the ``try`` and released there only if this thread owns it: a
-    KeyboardInterrupt that Python raises the moment ``acquire()`` returns cannot leave it held,
-    and one that interrupts ``acquire()`` itself (waiting for another thread) does not release
-    a lock it never took. Nothing is added to the path of a call that succeeds.
+    In ``locked``, the lock is taken inside the ``try`` and released there only if this thread
+    owns it: a KeyboardInterrupt that Python raises the moment ``acquire()`` returns cannot
+    leave it held, and one that interrupts ``acquire()`` itself (waiting for another thread)
+    does not release a lock it never took. Nothing is added to the path of a call that succeeds.
     """
     names = [f"a{i}" for i in range(len(param_types))]
-    lines = ["def call(*args):", f"    if len(args) != {len(names)}: raise arity_error(len(args))"]
-    if names:
-        lines.append(f"    {', '.join(names)}, = args")
-    for index, rust_type in enumerate(param_types):
-        lines.append(f"    {_inline_check(f'a{index}', rust_type)}: a{index} = c{index}(a{index})")
-    lines += [
+    arguments = "".join(f"{name}=MISSING, " for name in names)
+    missing = "".join(f" or {name} is MISSING" for name in names)
+    body = [
+        "live = holder.current",
+        "if live is not bound: live = rebind(live)",
+        *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
+          if interruptible else []),
+        *inline_call(params, results, names, "result"),
+    ]
+    ret = "    return fix(result)" if fixes_result else "    return result"
+    passed = ", ".join(["me", *names])
+    lines = [
+        f"def call({arguments}*more):",
+        f"    if more{missing}: raise arity_error(given(more, ({''.join(n + ', ' for n in names)})))",
+        *(f"    {_inline_check(f'a{index}', rust_type)}: a{index} = c{index}(a{index})"
+          for index, rust_type in enumerate(param_types)),
+        "    me = ident()",
+        "    solo = holder.solo",
+        f"    if me != solo and (solo == 0 or not claim(me)): return locked({passed})",
+        "    holder.depth += 1",
+        "    if holder.solo != me:  # another thread ended the solo path since: take the lock",
+        "        holder.depth -= 1",
+        f"        return locked({passed})",
+        "    live = None",
+        "    try:",
+        *(f"        {line}" for line in body),
+        "    except BaseException as error:",
+        "        holder.depth -= 1",
+        "        failed = failure(error, live, False)",
+        "        raise failed from failed.__cause__",
+        "    holder.depth -= 1",
+        ret,
+        "",
+        f"def locked({passed}):",
         "    live = None",
         "    try:",
         "        acquire()",
-        "        live = holder.current",
-        "        if live is None: live = renew()",
-        *(["        if live.armed is not (interrupts.main if ident() == MAIN else FAR): live.follow_thread()"]
-          if interruptible else []),
-        f"        result = (live.calls.get(name) or export(live, name, types))({', '.join(names)})",
+        "        if holder.depth: drain(me)",
+        *(f"        {line}" for line in body),
         "    except BaseException as error:",
         "        try:",
         "            failed = failure(error, live, False)",
@@ -381,9 +497,18 @@ def _lean_code(param_types: tuple[str, ...], fixes_result: bool, interruptible: 
         "            if owned(): release()",
         "        raise failed from failed.__cause__",
         "    release()",
-        "    return fix(result)" if fixes_result else "    return result",
+        ret,
     ]
-    return compile("\n".join(lines), "<wasmforge call>", "exec")
+    return compile("\n".join(lines), FAST_CALL_FILE, "exec")
+
+
+def _given(more: tuple[Any, ...], named: tuple[Any, ...]) -> int:
+    """How many arguments a lean call was given (for the arity error): the parameters passed and the extra ones."""
+    return sum(value is not _MISSING for value in named) + len(more)
+
+
+#: The default of a lean call's parameters: the argument was not passed.
+_MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing argument>"})()
 
 
 def _inline_check(variable: str, rust_type: str) -> str:

@@ -42,6 +42,8 @@ class LiveInstance:
         )
         #: How the store's epoch deadline was last set for the calling thread (see interrupt.py).
         self.armed: object = None
+        #: The count of epoch moves the deadline was last set at (see :meth:`arm`).
+        self.armed_at = -1
         if limits.epoch_checks:
             # Ctrl-C passes any deadline: the whole time limit (and the epoch in progress), or one epoch.
             interrupt.register(self.store, plugin.engine, limits.deadline_ticks + 1 if limits.uses_epochs else 1)
@@ -49,6 +51,7 @@ class LiveInstance:
         self.state = CallState()
         #: Exports bound for fast calls, by name (see :meth:`bound`); the lean call path reads it directly.
         self.calls: dict[str, Callable[..., Any]] = {}
+        self._fast: dict[str, FastFunc] = {}
         #: Set after a trap: the instance's state is unknown and it must not serve again.
         self.discarded = False
         linker = plugin.imports.link(plugin.engine, self.store, self.state)
@@ -102,10 +105,18 @@ class LiveInstance:
         #: The memory's size once started: how much a call grew it is told from this (see failures.py).
         self.started_memory = self.memory_size
 
-    def arm(self, limits: Limits) -> None:
-        """A fresh time budget and fuel tank for the next call, and Ctrl-C armed for the calling thread."""
+    def arm(self, limits: Limits, epoch_moves: int = -1) -> None:
+        """A fresh time budget and fuel tank for the next call, and Ctrl-C armed for the calling thread.
+
+        ``epoch_moves``: how often the plugin's epoch has been advanced so far without a time limit
+        (cancel() calls plus Ctrl-Cs: nothing else advances an engine with no ticker). Without a
+        time limit the deadline set at the last arming still holds until that count changes, so it
+        is set again only then (setting it costs a few µs); -1: always.
+        """
         if limits.uses_epochs:
-            self.store.set_epoch_deadline(limits.deadline_ticks)
+            if limits.timeout is not None or epoch_moves < 0 or epoch_moves != self.armed_at:
+                self.store.set_epoch_deadline(limits.deadline_ticks)
+                self.armed_at = epoch_moves
             if not interrupt.STATE.tried:
                 interrupt.install()  # loaded on another thread: Ctrl-C reaches it if called on the main one
         elif limits.interruptible and self.armed is not interrupt.current_token():
@@ -150,17 +161,27 @@ class LiveInstance:
         """Export ``name`` as a fast callable taking wasm values, bound once per instance; None if absent."""
         call = self.calls.get(name)
         if call is None:
+            fast = self.fast_func(name)
+            if fast is None:
+                return None
+            call = self.calls[name] = fast.call
+        return call
+
+    def fast_func(self, name: str) -> Optional[FastFunc]:
+        """Export ``name``'s FastFunc (the lean path inlines its call), bound once per instance; None if absent."""
+        fast = self._fast.get(name)
+        if fast is None:
             func = self.func(name)
             if func is None:
                 return None
             try:
-                call = FastFunc(self.store, func, memory=self.fast_memory, name=name).call
+                fast = FastFunc(self.store, func, memory=self.fast_memory, name=name)
             except UnsupportedSignature as error:
                 # Never wasmtime-py's checked call: for v128 and GC references it aborts the process.
                 raise PluginProtocolError(f"{self.plugin_name} cannot call its export {name}: {error}",
                                           plugin=self.plugin_name, function=name) from error
-            self.calls[name] = call
-        return call
+            self._fast[name] = fast
+        return fast
 
     @property
     def memory_size(self) -> int:

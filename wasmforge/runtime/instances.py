@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
+import time
 import weakref
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -35,6 +37,10 @@ MAX_INSTANCES = 1024
 _CLOSED = object()
 #: The argument a blocking queue get takes: get(True).
 _BLOCK = (True,)
+#: How often a thread that ended the solo path checks whether its calls have returned.
+_DRAIN_POLL = 0.0002
+#: The solo path relies on the GIL to order its announcement (free-threaded Python has none).
+_HAS_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 class Instances:
@@ -92,7 +98,19 @@ class Instances:
 
 
 class SingleInstance(Instances):
-    """One instance behind a re-entrant lock; the lean call paths use :attr:`lock` and :attr:`current` directly."""
+    """One instance behind a re-entrant lock; the lean call paths use :attr:`lock` and :attr:`current` directly.
+
+    **The solo path.** As long as one thread alone has called, its lean calls (native and
+    buffer) take no lock: the first thread to call claims the plugin (:attr:`solo` becomes its
+    id) and announces each call by raising :attr:`depth` (only that thread ever changes it).
+    The first call from any other thread, or any other thread's use of the lock
+    (``plugin.memory``, ``close()``), ends the solo path for good (:meth:`claim`: :attr:`solo` becomes 0), and
+    whoever then takes the lock waits, without holding it, until the solo calls still running
+    have returned (:meth:`drain`). The announcement and the check are Dekker's: the solo thread
+    raises :attr:`depth` and then re-reads :attr:`solo`; the other thread sets :attr:`solo`
+    and then reads :attr:`depth`. The GIL orders these bytecodes (the solo path is off
+    on a Python without it), so one of the two always sees the other.
+    """
 
     count = 1
 
@@ -104,10 +122,65 @@ class SingleInstance(Instances):
         self.owned: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
         #: The instance serving calls; None after a trap (or once closed) until the next call makes one.
         self.current: Optional[LiveInstance] = LiveInstance(loaded)  # fail at load, not at the first call
+        #: The thread whose lean calls take no lock; None until a thread calls, 0 once another has.
+        self.solo: Optional[int] = None if _HAS_GIL else 0
+        #: Lock-free calls of the solo thread running now (nested ones count too).
+        self.depth = 0
+        #: The thread that was solo before :meth:`claim` ended it: its nested calls never wait for itself.
+        self.former: Optional[int] = None
+        self._claiming = threading.Lock()
+
+    def claim(self, me: int) -> bool:
+        """True if thread ``me`` may call without the lock (it is, or now becomes, the solo thread).
+
+        Otherwise the solo path is over (if it was not yet): callers take the lock and :meth:`drain`.
+        """
+        with self._claiming:
+            if self.solo is None:
+                self.solo = me
+                return True
+            if self.solo == me:
+                return True
+            if self.solo:
+                self.former, self.solo = self.solo, 0
+            return False
+
+    def drain(self, me: int) -> None:
+        """With :attr:`lock` held: waits (not holding it) until no solo call runs any more.
+
+        The former solo thread itself never waits: a host function of its solo call may call
+        the plugin again (it then takes the lock, which nobody else holds while they wait here).
+        """
+        while self.depth and me != self.former and me != self.solo:
+            self.lock.release()
+            try:
+                time.sleep(_DRAIN_POLL)
+            finally:
+                self.lock.acquire()
+
+    def enter(self) -> int:
+        """Before any use of :attr:`lock` outside the lean native path: the solo path ends, unless
+        the caller is the solo thread itself. Returns the caller's id, for :meth:`drain`."""
+        me = threading.get_ident()
+        if self.solo != 0 and self.solo != me:
+            self.claim(me)
+        return me
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The lock, after the solo path ended and its running calls returned."""
+        me = self.enter()
+        with self.lock:
+            self.drain(me)
+            yield
 
     def start_clean(self) -> None:
         # Re-initialised in place: the call paths hold this very lock's methods.
         self.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        # The solo path starts over: a parent thread that was inside a solo call is not in the child,
+        # and its announcement must not make the child's calls wait for it forever.
+        self._claiming = threading.Lock()
+        self.solo, self.depth, self.former = (None if _HAS_GIL else 0), 0, None
         _inherited.append(self.current)  # kept, never freed here: another thread of the parent may have been in it
         self.current = None
 
@@ -119,7 +192,9 @@ class SingleInstance(Instances):
         return self.current
 
     def acquire(self, taken: list[object]) -> LiveInstance:
+        me = self.enter()
         taken.extend(map(self.lock.acquire, _BLOCK))
+        self.drain(me)
         live = self.current
         return live if live is not None else self.renew()
 
@@ -134,12 +209,12 @@ class SingleInstance(Instances):
 
     @contextlib.contextmanager
     def single(self, what: str) -> Iterator[LiveInstance]:
-        with self.lock:
+        with self.locked():
             live = self.current
             yield live if live is not None else self.renew()
 
     def close(self) -> None:
-        with self.lock:
+        with self.locked():
             self.closed = True
             self.current = None
 

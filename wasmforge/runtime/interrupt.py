@@ -201,13 +201,13 @@ def sigint_safe(call: Callable[..., Any]) -> Callable[..., Any]:
 
     Costs about 0.6 µs per call on the main thread (two handler swaps), nothing elsewhere.
     """
-    def call_safely(*args: Any) -> Any:
+    def call_safely(*args: Any, **options: Any) -> Any:
         if get_ident() != MAIN_THREAD or _get_handler(signal.SIGINT) is not _DEFAULT_HANDLER:
-            return call(*args)
+            return call(*args, **options)
         previous = _set_handler(signal.SIGINT, _on_sigint_in_wasm)
         STATE.watcher_acted = STATE.python_handled = False  # marks of a SIGINT handled outside
         try:
-            result = call(*args)
+            result = call(*args, **options)
         except BaseException as error:
             _set_handler(signal.SIGINT, previous)
             _raise_deferred(error)
@@ -296,7 +296,10 @@ def _main_thread_store() -> Optional[wasmtime.Store]:
     depth = 0
     while frame is not None and depth < 100:
         if frame.f_code.co_filename == FAST_CALL_FILE:
-            store = frame.f_globals.get("_store")
+            # A FastFunc's call is in wasm as long as its frame lives; a call that inlines it
+            # (fastcall.inline_call) only while its local ``calling`` holds the store.
+            code = frame.f_code
+            store = frame.f_locals.get("calling") if "calling" in code.co_varnames else frame.f_globals.get("_store")
             if isinstance(store, wasmtime.Store):
                 return store
         frame, depth = frame.f_back, depth + 1
