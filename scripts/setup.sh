@@ -37,4 +37,10 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
         echo "setup: optional: \`apt-get install binaryen\` adds wasm-opt, which makes release builds about 40% smaller" >&2
     fi
 fi
+# The tests hold generated code to `cargo fmt --check`: where the cargo on PATH has no fmt (Debian's
+# cargo without rustup), --test adds Debian's rustfmt, which brings cargo-fmt.
+if [ "${1:-}" = "--test" ] && ! cargo fmt --version >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rustfmt >/dev/null 2>&1 \
+        || echo "setup: could not install rustfmt: the cargo fmt test of generated code will fail" >&2
+fi
 echo "setup: wasmforge $(.venv/bin/python -m wasmforge --version | cut -d' ' -f2) in .venv"

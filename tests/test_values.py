@@ -9,6 +9,7 @@ arguments, wasmforge.toml) is one clear error, not a RecursionError.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,26 @@ def test_a_deeply_nested_argument_is_an_argument_error(nested: Path) -> None:
     with wasmforge.load(nested) as plugin:
         with pytest.raises(ArgumentError, match="arguments of echo cannot be sent as JSON: nested too deeply"):
             plugin.echo(deep)
+
+
+def test_the_depth_bound_does_not_follow_the_recursion_limit(nested: Path) -> None:
+    """A program (or a library it imports) that raises the recursion limit gets the same refusal."""
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50000)
+    try:
+        with wasmforge.load(nested) as plugin:
+            with pytest.raises(ArgumentError, match="arguments of echo cannot be sent as JSON: nested too deeply"):
+                plugin.echo(deep)
+            shallow: list = []
+            for _ in range(MAX_DEPTH + 1):
+                shallow = [shallow]
+            with pytest.raises(ArgumentError, match="nested too deeply"):
+                plugin.echo(shallow)  # within any recursion limit, past the bound
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_a_deeply_nested_panic_report_still_makes_a_panic(nested: Path) -> None:

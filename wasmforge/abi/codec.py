@@ -163,11 +163,16 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
         return _raw_bytes(signature, 0, args[0])
     values = [_json_ready(signature, index, value) for index, value in enumerate(args)]
     try:
-        return _JSON.encode(values).encode("utf-8")
+        payload = _JSON.encode(values).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: {error}") from error
     except RecursionError:
+        payload = b""  # nested deeper than this interpreter's recursion limit
+    # The bound is MAX_DEPTH, not the recursion limit (which a program or library may raise): a deeper
+    # value is refused here, as the host would refuse it coming back. Under 2 bytes a level it cannot be.
+    if not payload or (len(payload) > 2 * _json.MAX_DEPTH and _json.too_deep(payload, _json.MAX_DEPTH + 1)):
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: nested too deeply") from None
+    return payload
 
 
 def _raw_bytes(signature: Signature, index: int, value: Any) -> bytes:
