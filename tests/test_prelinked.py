@@ -97,3 +97,11 @@ def test_a_pools_instances_each_report_their_own_panic(wasm: Path) -> None:
         for thread in threads:
             thread.join(timeout=120)
     assert results == {"X": "boom X", "Y": "boom Y"}
+
+
+def test_a_setup_export_of_the_wrong_type_is_refused_at_every_load(tmp_path: Path) -> None:
+    path = tmp_path / "odd.wasm"
+    path.write_bytes(wasmtime.wat2wasm('(module (func (export "__wf_init") (param i32)))'))
+    for _ in range(2):  # the type check's verdict is kept only when it passes
+        with pytest.raises(wasmforge.PluginLoadError, match=r"exports __wf_init as \(i32\) -> \(\), not \(\) -> \(\)"):
+            wasmforge.load(path)
