@@ -25,6 +25,9 @@ def replace_table(text: str, table: list[str]) -> str:
     lines = text.splitlines()
     start = lines.index(TITLE)
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    table = list(table)
+    while table and not table[-1]:
+        table.pop()
     return "\n".join(lines[:start] + table + [""] + lines[end:]) + "\n"
 
 
