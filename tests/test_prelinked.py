@@ -105,3 +105,23 @@ def test_a_setup_export_of_the_wrong_type_is_refused_at_every_load(tmp_path: Pat
     for _ in range(2):  # the type check's verdict is kept only when it passes
         with pytest.raises(wasmforge.PluginLoadError, match=r"exports __wf_init as \(i32\) -> \(\), not \(\) -> \(\)"):
             wasmforge.load(path)
+
+
+def test_without_the_internals_prelinking_needs_each_instance_links_its_own(
+        wasm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wasmtime-py whose internals state_of cannot read: slower loads, the same answers and reports."""
+    from wasmforge.runtime import imports
+
+    monkeypatch.setattr(imports, "PRELINK_SUPPORTED", False)
+    data = wasm.read_bytes()
+    other = wasm.with_name("unlinked.wasm")
+    other.write_bytes(data + b"\x00\x04\x03abc")  # a custom section "abc": new bytes, the same module
+    with wasmforge.load(other) as first, wasmforge.load(other) as second:
+        assert ("prelinked", False) not in first._loaded.compiled.reused
+        first.memory.write(33, b"A")
+        second.memory.write(33, b"B")
+        with pytest.raises(PluginPanic, match="boom A"):
+            first.boom()
+        with pytest.raises(PluginPanic, match="boom B"):
+            second.boom()
+        assert first.count() == 1 and second.count() == 1

@@ -267,7 +267,7 @@ class ImportPlan:
         Host functions (closures over their instance's state, which they pass to Python callables)
         and imported memories and tables (objects of one store) are; the runtime imports and WASI are not.
         """
-        return not self.functions and not self.memories and not self.tables
+        return PRELINK_SUPPORTED and not self.functions and not self.memories and not self.tables
 
     def prelinked(self, engine: wasmtime.Engine, module: wasmtime.Module, reused: dict[Any, Any]) -> wasmtime.InstancePre:
         """The module with its imports resolved once, kept in ``reused`` (the compiled module's): only if
@@ -505,6 +505,13 @@ def _panic_hook(state: CallState) -> Callable[..., None]:
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}
     return on_panic
+
+
+#: Whether this wasmtime-py lets a host function find its store's data (:func:`state_of` reads it through
+#: wasmtime-py internals: the C API's context data and the slab ``Store(data=)`` keeps it in). Where a
+#: version lacks them, every instance gets a linker of its own, as host-function plugins do: slower, not wrong.
+PRELINK_SUPPORTED = (hasattr(ffi, "wasmtime_context_get_data") and hasattr(wasmtime_value, "SLAB")
+                     and hasattr(wasmtime.Caller, "_context") and hasattr(wasmtime.Linker, "instantiate_pre"))
 
 
 def store_for(engine: wasmtime.Engine, state: CallState) -> wasmtime.Store:
