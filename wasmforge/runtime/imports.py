@@ -516,6 +516,8 @@ PRELINK_SUPPORTED = (hasattr(ffi, "wasmtime_context_get_data") and hasattr(wasmt
 
 def store_for(engine: wasmtime.Engine, state: CallState) -> wasmtime.Store:
     """A store whose data is ``state``: how the host side of a pre-linked module finds its instance's state."""
+    if not PRELINK_SUPPORTED:  # nothing will look for it (and Store(data=) may be missing too)
+        return wasmtime.Store(engine)
     return wasmtime.Store(engine, data=state)  # a dataclass instance: always true, so always kept
 
 
