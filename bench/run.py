@@ -145,12 +145,42 @@ def threads_speedup(call: Callable[[], Any], other: Callable[[], Any], repeats: 
 # ---- the work items -------------------------------------------------------------------------
 
 
-def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float, log: Callable[[str], None]) -> tuple[list[Group], dict[str, Any]]:
+def loading_group(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float) -> Group:
+    """The loading rows alone (bench/loading.py runs just these)."""
     import extism
 
     import wasmforge
     from wasmforge.runtime.cache import default_cache
     from wasmforge.runtime.compiled import forget_facts
+    from wasmforge.runtime.engines import default_engine
+
+    engine = default_engine()
+    data = wasm.read_bytes()
+    compiled_extism = extism.extism.CompiledPlugin(extism_wasm)
+    wasmforge.Plugin.from_bytes(data).close()  # the disk cache holds it from here on
+    namespace = {"wasmforge": wasmforge, "path": wasm, "wasmtime": wasmtime, "engine": engine, "disk_cache": default_cache(),
+                 "forget_facts": forget_facts,
+                 "data": data, "extism": extism, "extism_wasm": extism_wasm, "compiled_extism": compiled_extism}
+    candidates = [
+        ("wasmforge.load(path): compiled form remembered in this process", "wasmforge", "wasmforge.load(path).close()"),
+        ("wasmforge.Plugin.from_bytes(data): compiled form from the disk cache", "wasmforge",
+         "wasmforge.Plugin.from_bytes(data).close()"),
+        # The same, as the first load of those bytes in a process: the entry read and HMAC-checked,
+        # the module's metadata and exports read.
+        ("wasmforge.Plugin.from_bytes(data): from the disk cache, first time in a process", "wasmforge",
+         "disk_cache.forget_verified(); forget_facts(); wasmforge.Plugin.from_bytes(data).close()"),
+        ("wasmtime Module(engine, bytes): compiling alone", "wasmtime", "wasmtime.Module(engine, data)"),
+        ("Extism Plugin(bytes)", "extism", "extism.Plugin(extism_wasm)"),
+        ("Extism Plugin(CompiledPlugin)", "extism", "extism.Plugin(compiled_extism)"),
+    ]
+    rows = measure([(label, kind, stmt, namespace) for label, kind, stmt in candidates], rounds, round_seconds)
+    return Group("loading a plugin", rows, "Extism Plugin(bytes)")
+
+
+def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float, log: Callable[[str], None]) -> tuple[list[Group], dict[str, Any]]:
+    import extism
+
+    import wasmforge
     from wasmforge.runtime.engines import default_engine
 
     engine = default_engine()
@@ -223,24 +253,8 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     ], {"out": fast.calibrate(subjects.json_encode_arguments(subjects.reading())),
         "encoded": subjects.json_encode_arguments(subjects.reading())})
 
-    data = wasm.read_bytes()
-    compiled_extism = extism.extism.CompiledPlugin(extism_wasm)
-    wasmforge.Plugin.from_bytes(data).close()  # the disk cache holds it from here on
-    group("loading a plugin", "Extism Plugin(bytes)", [
-        ("wasmforge.load(path): compiled form remembered in this process", "wasmforge", "wasmforge.load(path).close()"),
-        ("wasmforge.Plugin.from_bytes(data): compiled form from the disk cache", "wasmforge",
-         "wasmforge.Plugin.from_bytes(data).close()"),
-        # The same, as the first load of those bytes in a process: the entry read and HMAC-checked,
-        # the module's metadata and exports read.
-        ("wasmforge.Plugin.from_bytes(data): from the disk cache, first time in a process", "wasmforge",
-         "disk_cache.forget_verified(); forget_facts(); wasmforge.Plugin.from_bytes(data).close()"),
-        ("wasmtime Module(engine, bytes): compiling alone", "wasmtime", "wasmtime.Module(engine, data)"),
-        ("Extism Plugin(bytes)", "extism", "extism.Plugin(extism_wasm)"),
-        ("Extism Plugin(CompiledPlugin)", "extism", "extism.Plugin(compiled_extism)"),
-    ], {"wasmforge": wasmforge, "path": wasm, "wasmtime": wasmtime, "engine": engine, "disk_cache": default_cache(),
-        "forget_facts": forget_facts,
-        "data": data, "extism": extism, "extism_wasm": extism_wasm, "compiled_extism": compiled_extism},
-        rounds_=max(5, rounds // 2), seconds=round_seconds * 5)
+    log("  loading a plugin")
+    groups.append(loading_group(wasm, extism_wasm, max(5, rounds // 2), round_seconds * 5))
 
     log("  start-up")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -138,6 +138,17 @@ def test_typed_dicts_for_the_recorded_structs(typed_plugin: Any) -> None:
 
 
 @pytest.mark.cargo
+def test_typed_dicts_are_made_once_per_compiled_module_and_name(typed: Any, tmp_path: Path) -> None:
+    """Loads of one file share them; a copy under another name gets its own, named after it."""
+    with wasmforge.load(typed.wasm) as first, wasmforge.load(typed.wasm) as second:
+        assert second.typed_dicts["Order"] is first.typed_dicts["Order"]
+    copy = tmp_path / "renamed.wasm"
+    copy.write_bytes(typed.wasm.read_bytes())
+    with wasmforge.Plugin.from_bytes(copy.read_bytes(), name="renamed.wasm") as renamed:
+        assert renamed.typed_dicts["Order"].__module__ == "renamed"
+
+
+@pytest.mark.cargo
 def test_call_list_and_inspect_show_the_types(typed: Any) -> None:
     listed = run_cli("call", "--plugin", str(typed.wasm), "--list")
     assert listed.returncode == 0, listed.stderr

@@ -13,7 +13,7 @@ import collections
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import wasmtime
@@ -54,6 +54,9 @@ class Compiled:
     #: The export that is memory 0 (the one plain loads and stores use); None when memory 0
     #: is imported, or not exported.
     main_memory: Optional[str] = None
+    #: What instances of this module reuse, made at the first: the pre-linked module per import
+    #: plan shape (imports.py, ImportPlan.prelinked), the setup exports to call. Never compared.
+    reused: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *,

@@ -10,8 +10,12 @@ Three kinds of imports are provided:
 Anything else must be supplied in ``host_functions`` by "module.name" (or
 bare name) and is called with plain wasm numbers.
 
-The plan is worked out once per Plugin (:class:`ImportPlan`); each instance
-gets a fresh Linker bound to its own :class:`CallState`.
+The plan is worked out once per Plugin (:class:`ImportPlan`). A module whose
+only function imports are wasmforge's runtime ones (and WASI) is linked once per
+compiled module (:meth:`ImportPlan.prelinked`, a wasmtime ``InstancePre``) and
+every instance, of every load of it, is made from that: its host side finds the
+instance's :class:`CallState` as the store's data (:func:`state_of`), not in a
+closure. Other modules get a fresh Linker per instance, bound to its own state.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime import _value as wasmtime_value
 
 from .. import _json
 from .._text import describe_value
@@ -255,6 +261,38 @@ class ImportPlan:
         return plan
 
     @property
+    def prelinkable(self) -> bool:
+        """Whether no import is bound to one instance: then every instance can share a pre-linked module.
+
+        Host functions (closures over their instance's state, which they pass to Python callables)
+        and imported memories and tables (objects of one store) are; the runtime imports and WASI are not.
+        """
+        return PRELINK_SUPPORTED and not self.functions and not self.memories and not self.tables
+
+    def prelinked(self, engine: wasmtime.Engine, module: wasmtime.Module, reused: dict[Any, Any]) -> wasmtime.InstancePre:
+        """The module with its imports resolved once, kept in ``reused`` (the compiled module's): only if
+        :attr:`prelinkable`. Its stores must be made by :func:`store_for`."""
+        key = ("prelinked", self.wasi)
+        pre = reused.get(key)
+        if pre is None:
+            linker = wasmtime.Linker(engine)
+            panic_type, out_of_memory_type = _runtime_import_types(engine)
+            linker.define_func(RUNTIME_MODULE, "panic", panic_type, guard_host_function(_shared_panic_hook),
+                               access_caller=True)
+            linker.define_func(RUNTIME_MODULE, "out_of_memory", out_of_memory_type, guard_host_function(_shared_out_of_memory),
+                               access_caller=True)
+            if self.wasi:
+                linker.define_wasi()
+            pre = reused.setdefault(key, linker.instantiate_pre(module))
+        assert isinstance(pre, wasmtime.InstancePre)
+        return pre
+
+    def set_up_store(self, store: wasmtime.Store, state: CallState) -> None:
+        """What a pre-linked instance's store needs of the plan: WASI's configuration, output captured into ``state``."""
+        if self.wasi:
+            store.set_wasi(self._wasi_config(state))
+
+    @property
     def captures_output(self) -> bool:
         """WASI output that is forwarded after each call (not inherited)."""
         return self.wasi and not (self.stdout == "inherit" and self.stderr == "inherit")
@@ -467,6 +505,40 @@ def _panic_hook(state: CallState) -> Callable[..., None]:
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}
     return on_panic
+
+
+#: Whether this wasmtime-py lets a host function find its store's data (:func:`state_of` reads it through
+#: wasmtime-py internals: the C API's context data and the slab ``Store(data=)`` keeps it in). Where a
+#: version lacks them, every instance gets a linker of its own, as host-function plugins do: slower, not wrong.
+PRELINK_SUPPORTED = (hasattr(ffi, "wasmtime_context_get_data") and hasattr(wasmtime_value, "SLAB")
+                     and hasattr(wasmtime.Caller, "_context") and hasattr(wasmtime.Linker, "instantiate_pre"))
+
+
+def store_for(engine: wasmtime.Engine, state: CallState) -> wasmtime.Store:
+    """A store whose data is ``state``: how the host side of a pre-linked module finds its instance's state."""
+    if not PRELINK_SUPPORTED:  # nothing will look for it (and Store(data=) may be missing too)
+        return wasmtime.Store(engine)
+    return wasmtime.Store(engine, data=state)  # a dataclass instance: always true, so always kept
+
+
+def state_of(caller: wasmtime.Caller) -> CallState:
+    """The calling instance's state, from its store's data (:func:`store_for`).
+
+    wasmtime-py's ``Store.data()`` reads it from a Store; a Caller has the same context, so the
+    same two steps read it from the Caller.
+    """
+    index: Any = ffi.wasmtime_context_get_data(caller._context())  # an int: the restype is c_void_p
+    state = wasmtime_value.SLAB.get(index - 1)  # Store(data=) keeps it at SLAB.allocate(data) + 1
+    assert isinstance(state, CallState), "a pre-linked module instantiated in a store without a CallState"
+    return state
+
+
+def _shared_panic_hook(caller: wasmtime.Caller, ptr: int, length: int) -> None:
+    _panic_hook(state_of(caller))(caller, ptr, length)
+
+
+def _shared_out_of_memory(caller: wasmtime.Caller, size: int) -> None:
+    state_of(caller).out_of_memory = size & 0xFFFFFFFF
 
 
 def _memory(caller: wasmtime.Caller) -> wasmtime.Memory:

@@ -12,7 +12,7 @@ the GIL released, and memory is read and written through a memoryview.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import wasmtime
 
@@ -23,7 +23,7 @@ from ..limits import DEFAULT_TABLE_ELEMENTS, Limits
 from . import interrupt
 from .engines import TICKER
 from .fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
-from .imports import CallState
+from .imports import CallState, store_for
 from .loaded import LoadedPlugin
 from .wasi import OUTPUT_MONITOR
 
@@ -35,7 +35,8 @@ class LiveInstance:
         limits = plugin.limits
         self.plugin_name = plugin.name
         self.plugin_main_memory = plugin.imports.main_memory
-        self.store = wasmtime.Store(plugin.engine)
+        self.state = CallState()
+        self.store = store_for(plugin.engine, self.state)
         self.store.set_limits(
             memory_size=limits.memory if limits.memory is not None else -1,
             table_elements=DEFAULT_TABLE_ELEMENTS,
@@ -48,13 +49,19 @@ class LiveInstance:
             # Ctrl-C passes any deadline: the whole time limit (and the epoch in progress), or one epoch.
             interrupt.register(self.store, plugin.engine, limits.deadline_ticks + 1 if limits.uses_epochs else 1)
         self.arm(limits)
-        self.state = CallState()
         #: Exports bound for fast calls, by name (see :meth:`bound`); the lean call path reads it directly.
         self.calls: dict[str, Callable[..., Any]] = {}
         self._fast: dict[str, FastFunc] = {}
         #: Set after a trap: the instance's state is unknown and it must not serve again.
         self.discarded = False
-        linker = plugin.imports.link(plugin.engine, self.store, self.state)
+        plan = plugin.imports
+        # Linked once per compiled module when no import is bound to one instance (imports.py).
+        linker: Union[wasmtime.Linker, wasmtime.InstancePre]
+        if plan.prelinkable:
+            linker = plan.prelinked(plugin.engine, plugin.module, plugin.compiled.reused)
+            plan.set_up_store(self.store, self.state)
+        else:
+            linker = plan.link(plugin.engine, self.store, self.state)
         # A start function or constructor is wasm like any other: the time limit holds there too.
         timed = limits.timeout is not None
         if timed:
@@ -68,10 +75,13 @@ class LiveInstance:
                 TICKER.leave(plugin.engine)
             self.state.drain_output()  # what it printed while starting, even if it failed to
 
-    def _start(self, plugin: LoadedPlugin, linker: wasmtime.Linker, limits: Limits) -> None:
+    def _start(self, plugin: LoadedPlugin, linker: Union[wasmtime.Linker, wasmtime.InstancePre], limits: Limits) -> None:
         try:
             with interrupt.running_slow(self.store):
-                self.instance = linker.instantiate(self.store, plugin.module)
+                if isinstance(linker, wasmtime.InstancePre):
+                    self.instance = linker.instantiate(self.store)
+                else:
+                    self.instance = linker.instantiate(self.store, plugin.module)
         except wasmtime.Trap as trap:  # in the module's start function
             raise PluginLoadError(_start_failure(plugin.name, None, trap, limits)) from trap
         except wasmtime.WasmtimeError as error:
@@ -86,16 +96,10 @@ class LiveInstance:
             FastMemory(self.store, self.memory, stable_base=True) if self.memory else None
         )
         # A WASI reactor's constructors first, then wasmforge's panic hook.
-        for setup in ("_initialize", "__wf_init"):
-            if setup not in plugin.compiled.export_names:
-                continue
+        for setup in _setup_exports(plugin):
             function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
             if function is None:
                 continue
-            kind = func_type(function.type(self.store))
-            if kind != ((), ()):
-                raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*kind)}, not () -> (); "
-                                      "wasmforge calls it at start and cannot")
             try:
                 self.arm(limits)
                 with interrupt.running_slow(self.store):
@@ -237,6 +241,21 @@ class MemoryView:
     def _outside(self, action: str, length: int, offset: int) -> MemoryAccessError:
         return MemoryAccessError(f"{action} of {length} bytes at {offset} is outside {self._where} "
                                  f"({self.memory_size} bytes)")
+
+
+def _setup_exports(plugin: LoadedPlugin) -> tuple[str, ...]:
+    """The exports to call at start, in order, their types checked once per compiled module (kept in its ``reused``)."""
+    setups: Optional[tuple[str, ...]] = plugin.compiled.reused.get("setups")
+    if setups is None:
+        types = {export.name: export.type for export in plugin.module.exports
+                 if export.name in ("_initialize", "__wf_init") and isinstance(export.type, wasmtime.FuncType)}
+        for setup, kind in types.items():
+            shape = func_type(kind)
+            if shape != ((), ()):
+                raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*shape)}, not () -> (); "
+                                      "wasmforge calls it at start and cannot")
+        setups = plugin.compiled.reused.setdefault("setups", tuple(n for n in ("_initialize", "__wf_init") if n in types))
+    return setups
 
 
 def _start_failure(plugin_name: str, setup: Optional[str], error: BaseException, limits: Limits) -> str:
