@@ -14,7 +14,7 @@ import functools
 import inspect
 import struct
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from .._text import format_bytes
 from ..abi.codec import (
@@ -106,6 +106,9 @@ class PluginFunction:
     def _arity_error(self, given: int) -> ArgumentError:
         return ArgumentError(f"{self.signature.describe_arity()}, got {given}")
 
+    def _too_few(self, given: int) -> NoReturn:
+        raise self._arity_error(given)
+
     def _invalid_result(self, value: Any) -> PluginProtocolError:
         return PluginProtocolError(
             f"{self._where} returned {value}, which is not a valid {self.signature.returns}",
@@ -149,6 +152,7 @@ class PluginFunction:
             "bound": _MISSING,  # never an instance, nor None (no instance yet): the first call binds
             "failure": self._failure,
             "arity_error": self._arity_error,
+            "too_few": self._too_few,
             "given": _given,
             "fix": self._from_wasm,
             **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
@@ -217,7 +221,7 @@ class PluginFunction:
             live = None
             try:
                 acquire()
-                if holder.depth:
+                if holder.undrained:
                     drain(me)
                 live = holder.current
                 if live is None:
@@ -452,7 +456,7 @@ def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: t
     """
     names = [f"a{i}" for i in range(len(param_types))]
     arguments = "".join(f"{name}=MISSING, " for name in names)
-    missing = "".join(f" or {name} is MISSING" for name in names)
+    count = f"given(more, ({''.join(n + ', ' for n in names)}))"
     body = [
         "live = holder.current",
         "if live is not bound: live = rebind(live)",
@@ -464,31 +468,27 @@ def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: t
     passed = ", ".join(["me", *names])
     lines = [
         f"def call({arguments}*more):",
-        f"    if more{missing}: raise arity_error(given(more, ({''.join(n + ', ' for n in names)})))",
-        *(f"    {_inline_check(f'a{index}', rust_type)}: a{index} = c{index}(a{index})"
+        f"    if more: raise arity_error({count})",
+        # A missing argument is the marker, which no fast check passes: it is caught on the slow side.
+        *(f"    {_inline_check(f'a{index}', rust_type)}: "
+          f"a{index} = c{index}(a{index}) if a{index} is not MISSING else too_few({count})"
           for index, rust_type in enumerate(param_types)),
         "    me = ident()",
         "    solo = holder.solo",
         f"    if me != solo and (solo == 0 or not claim(me)): return locked({passed})",
-        "    holder.depth += 1",
-        "    if holder.solo != me:  # another thread ended the solo path since: take the lock",
-        "        holder.depth -= 1",
-        f"        return locked({passed})",
         "    live = None",
         "    try:",
         *(f"        {line}" for line in body),
         "    except BaseException as error:",
-        "        holder.depth -= 1",
         "        failed = failure(error, live, False)",
         "        raise failed from failed.__cause__",
-        "    holder.depth -= 1",
         ret,
         "",
         f"def locked({passed}):",
         "    live = None",
         "    try:",
         "        acquire()",
-        "        if holder.depth: drain(me)",
+        "        if holder.undrained: drain(me)",
         *(f"        {line}" for line in body),
         "    except BaseException as error:",
         "        try:",
