@@ -295,7 +295,7 @@ class Plugin:
                     and name not in self.__dict__:
                 # Next time `plugin.NAME` is a plain attribute: no __getattr__, no method hop.
                 recipe = self._recipe
-                self.__dict__[name] = function.call if recipe is None else pickling.bind(function.call, recipe, name)
+                self.__dict__[name] = function.call if recipe is None else pickling.bind(function.unbound, recipe)
                 self._attributes.add(name)
         return function
 
