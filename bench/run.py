@@ -43,6 +43,8 @@ import subjects  # noqa: E402
 from _machine import cpu_model  # bench/, next to this script
 
 KIB, MIB = 1024, 1024 * 1024
+#: Rounds of the in-wasm serde loop per timed call (bench/plugin_additions.rs, serde_floor).
+SERDE_ROUNDS = 200
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -193,6 +195,8 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     raw = subjects.RawWasmtime(engine, module)
     ext = extism.Plugin(extism_wasm)
     subjects.check_same_answers(public, fast, raw, ext)
+    fast.set_serde_sample(subjects.json_encode_arguments(subjects.reading()))
+    assert fast.serde_floor(1, 1) == len(fast.calibrate(subjects.json_encode_arguments(subjects.reading())))
     subjects.check_same_answers(public, fixed, raw, None)
     libc = ctypes.CDLL(None)
     namespace = {
@@ -250,8 +254,16 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         ("wasmforge fast path, JSON bytes in and out (the wasm side alone)", "fast", "fast.calibrate(encoded)"),
         ("wasmforge public API: plugin.calibrate(reading)", "wasmforge", "public.calibrate(reading)"),
         ("Extism echo of the JSON + JSON (no serde in wasm)", "extism", "json.loads(ext.call('echo', encode(reading)))"),
+        # The floor of this path inside wasm (no call across the boundary): a loop in a release build of
+        # the plugin runs calibrate's glue, or serde_json alone, SERDE_ROUNDS times per call; per round below.
+        ("floor in wasm: calibrate's glue alone (split, serde_json decode, calibrate, encode)", "floor",
+         f"fast.serde_floor({SERDE_ROUNDS}, 1)"),
+        ("floor in wasm: serde_json decode + encode of the struct alone", "floor", f"fast.serde_floor({SERDE_ROUNDS}, 0)"),
     ], {"out": fast.calibrate(subjects.json_encode_arguments(subjects.reading())),
         "encoded": subjects.json_encode_arguments(subjects.reading())})
+    for row in groups[-1].rows:
+        if row.label.startswith("floor in wasm"):
+            row.seconds = [seconds / SERDE_ROUNDS for seconds in row.seconds]
 
     log("  loading a plugin")
     groups.append(loading_group(wasm, extism_wasm, max(5, rounds // 2), round_seconds * 5))
