@@ -109,6 +109,35 @@ def test_a_host_function_that_calls_back_in_does_not_overwrite_the_outer_input(b
             assert plugin.echo_bytes(data) == data  # and the buffer serves the next outer call
 
 
+@pytest.mark.cargo
+def test_a_new_plugin_still_takes_calls_from_an_older_host(plugin: wasmforge.Plugin) -> None:
+    """An older host knows only __wf_alloc and 3 descriptor words: the guest takes that buffer as its own."""
+    from test_boundary import raw_buffer_call
+
+    for name, payload, output in (("echo_bytes", b"abc" * 500, b"abc" * 500), ("reverse_bytes", b"abc", b"cba"),
+                                  ("echo_str", "é".encode() * 10, "é".encode() * 10),
+                                  ("join", b'[["a", "b"], "-"]', b"a-b")):
+        assert raw_buffer_call(plugin, name, payload) == (0, output)
+        assert plugin.echo_bytes(b"new host " * 100) == b"new host " * 100  # and the input buffer, in between
+
+
+@pytest.mark.cargo
+def test_a_pointer_that_is_neither_the_input_buffer_nor_an_allocation_is_refused(plugin: wasmforge.Plugin) -> None:
+    """A host that bypasses the descriptor (call_raw) leaves the host's record stale: the guest refuses the
+    pointer as a bad input instead of freeing it as its own, and the next call finds the buffer again."""
+    live = _live(plugin)
+    plugin.echo_bytes(b"a" * 64)
+    stale = live.in_ptr
+    address = plugin.call_raw("reverse_bytes", stale, 10) & 0xFFFFFFFF  # takes the buffer; the host never hears
+    assert struct.unpack("<I", plugin.memory.read(address, 4)) == (0,)
+    with pytest.raises(wasmforge.ArgumentError, match="neither the input buffer nor the last __wf_alloc"):
+        plugin.echo_bytes(b"b" * 20)  # written where the buffer was
+    assert plugin.echo_bytes(b"c" * 20) == b"c" * 20
+    address = plugin.call_raw("echo_bytes", 8, 16) & 0xFFFFFFFF  # a made-up pointer
+    assert struct.unpack("<I", plugin.memory.read(address, 4)) == (2,)
+    assert plugin.echo_bytes(b"d" * 20) == b"d" * 20
+
+
 # ---- the old protocol: a plugin without __wf_input ---------------------------------------------
 
 _RECORD = json.dumps({"v": 1, "kind": "export", "name": "echo", "abi": "buffer", "input": "bytes", "output": "bytes",

@@ -513,6 +513,10 @@ mod wasm {
     /// returns its address. A host that knows only the first three words reads those.
     static DESCRIPTOR: GuestCell<[u32; 5]> = GuestCell(UnsafeCell::new([0; 5]));
 
+    /// `(ptr, len)` of the last `__wf_alloc`: the only buffer a call may take as its own
+    /// besides the input buffer (a host of the older protocol allocates, writes, calls).
+    static LAST_ALLOC: GuestCell<(usize, usize)> = GuestCell(UnsafeCell::new((0, 0)));
+
     fn release_output() {
         unsafe { *OUTPUT.0.get() = Vec::new() }
     }
@@ -525,10 +529,12 @@ mod wasm {
         if len == 0 {
             return std::ptr::null_mut();
         }
-        match Layout::from_size_align(len, 1) {
+        let ptr = match Layout::from_size_align(len, 1) {
             Ok(layout) => unsafe { alloc(layout) },
             Err(_) => std::ptr::null_mut(),
-        }
+        };
+        unsafe { *LAST_ALLOC.0.get() = (ptr as usize, len) };
+        ptr
     }
 
     /// Makes the input buffer hold at least `len` bytes (it only ever grows) and
@@ -554,6 +560,9 @@ mod wasm {
     #[no_mangle]
     pub unsafe extern "C" fn __wf_free(ptr: *mut u8, len: usize) {
         if !ptr.is_null() && len != 0 {
+            if *LAST_ALLOC.0.get() == (ptr as usize, len) {
+                *LAST_ALLOC.0.get() = (0, 0);
+            }
             dealloc(ptr, Layout::from_size_align_unchecked(len, 1));
         }
     }
@@ -578,7 +587,17 @@ mod wasm {
         if ptr.is_null() || len == 0 {
             return Ok((Vec::new(), None));
         }
-        // Allocated by __wf_alloc with exactly this layout (the protocol before __wf_input).
+        // Anything else must be the buffer __wf_alloc just made (the protocol before
+        // __wf_input): a stale or made-up pointer is refused, never freed as if it were ours.
+        let last = unsafe { &mut *LAST_ALLOC.0.get() };
+        if *last != (ptr as usize, len) {
+            return Err(Failure::BadInput(format!(
+                "the host passed {} bytes at {}, which is neither the input buffer nor the last __wf_alloc (a host bug)",
+                len, ptr as usize
+            )));
+        }
+        *last = (0, 0);
+        // Allocated by __wf_alloc with exactly this layout.
         Ok((unsafe { Vec::from_raw_parts(ptr, len, len) }, None))
     }
 
