@@ -646,7 +646,8 @@ mod wasm {
             let output = &mut *OUTPUT.0.get();
             *output = bytes;
             let input = &mut *INPUT.0.get();
-            let (in_ptr, in_cap) = if input.capacity() == 0 { (0, 0) } else { (input.as_ptr() as u32, input.capacity() as u32) };
+            let (in_ptr, in_cap) =
+                if input.capacity() == 0 { (0, 0) } else { (input.as_ptr() as u32, input.capacity() as u32) };
             *DESCRIPTOR.0.get() = [status, output.as_ptr() as u32, output.len() as u32, in_ptr, in_cap];
             (*DESCRIPTOR.0.get()).as_ptr()
         }
