@@ -110,6 +110,19 @@ def test_a_host_function_that_calls_back_in_does_not_overwrite_the_outer_input(b
 
 
 @pytest.mark.cargo
+@pytest.mark.parametrize("function", ["echo_bytes", "reverse_bytes"])
+def test_an_input_buffer_over_16_mib_is_freed_after_its_call(plugin: wasmforge.Plugin, function: str) -> None:
+    huge = b"h" * (17 << 20)
+    assert len(plugin.call(function, huge)) == len(huge)
+    assert _live(plugin).in_cap == 0  # not kept: the next call asks for a buffer again
+    assert plugin.call(function, b"small") in (b"small", b"llams")
+    assert 5 <= _live(plugin).in_cap <= 16 << 20
+    big = b"b" * (16 << 20)  # up to 16 MiB it is kept
+    assert len(plugin.call(function, big)) == len(big)
+    assert _live(plugin).in_cap >= 16 << 20
+
+
+@pytest.mark.cargo
 def test_a_new_plugin_still_takes_calls_from_an_older_host(plugin: wasmforge.Plugin) -> None:
     """An older host knows only __wf_alloc and 3 descriptor words: the guest takes that buffer as its own."""
     from test_boundary import raw_buffer_call

@@ -605,7 +605,14 @@ mod wasm {
     /// borrowed it, else (its bytes were taken as an owned argument) a fresh one of
     /// the same capacity, allocated after the last output was freed, so it reuses
     /// that memory. A nested call may have left a buffer there meanwhile: the larger stays.
+    /// Larger input buffers are freed after their call, not kept: an instance that once took a huge
+    /// argument does not hold that much memory (twice, with the output) for the rest of its life.
+    const KEPT_INPUT: usize = 16 << 20;
+
     fn restore_input(input: Vec<u8>, capacity: usize) {
+        if capacity > KEPT_INPUT {
+            return; // `input` is freed here; the next call asks `__wf_input` again
+        }
         let buffer = unsafe { &mut *INPUT.0.get() };
         if input.capacity() >= capacity {
             if input.capacity() > buffer.capacity() {
