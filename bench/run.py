@@ -43,6 +43,8 @@ import subjects  # noqa: E402
 from _machine import cpu_model  # bench/, next to this script
 
 KIB, MIB = 1024, 1024 * 1024
+#: Rounds of the in-wasm serde loop per timed call (bench/plugin_additions.rs, serde_floor).
+SERDE_ROUNDS = 200
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -193,6 +195,9 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
     raw = subjects.RawWasmtime(engine, module)
     ext = extism.Plugin(extism_wasm)
     subjects.check_same_answers(public, fast, raw, ext)
+    fast.set_serde_sample(subjects.json_encode_arguments(subjects.reading()))
+    assert fast.serde_floor(1, 1) == len(fast.calibrate(subjects.json_encode_arguments(subjects.reading())))
+    assert fast.serde_floor(1, 2) == 57  # the Reading as MessagePack, the size Python's msgpack.packb gives it
     subjects.check_same_answers(public, fixed, raw, None)
     libc = ctypes.CDLL(None)
     namespace = {
@@ -250,8 +255,19 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         ("wasmforge fast path, JSON bytes in and out (the wasm side alone)", "fast", "fast.calibrate(encoded)"),
         ("wasmforge public API: plugin.calibrate(reading)", "wasmforge", "public.calibrate(reading)"),
         ("Extism echo of the JSON + JSON (no serde in wasm)", "extism", "json.loads(ext.call('echo', encode(reading)))"),
+        # The floor of this path inside wasm (no call across the boundary): a loop in a release build of
+        # the plugin runs calibrate's glue, or serde_json alone, SERDE_ROUNDS times per call; per round below.
+        ("floor in wasm: calibrate's glue alone (split, serde_json decode, calibrate, encode)", "floor",
+         f"fast.serde_floor({SERDE_ROUNDS}, 1)"),
+        ("floor in wasm: serde_json decode + encode of the struct alone", "floor", f"fast.serde_floor({SERDE_ROUNDS}, 0)"),
+        # What a binary wire could save inside wasm (docs/ABI.md, "Why JSON and not MessagePack").
+        ("in wasm: a hand-written MessagePack decode + encode of the struct (no serde)", "floor",
+         f"fast.serde_floor({SERDE_ROUNDS}, 2)"),
     ], {"out": fast.calibrate(subjects.json_encode_arguments(subjects.reading())),
         "encoded": subjects.json_encode_arguments(subjects.reading())})
+    for row in groups[-1].rows:
+        if row.label.startswith(("floor in wasm", "in wasm:")):
+            row.seconds = [seconds / SERDE_ROUNDS for seconds in row.seconds]
 
     log("  loading a plugin")
     groups.append(loading_group(wasm, extism_wasm, max(5, rounds // 2), round_seconds * 5))
@@ -360,10 +376,9 @@ def targets(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
                 f"{kind} echo {size} at least {need}x faster than Extism's echo",
                 ext / public >= need, f"{ext / public:.1f}x", f"fast path {ext / fast:.1f}x",
                 "the public API adds argument encoding, the checks of the result descriptor and the "
-                "lock to the fast path's two calls into wasm" if size == "1 KiB" else
-                "at 1 MiB the time is copies: the guest copies its Vec<u8>/String argument, and each "
-                "fresh 1 MiB buffer page-faults in (slow on this VM, and it varies from run to run "
-                "with the allocator's reuse)",
+                "lock to the fast path's one call into wasm" if size == "1 KiB" else
+                "at 1 MiB the time is copies: one in and one out on the host (for str, also UTF-8 encoding and "
+                "decoding); the guest takes the input buffer as its Vec<u8>/String argument without a copy",
             ))
     json_alone = find(groups, "small serde", "JSON encode")
     json_public = find(groups, "small serde", "wasmforge public")
@@ -373,9 +388,8 @@ def targets(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
         "serde struct call at most 2 µs above JSON encode + decode alone",
         json_public - json_alone <= 2e-6, f"+{(json_public - json_alone) * us:.1f} µs",
         f"fast path +{(json_fast - json_alone) * us:.1f} µs",
-        "most of the excess is the wasm side: two calls into wasm (alloc, then the function) and "
-        f"serde_json inside wasm, {json_wasm * us:.1f} µs per call alone; the Python side adds "
-        "argument checks and the result descriptor",
+        "most of the excess is the wasm side: one call into wasm and serde_json inside it, "
+        f"{json_wasm * us:.1f} µs per call alone; the Python side adds argument checks and the result descriptor",
     ))
     load_public = find(groups, "loading", "wasmforge.load")
     load_disk = find(groups, "loading", "wasmforge.Plugin.from_bytes")
@@ -431,11 +445,17 @@ def targets_17(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
     json_alone = find(groups, "small serde", "JSON encode")
     json_public = find(groups, "small serde", "wasmforge public")
     json_wasm = find(groups, "small serde", "wasmforge fast path, JSON bytes")
+    glue = find(groups, "small serde", "floor in wasm: calibrate's glue")
+    serde = find(groups, "small serde", "floor in wasm: serde_json")
+    packed = find(groups, "small serde", "in wasm: a hand-written MessagePack")
     result.append(Target(
         "2. serde struct call at most 2 µs above JSON encode + decode alone",
         json_public - json_alone <= 2e-6, f"+{(json_public - json_alone) * us:.1f} µs",
-        f"serde_json and two calls inside wasm {json_wasm * us:.1f} µs",
-        "not worked on in this round: still two calls into wasm (alloc, then the function) and serde_json in wasm",
+        f"the wasm side {json_wasm * us:.1f} µs, of which calibrate's glue alone {glue * us:.1f} µs "
+        f"(serde_json decode + encode {serde * us:.1f} µs; MessagePack by hand {packed * us:.1f} µs)",
+        f"one call into wasm now (the input buffer); the floor inside wasm, calibrate's glue with no call at all, is "
+        f"{glue * us:.1f} µs, over the 2 µs allowed before the call and Python's checks: not reachable with "
+        "serde_json in wasm (docs/PERFORMANCE.md; a binary wire: docs/ABI.md)",
     ))
     load_public = find(groups, "loading", "wasmforge.load")
     load_disk = find(groups, "loading", "wasmforge.Plugin.from_bytes(data): compiled form")
@@ -461,8 +481,11 @@ def targets_17(groups: list[Group], extra: dict[str, Any]) -> list[Target]:
         result.append(Target(
             text, met, f"{public / copy:.1f}x the floor, {ext / public:.1f}x Extism",
             f"a bytearray in, out= a buffer: {into / copy:.1f}x the floor, {ext / into:.1f}x Extism",
-            "the guest copies its argument into a Vec<u8> and its result out again, and each fresh buffer is "
-            "page-faulted in; the host side is one copy in and one out",
+            "one copy in and one out on the host; in the guest none: the argument is the input buffer itself and "
+            "comes back as the result, and the guest's fresh input buffer reuses the memory the last result freed"
+            if size == "1 MiB" else
+            "what is left at 1 KiB is the fixed cost of a buffer call: the C call, the guest's bookkeeping (free the "
+            "last result, allocate the next input buffer) and the Python side's lock, checks and descriptor",
         ))
     speedup = extra["threads"]["public API, one Plugin with instances=2"][2]
     control = extra["threads"]["control: hashlib.sha256 (releases the GIL), no wasm"][2]

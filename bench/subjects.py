@@ -2,8 +2,8 @@
 
 - ``build_wasmforge_plugin``: `wasmforge new` + the bench's functions + `wasmforge build
   --release`, through the library API, cached between runs.
-- ``FastPlugin``: the same plugin driven directly through ``wasmforge.runtime.fastcall``,
-  with nothing on top: the floor that the public API (host.py, on the same FastFunc) adds
+- ``FastPlugin``: the same plugin driven directly through ``wasmforge.runtime.fastcall``
+  (a buffer call in one trip, through the guest's input buffer), with nothing on top: the floor that the public API (host.py, on the same FastFunc) adds
   its argument checks, lock and instance replacement to.
 - ``RawWasmtime``: the same plugin through plain wasmtime-py ``Func.__call__`` and
   ``Memory.read``/``write``, with no checks: what a hand-written host costs.
@@ -27,6 +27,8 @@ ADDITIONS = BENCH / "plugin_additions.rs"
 EXTISM_WAT = BENCH / "extism_echo.wat"
 WORKSPACE_NAME = "wfbench"
 _DESCRIPTOR = struct.Struct("<III")
+#: With the guest's input buffer (docs/ABI.md): [status, out_ptr, out_len, in_ptr, in_cap].
+_WIDE_DESCRIPTOR = struct.Struct("<IIIII")
 
 
 def build_wasmforge_plugin(cache: Path, log: Callable[[str], None]) -> Path:
@@ -102,8 +104,13 @@ class FastPlugin:
         self.memory = FastMemory(self.store, memory, stable_base=stable_base)
         self._bind("__wf_init", [], [])()
         self._alloc = self._bind("__wf_alloc", ["i32"], ["i32"])
+        self._input = self._bind("__wf_input", ["i32"], ["i32"])
+        #: Where the guest's input buffer is and how big, as the last descriptor said.
+        self._buffer = [0, 0]
         self.add = self._bind("add", ["i32", "i32"], ["i32"])
         self.spin = self._bind("spin", ["i32"], ["i32"])
+        self.serde_floor = self._bind("serde_floor", ["i32", "i32"], ["i32"])
+        self.set_serde_sample = self.buffer_function("set_serde_sample")
         self.echo = self.buffer_function("echo")
         self.echo_str = self.buffer_function("echo_str", text=True)
         self.calibrate = self.buffer_function("calibrate")
@@ -116,19 +123,23 @@ class FastPlugin:
     def buffer_function(self, name: str, text: bool = False) -> Callable[[Any], Any]:
         """bytes -> bytes; with ``text``, str -> str (decoded straight from memory)."""
         call = self._bind(name, ["i32", "i32"], ["i32"])
-        alloc, memory, descriptor = self._alloc, self.memory, _DESCRIPTOR
+        grow, memory, descriptor, buffer = self._input, self.memory, _WIDE_DESCRIPTOR, self._buffer
         read = memory.read_text if text else memory.read
 
         def buffer_call(argument: Any) -> Any:
+            """One trip: the arguments go into the guest's input buffer (grown only when too small), then the call."""
             payload = argument.encode("utf-8") if text else argument
             length = len(payload)
             pointer = 0
             if length:
-                pointer = alloc(length) & 0xFFFFFFFF
-                if pointer == 0:
-                    raise MemoryError(f"{name}: the plugin could not allocate {length} bytes")
+                if length <= buffer[1]:
+                    pointer = buffer[0]
+                else:
+                    pointer = grow(length) & 0xFFFFFFFF
+                    if pointer == 0:
+                        raise MemoryError(f"{name}: the plugin could not allocate {length} bytes")
                 memory.write(pointer, payload)
-            status, out_ptr, out_len = memory.unpack(descriptor, call(pointer, length) & 0xFFFFFFFF)
+            status, out_ptr, out_len, buffer[0], buffer[1] = memory.unpack(descriptor, call(pointer, length) & 0xFFFFFFFF)
             if status != 0:
                 raise ProtocolError(memory.read(out_ptr, out_len).decode("utf-8", "replace"))
             return read(out_ptr, out_len)

@@ -319,6 +319,25 @@ pub fn bytes_via_host(data: Vec<u8>) -> Vec<u8> {
     host_bytes(data)
 }
 
+/// Calls the host, which may call back into this plugin, and then reads its
+/// input again: a nested call must not have written over it.
+#[plugin_fn]
+pub fn bytes_around_host(data: &[u8]) -> Vec<u8> {
+    let back = host_bytes(data.to_vec());
+    let mut out = data.to_vec();
+    out.extend_from_slice(&back);
+    out
+}
+
+/// The same with a lone owned argument, which takes the input buffer itself.
+#[plugin_fn]
+pub fn owned_around_host(data: Vec<u8>) -> Vec<u8> {
+    let back = host_bytes(data.clone());
+    let mut out = data;
+    out.extend_from_slice(&back);
+    out
+}
+
 #[plugin_fn]
 pub fn pair_via_host(name: &str, count: u32) -> Vec<String> {
     host_pair(name.to_string(), count)

@@ -17,6 +17,8 @@ import time
 import types
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
+import wasmtime
+
 from .._text import format_bytes
 from ..abi.codec import (
     F32_MAX,
@@ -33,7 +35,7 @@ from ..abi.codec import (
 )
 from ..abi.pytypes import field_checker, python_signature
 from ..abi.signature import Signature
-from ..abi.wasmtypes import not_numbers
+from ..abi.wasmtypes import func_type, not_numbers
 from ..errors import ArgumentError, PluginError, PluginMemoryLimit, PluginProtocolError, PluginTimeout
 from . import interrupt
 from .engines import TICKER
@@ -45,6 +47,8 @@ from .loaded import LoadedPlugin
 from .wasi import OUTPUT_MONITOR
 
 _DESCRIPTOR = struct.Struct("<III")
+#: The descriptor of a guest with an input buffer (docs/ABI.md): ``[status, out_ptr, out_len, in_ptr, in_cap]``.
+_WIDE_DESCRIPTOR = struct.Struct("<IIIII")
 _ALLOC_TYPES = (("i32",), ("i32",))
 
 
@@ -343,6 +347,12 @@ class PluginFunction:
                 f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
             )
 
+        # A guest with an input buffer (it exports __wf_input) takes a call in one trip: the arguments
+        # go where its last descriptor said the buffer is, and the export is the only call into wasm.
+        # Without one (older plugins), __wf_alloc of a buffer per call first, as before.
+        wide = _has_input_buffer(self.loaded)
+        allocator = "__wf_input" if wide else "__wf_alloc"
+
         def invoke(live: LiveInstance, args: tuple[Any, ...], out: Optional[memoryview] = None) -> Any:
             memory = live.fast_memory
             if memory is None:
@@ -350,25 +360,38 @@ class PluginFunction:
             payload = encode(args)
             length, pointer, bound = len(payload), 0, live.calls
             if length:
-                pointer = (bound.get("__wf_alloc") or export(live, "__wf_alloc", _ALLOC_TYPES))(length) & 0xFFFFFFFF
-                if not pointer:
-                    live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
-                    raise PluginMemoryLimit(
-                        f"{where}: the plugin could not allocate {format_bytes(length)} for the arguments "
-                        f"(memory limit {limits.describe_memory()})", **names,
-                    )
+                if length <= live.in_cap:
+                    pointer = live.in_ptr
+                else:
+                    pointer = (bound.get(allocator) or export(live, allocator, _ALLOC_TYPES))(length) & 0xFFFFFFFF
+                    if not pointer:
+                        live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
+                        raise PluginMemoryLimit(
+                            f"{where}: the plugin could not allocate {format_bytes(length)} for the arguments "
+                            f"(memory limit {limits.describe_memory()})", **names,
+                        )
+                # Until this call's descriptor says otherwise the buffer is in use: a host function that
+                # calls back into the plugin must not write its arguments there (docs/ABI.md, "Re-entrancy").
+                live.in_cap = 0
                 try:
                     memory.write(pointer, payload)
                 except MemoryBoundsError:
                     raise outside(live, "an argument buffer", "write", length, pointer) from None
+            else:
+                live.in_cap = 0
             address = (bound.get(name) or export(live, name))(pointer, length)
             if type(address) is not int:
                 raise PluginProtocolError(f"{where} returned {address!r}, not the address of a result descriptor",
                                           **names)
             try:
-                status, out_ptr, out_len = memory.unpack(_DESCRIPTOR, address & 0xFFFFFFFF)
+                if wide:
+                    status, out_ptr, out_len, live.in_ptr, live.in_cap = memory.unpack(_WIDE_DESCRIPTOR,
+                                                                                      address & 0xFFFFFFFF)
+                else:
+                    status, out_ptr, out_len = memory.unpack(_DESCRIPTOR, address & 0xFFFFFFFF)
             except MemoryBoundsError:
-                raise outside(live, "a result descriptor", "read", _DESCRIPTOR.size, address & 0xFFFFFFFF) from None
+                size = _WIDE_DESCRIPTOR.size if wide else _DESCRIPTOR.size
+                raise outside(live, "a result descriptor", "read", size, address & 0xFFFFFFFF) from None
             try:
                 if status == STATUS_OK:
                     if out is None:
@@ -411,6 +434,18 @@ class PluginFunction:
                     ) from error
             return read_text
         return lambda memory, pointer, length: decode_output(signature, memory.read(pointer, length), plugin_name)
+
+def _has_input_buffer(loaded: LoadedPlugin) -> bool:
+    """Whether the module exports ``__wf_input(i32) -> i32`` (docs/ABI.md): read once per compiled module."""
+    reused = loaded.compiled.reused
+    known: Optional[bool] = reused.get("input_buffer")
+    if known is None:
+        known = reused.setdefault("input_buffer", any(
+            export.name == "__wf_input" and isinstance(export.type, wasmtime.FuncType)
+            and func_type(export.type) == (("i32",), ("i32",))
+            for export in loaded.module.exports))
+    return known
+
 
 def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
     """The input buffer for a call: strings and bytes of the exact type go as they are, the rest through abi."""

@@ -54,6 +54,10 @@ class LiveInstance:
         self._fast: dict[str, FastFunc] = {}
         #: Set after a trap: the instance's state is unknown and it must not serve again.
         self.discarded = False
+        #: The guest's input buffer as the last buffer call's descriptor said (docs/ABI.md, "Buffer calls"):
+        #: arguments up to ``in_cap`` bytes are written at ``in_ptr``. 0 while a call runs, and for guests without one.
+        self.in_ptr = 0
+        self.in_cap = 0
         plan = plugin.imports
         # Linked once per compiled module when no import is bound to one instance (imports.py).
         linker: Union[wasmtime.Linker, wasmtime.InstancePre]

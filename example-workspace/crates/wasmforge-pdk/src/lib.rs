@@ -215,6 +215,12 @@ pub mod __private {
             .map_err(|e| Failure::BadInput(format!("argument `{}` is not valid UTF-8: {}", param, e)))
     }
 
+    /// A lone `String` argument, taking the input bytes themselves: no copy.
+    pub fn arg_string(input: Vec<u8>, param: &str) -> Result<String, Failure> {
+        String::from_utf8(input)
+            .map_err(|e| Failure::BadInput(format!("argument `{}` is not valid UTF-8: {}", param, e.utf8_error())))
+    }
+
     /// Every other argument list travels as one JSON array, one element per
     /// argument. The array is split here, once, and each argument is decoded on
     /// its own: numbers, bools, strings and bytes by [`KnownArg`], compiled in this
@@ -426,7 +432,7 @@ pub mod __private {
     }
 
     #[cfg(target_arch = "wasm32")]
-    pub use crate::wasm::call_buffer;
+    pub use crate::wasm::{call_buffer, call_buffer_owned};
 
     /// Never called: it makes this crate compile serde_json's code for common
     /// argument and result types. A debug build of the plugin is unoptimized, and
@@ -488,7 +494,7 @@ pub mod native {
 /// Memory management and the panic hook; exists only in the .wasm build.
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use crate::__private::{Outcome, STATUS_OK};
+    use crate::__private::{Failure, Outcome, STATUS_OK};
     use std::alloc::{alloc, dealloc, GlobalAlloc, Layout, System};
     use std::cell::UnsafeCell;
 
@@ -499,8 +505,17 @@ mod wasm {
     /// The last result. It stays alive until the next call into the instance so
     /// the host can read it (the blog series freed it before the host looked).
     static OUTPUT: GuestCell<Vec<u8>> = GuestCell(UnsafeCell::new(Vec::new()));
-    /// `[status, ptr, len]` of the last result; a buffer call returns its address.
-    static DESCRIPTOR: GuestCell<[u32; 3]> = GuestCell(UnsafeCell::new([0; 3]));
+    /// The reusable input buffer (docs/ABI.md, "Buffer calls"): the host writes a
+    /// call's arguments here and calls once. A call takes it out while it runs, so
+    /// it is empty (capacity 0) then and a nested call gets a buffer of its own.
+    static INPUT: GuestCell<Vec<u8>> = GuestCell(UnsafeCell::new(Vec::new()));
+    /// `[status, out_ptr, out_len, in_ptr, in_cap]` of the last call; a buffer call
+    /// returns its address. A host that knows only the first three words reads those.
+    static DESCRIPTOR: GuestCell<[u32; 5]> = GuestCell(UnsafeCell::new([0; 5]));
+
+    /// `(ptr, len)` of the last `__wf_alloc`: the only buffer a call may take as its own
+    /// besides the input buffer (a host of the older protocol allocates, writes, calls).
+    static LAST_ALLOC: GuestCell<(usize, usize)> = GuestCell(UnsafeCell::new((0, 0)));
 
     fn release_output() {
         unsafe { *OUTPUT.0.get() = Vec::new() }
@@ -514,41 +529,170 @@ mod wasm {
         if len == 0 {
             return std::ptr::null_mut();
         }
-        match Layout::from_size_align(len, 1) {
+        let ptr = match Layout::from_size_align(len, 1) {
             Ok(layout) => unsafe { alloc(layout) },
             Err(_) => std::ptr::null_mut(),
+        };
+        unsafe { *LAST_ALLOC.0.get() = (ptr as usize, len) };
+        ptr
+    }
+
+    /// Makes the input buffer hold at least `len` bytes (it only ever grows) and
+    /// returns its address; 0 when memory is exhausted. The host calls it only
+    /// when an argument is bigger than the capacity the last descriptor reported.
+    #[no_mangle]
+    pub extern "C" fn __wf_input(len: usize) -> *mut u8 {
+        release_output();
+        let input = unsafe { &mut *INPUT.0.get() };
+        if len == 0 {
+            return std::ptr::null_mut();
         }
+        if len > input.capacity() {
+            *input = Vec::new(); // freed first, so the allocator can hand its memory back
+            if input.try_reserve_exact(len).is_err() {
+                return std::ptr::null_mut();
+            }
+        }
+        input.as_mut_ptr()
     }
 
     /// Frees a buffer from `__wf_alloc` that the host did not pass to a call.
     #[no_mangle]
     pub unsafe extern "C" fn __wf_free(ptr: *mut u8, len: usize) {
         if !ptr.is_null() && len != 0 {
+            if *LAST_ALLOC.0.get() == (ptr as usize, len) {
+                *LAST_ALLOC.0.get() = (0, 0);
+            }
             dealloc(ptr, Layout::from_size_align_unchecked(len, 1));
         }
     }
 
-    /// Runs one buffer call: takes ownership of the input, runs the glue, keeps
-    /// the output alive and returns the address of the result descriptor.
-    pub fn call_buffer(ptr: *mut u8, len: usize, glue: fn(&[u8]) -> Outcome) -> *const u32 {
-        release_output();
-        let input = if ptr.is_null() || len == 0 {
-            Vec::new()
-        } else {
-            // Allocated by __wf_alloc with exactly this layout.
-            unsafe { Vec::from_raw_parts(ptr, len, len) }
-        };
-        let (status, bytes) = match glue(&input) {
+    /// A call's input bytes, and whether they are the input buffer (`Some(its
+    /// capacity)`) rather than an allocation from `__wf_alloc` the call now owns.
+    fn take_input(ptr: *mut u8, len: usize) -> Result<(Vec<u8>, Option<usize>), Failure> {
+        let buffer = unsafe { &mut *INPUT.0.get() };
+        if !ptr.is_null() && buffer.capacity() != 0 && ptr == buffer.as_mut_ptr() {
+            let capacity = buffer.capacity();
+            if len > capacity {
+                return Err(Failure::BadInput(format!(
+                    "the host wrote {} bytes into an input buffer of {}",
+                    len, capacity
+                )));
+            }
+            let mut input = std::mem::take(buffer);
+            // The host wrote `len` bytes there; u8 needs no initialisation beyond that.
+            unsafe { input.set_len(len) };
+            return Ok((input, Some(capacity)));
+        }
+        if ptr.is_null() || len == 0 {
+            return Ok((Vec::new(), None));
+        }
+        // Anything else must be the buffer __wf_alloc just made (the protocol before
+        // __wf_input): a stale or made-up pointer is refused, never freed as if it were ours.
+        let last = unsafe { &mut *LAST_ALLOC.0.get() };
+        if *last != (ptr as usize, len) {
+            return Err(Failure::BadInput(format!(
+                "the host passed {} bytes at {}, which is neither the input buffer nor the last __wf_alloc (a host bug)",
+                len, ptr as usize
+            )));
+        }
+        *last = (0, 0);
+        // Allocated by __wf_alloc with exactly this layout.
+        Ok((unsafe { Vec::from_raw_parts(ptr, len, len) }, None))
+    }
+
+    /// Puts the input buffer back after a call: the same one when the call only
+    /// borrowed it, else (its bytes were taken as an owned argument) a fresh one of
+    /// the same capacity, allocated after the last output was freed, so it reuses
+    /// that memory. A nested call may have left a buffer there meanwhile: the larger stays.
+    /// Larger input buffers are freed after their call, not kept: an instance that once took a huge
+    /// argument does not hold that much memory (twice, with the output) for the rest of its life.
+    const KEPT_INPUT: usize = 16 << 20;
+
+    fn restore_input(input: Vec<u8>, capacity: usize) {
+        if capacity > KEPT_INPUT {
+            return; // `input` is freed here; the next call asks `__wf_input` again
+        }
+        let buffer = unsafe { &mut *INPUT.0.get() };
+        if input.capacity() >= capacity {
+            if input.capacity() > buffer.capacity() {
+                *buffer = input;
+            }
+        } else if buffer.capacity() < capacity {
+            drop(input);
+            *buffer = fresh_buffer(capacity);
+        }
+    }
+
+    /// An empty Vec of `capacity` bytes, or of none when memory is exhausted: the
+    /// call has succeeded, and the host then asks with `__wf_input` (asked of the
+    /// System allocator, so no out-of-memory report reaches the host for it).
+    fn fresh_buffer(capacity: usize) -> Vec<u8> {
+        match Layout::from_size_align(capacity, 1) {
+            Ok(layout) => {
+                let ptr = unsafe { GlobalAlloc::alloc(&System, layout) };
+                if ptr.is_null() {
+                    Vec::new()
+                } else {
+                    // The global allocator is System's, so Vec may free it.
+                    unsafe { Vec::from_raw_parts(ptr, 0, capacity) }
+                }
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Keeps the outcome alive and returns the address of the result descriptor,
+    /// which also says where the input buffer now is and how big it is.
+    fn finish(outcome: Outcome) -> *const u32 {
+        let (status, bytes) = match outcome {
             Ok(bytes) => (STATUS_OK, bytes),
             Err(failure) => (failure.status(), failure.wire().as_bytes().to_vec()),
         };
-        drop(input);
         unsafe {
             let output = &mut *OUTPUT.0.get();
             *output = bytes;
-            *DESCRIPTOR.0.get() = [status, output.as_ptr() as u32, output.len() as u32];
+            let input = &mut *INPUT.0.get();
+            let (in_ptr, in_cap) =
+                if input.capacity() == 0 { (0, 0) } else { (input.as_ptr() as u32, input.capacity() as u32) };
+            *DESCRIPTOR.0.get() = [status, output.as_ptr() as u32, output.len() as u32, in_ptr, in_cap];
             (*DESCRIPTOR.0.get()).as_ptr()
         }
+    }
+
+    /// Runs one buffer call whose glue borrows its input: arguments are decoded
+    /// from the bytes where the host wrote them.
+    pub fn call_buffer(ptr: *mut u8, len: usize, glue: fn(&[u8]) -> Outcome) -> *const u32 {
+        release_output();
+        let outcome = match take_input(ptr, len) {
+            Ok((input, from_buffer)) => {
+                let outcome = glue(&input);
+                match from_buffer {
+                    Some(capacity) => restore_input(input, capacity),
+                    None => drop(input),
+                }
+                outcome
+            }
+            Err(failure) => Err(failure),
+        };
+        finish(outcome)
+    }
+
+    /// Runs one buffer call whose glue takes its input by value (a lone `Vec<u8>`
+    /// or `String` argument): the bytes become the argument without a copy.
+    pub fn call_buffer_owned(ptr: *mut u8, len: usize, glue: fn(Vec<u8>) -> Outcome) -> *const u32 {
+        release_output();
+        let outcome = match take_input(ptr, len) {
+            Ok((input, from_buffer)) => {
+                let outcome = glue(input);
+                if let Some(capacity) = from_buffer {
+                    restore_input(Vec::new(), capacity);
+                }
+                outcome
+            }
+            Err(failure) => Err(failure),
+        };
+        finish(outcome)
     }
 
     #[link(wasm_import_module = "wasmforge")]

@@ -3,7 +3,9 @@
 //! For `pub fn f(...)` the attribute keeps `f` as written (so native Rust code,
 //! like the runner crate, calls it directly) and adds:
 //! - `__wf_call_f(&[u8]) -> Outcome`: decodes the arguments, calls `f`, encodes
-//!   the result; the same glue runs natively and in wasm;
+//!   the result; the same glue runs natively and in wasm (for a lone `Vec<u8>` or
+//!   `String` argument the wasm export uses `__wf_own_f(Vec<u8>)`, which takes the
+//!   input bytes as the argument instead of copying them);
 //! - on wasm32, an export named `f`: with the native wasm signature when every
 //!   argument and the result are plain numbers, else the buffer convention;
 //! - a JSON record of the signature (with the `///` doc comment) in the
@@ -450,7 +452,11 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
         output_wire,
         &doc_text(&function.attrs),
     );
-    let export = if native { native_export(name, &params, &returns) } else { buffer_export(name) };
+    let export = if native {
+        native_export(name, &params, &returns)
+    } else {
+        buffer_export(name, takes_input(&params, input_wire))
+    };
 
     let meta_const = format_ident!("__WF_META_{}", name);
     let record_static = format_ident!("__WF_RECORD_{}", name);
@@ -719,6 +725,35 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
         Wire::Number(_) => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_number(__wf_value)),
         Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),
     };
+    // A lone `Vec<u8>`/`String` argument: in wasm, a second glue takes the input
+    // bytes by value, so the argument is the buffer the host wrote, not a copy.
+    let owned = match params {
+        [p] if takes_input(params, input_wire) => {
+            let owned_name = format_ident!("__wf_own_{}", name);
+            let (pname, label) = (&p.name, p.name.to_string());
+            let take = if input_wire == "str" {
+                quote_spanned!(p.ty.span()=>
+                    let #pname = match ::wasmforge_pdk::__private::arg_string(#input, #label) {
+                        Ok(__wf_arg) => __wf_arg,
+                        Err(__wf_failure) => return Err(__wf_failure),
+                    };
+                )
+            } else {
+                quote!(let #pname = #input;)
+            };
+            quote! {
+                #[cfg(target_arch = "wasm32")]
+                #[doc(hidden)]
+                #[allow(non_snake_case)]
+                pub fn #owned_name(#input: ::std::vec::Vec<u8>) -> ::wasmforge_pdk::__private::Outcome {
+                    #take
+                    let __wf_value = #value;
+                    #encode
+                }
+            }
+        }
+        _ => quote!(),
+    };
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -727,7 +762,14 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
             let __wf_value = #value;
             #encode
         }
+
+        #owned
     }
+}
+
+/// Whether the wasm export uses the glue that takes its input by value (see glue_fn).
+fn takes_input(params: &[Param], input_wire: &str) -> bool {
+    matches!((input_wire, params), ("str", [p]) | ("bytes", [p]) if matches!(p.wire, Wire::Str { borrowed: false } | Wire::Bytes { borrowed: false }))
 }
 
 /// The owned type a JSON-decoded argument is read into.
@@ -759,17 +801,23 @@ fn native_export(name: &syn::Ident, params: &[Param], returns: &Returns) -> Toke
     }
 }
 
-fn buffer_export(name: &syn::Ident) -> TokenStream2 {
+fn buffer_export(name: &syn::Ident, owned: bool) -> TokenStream2 {
     let export_fn = format_ident!("__wf_export_{}", name);
-    let glue_name = format_ident!("__wf_call_{}", name);
     let export_name = name.to_string();
+    let body = if owned {
+        let glue_name = format_ident!("__wf_own_{}", name);
+        quote!(::wasmforge_pdk::__private::call_buffer_owned(ptr, len, #glue_name))
+    } else {
+        let glue_name = format_ident!("__wf_call_{}", name);
+        quote!(::wasmforge_pdk::__private::call_buffer(ptr, len, #glue_name))
+    };
     quote! {
         #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         #[allow(non_snake_case)]
         #[export_name = #export_name]
         pub extern "C" fn #export_fn(ptr: *mut u8, len: usize) -> *const u32 {
-            ::wasmforge_pdk::__private::call_buffer(ptr, len, #glue_name)
+            #body
         }
     }
 }
