@@ -49,13 +49,14 @@ def plugin(boundary: Any, request: pytest.FixtureRequest) -> Iterator[wasmforge.
 def test_a_buffer_call_is_one_trip_once_the_input_buffer_is_big_enough(plugin: wasmforge.Plugin) -> None:
     plugin.echo_bytes(b"x" * 5000)  # the buffer holds 5000 bytes from here on
     grows, allocs = _counting(plugin, "__wf_input"), _counting(plugin, "__wf_alloc")
-    calls = _counting(plugin, "echo_bytes")
+    # The export itself is called from the generated code on the lean path (not through live.calls):
+    # that it ran shows in its answers; that nothing else did, in the counts.
     for size in (1, 100, 5000, 4999):
         data = bytes(range(256)) * (size // 256) + bytes(size % 256)
         assert plugin.echo_bytes(data) == data
         assert plugin.join(["a", "b"], "-") == "a-b"  # JSON arguments: the same buffer
         assert plugin.double("ab") == "abab"
-    assert grows == [] and allocs == [] and len(calls) == 4
+    assert grows == [] and allocs == []
     assert plugin.echo_bytes(b"y" * 6000) == b"y" * 6000  # bigger: the buffer grows, once
     assert grows == [6000] and allocs == []
     assert _live(plugin).in_cap >= 6000

@@ -15,7 +15,7 @@ import inspect
 import struct
 import time
 import types
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, NamedTuple, NoReturn, Optional, Sequence
 
 import wasmtime
 
@@ -40,7 +40,7 @@ from ..errors import ArgumentError, PluginError, PluginMemoryLimit, PluginProtoc
 from . import interrupt
 from .engines import TICKER
 from .failures import CallFailures
-from .fastcall import FAST_CALL_FILE, MemoryBoundsError, inline_call
+from .fastcall import FAST_CALL_FILE, FastMemory, MemoryBoundsError, inline_call
 from .instance import LiveInstance
 from .instances import Instances, SingleInstance
 from .loaded import LoadedPlugin
@@ -50,6 +50,19 @@ _DESCRIPTOR = struct.Struct("<III")
 #: The descriptor of a guest with an input buffer (docs/ABI.md): ``[status, out_ptr, out_len, in_ptr, in_cap]``.
 _WIDE_DESCRIPTOR = struct.Struct("<IIIII")
 _ALLOC_TYPES = (("i32",), ("i32",))
+
+
+class _BufferSteps(NamedTuple):
+    """The parts of a buffer call chosen once per export (PluginFunction._buffer_steps)."""
+
+    encode: Callable[[tuple[Any, ...]], Any]
+    read: Callable[[Any, int, int], Any]
+    outside: Callable[..., PluginProtocolError]
+    no_memory: Callable[[], PluginProtocolError]
+    grow: Callable[[LiveInstance, int], int]
+    finish: Callable[..., Any]
+    wide: bool
+    names: dict[str, str]
 
 
 class PluginFunction:
@@ -198,6 +211,8 @@ class PluginFunction:
     def _lean_buffer(self, holder: SingleInstance) -> Callable[..., Any]:
         """A buffer call (or a native one whose types the lean code cannot take) with no limits and
         one instance: the work alone on the solo path, else inside the lock, as the lean native path does."""
+        if not self._native and _has_input_buffer(self.loaded):
+            return self._lean_one_trip(holder)
         arity, arity_error, failure = len(self.signature.params), self._arity_error, self._failure
         invoke = self._invoke_native if self._native else self._buffer_invoker()
         into = self._out_buffer
@@ -252,6 +267,63 @@ class PluginFunction:
             return result
 
         return lean
+
+    def _lean_one_trip(self, holder: SingleInstance) -> Callable[..., Any]:
+        """A buffer call in one trip (a guest with an input buffer), no limits, one instance: generated
+        like the lean native path, with the export's C call, the write of the arguments, the read of
+        the descriptor and of a plain result inline; ``finish`` takes every other outcome. Its frames
+        show a solo call running the way the lean native path's do (instances.py)."""
+        steps, name = self._buffer_steps(), self.signature.name
+        namespace: dict[str, Any] = {
+            "MISSING": _MISSING,
+            "interrupts": interrupt.STATE,
+            "ident": interrupt.get_ident,
+            "MAIN": interrupt.MAIN_THREAD,
+            "FAR": interrupt.FAR,
+            "holder": holder,
+            "claim": holder.claim,
+            "drain": holder.drain,
+            "acquire": holder.lock.acquire,
+            "release": holder.lock.release,
+            "owned": holder.owned,
+            "bound": _MISSING,  # never an instance, nor None (no instance yet): the first call binds
+            "failure": self._failure,
+            "arity": len(self.signature.params),
+            "arity_error": self._arity_error,
+            "into": self._out_buffer,
+            "encode": steps.encode,
+            "grow": steps.grow,
+            "outside": steps.outside,
+            "finish": steps.finish,
+            "read_result": steps.read,
+            "unpack_from": _WIDE_DESCRIPTOR.unpack_from,
+            "DESCRIPTOR_SIZE": _WIDE_DESCRIPTOR.size,
+        }
+        export, loaded_name = self._export, self.loaded.name
+
+        def rebind(live: Optional[LiveInstance]) -> LiveInstance:
+            """Points the generated call's globals at ``live``'s export and memory (a fresh instance if None)."""
+            if live is None:
+                live = holder.renew()
+            if live.fast_memory is None:
+                raise steps.no_memory()
+            export(live, name)  # PluginProtocolError if it is missing
+            fast = live.fast_func(name)
+            assert fast is not None and fast.parts["wasm_memory"] is None  # memories never move (engines.py)
+            if (fast.params, fast.results) != (("i32", "i32"), ("i32",)):
+                raise PluginProtocolError(
+                    f"{loaded_name} exports {name} as ({', '.join(fast.params)}) -> ({', '.join(fast.results)}), "
+                    "but a buffer call is (i32, i32) -> (i32)", plugin=loaded_name, function=name,
+                )
+            namespace.update(fast.parts)
+            namespace["bound"], namespace["memory_of_bound"] = live, live.fast_memory
+            return live
+
+        namespace["rebind"] = rebind
+        code = _one_trip_code(self.loaded.limits.interruptible, self.signature.input == "bytes",
+                              self.signature.output == "bytes")
+        exec(code, namespace)  # noqa: S102
+        return namespace["call"]  # type: ignore[no-any-return]
 
     def _general(self) -> Callable[..., Any]:
         """Every other case: limits to arm, WASI output to forward, instance pools."""
@@ -334,42 +406,22 @@ class PluginFunction:
 
     def _buffer_invoker(self) -> Callable[..., Any]:
         """The buffer call (docs/ABI.md) for this export, with its encoder and result reader chosen once."""
-        signature, plugin_name, where = self.signature, self.loaded.name, self._where
-        names = {"plugin": plugin_name, "function": signature.name}
-        encode, read_result = _encoder(signature), self._result_reader()
-        check = field_checker([(p.name, p.type) for p in signature.params], self.loaded.types, str(signature))
-        if check is not None:
-            encode = _checked_encoder(check, encode)
-        export, name, limits = self._export, signature.name, self.loaded.limits
-
-        def outside(live: LiveInstance, what: str, action: str, length: int, offset: int) -> PluginProtocolError:
-            return PluginProtocolError(
-                f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
-            )
-
+        steps = self._buffer_steps()
+        encode, grow, outside, finish, read_result = steps.encode, steps.grow, steps.outside, steps.finish, steps.read
+        export, name, where, names = self._export, self.signature.name, self._where, steps.names
         # A guest with an input buffer (it exports __wf_input) takes a call in one trip: the arguments
         # go where its last descriptor said the buffer is, and the export is the only call into wasm.
         # Without one (older plugins), __wf_alloc of a buffer per call first, as before.
-        wide = _has_input_buffer(self.loaded)
-        allocator = "__wf_input" if wide else "__wf_alloc"
+        wide = steps.wide
 
         def invoke(live: LiveInstance, args: tuple[Any, ...], out: Optional[memoryview] = None) -> Any:
             memory = live.fast_memory
             if memory is None:
-                raise PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
+                raise steps.no_memory()
             payload = encode(args)
-            length, pointer, bound = len(payload), 0, live.calls
+            length, pointer = len(payload), 0
             if length:
-                if length <= live.in_cap:
-                    pointer = live.in_ptr
-                else:
-                    pointer = (bound.get(allocator) or export(live, allocator, _ALLOC_TYPES))(length) & 0xFFFFFFFF
-                    if not pointer:
-                        live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
-                        raise PluginMemoryLimit(
-                            f"{where}: the plugin could not allocate {format_bytes(length)} for the arguments "
-                            f"(memory limit {limits.describe_memory()})", **names,
-                        )
+                pointer = live.in_ptr if length <= live.in_cap else grow(live, length)
                 # Until this call's descriptor says otherwise the buffer is in use: a host function that
                 # calls back into the plugin must not write its arguments there (docs/ABI.md, "Re-entrancy").
                 live.in_cap = 0
@@ -379,7 +431,7 @@ class PluginFunction:
                     raise outside(live, "an argument buffer", "write", length, pointer) from None
             else:
                 live.in_cap = 0
-            address = (bound.get(name) or export(live, name))(pointer, length)
+            address = (live.calls.get(name) or export(live, name))(pointer, length)
             if type(address) is not int:
                 raise PluginProtocolError(f"{where} returned {address!r}, not the address of a result descriptor",
                                           **names)
@@ -392,6 +444,50 @@ class PluginFunction:
             except MemoryBoundsError:
                 size = _WIDE_DESCRIPTOR.size if wide else _DESCRIPTOR.size
                 raise outside(live, "a result descriptor", "read", size, address & 0xFFFFFFFF) from None
+            if status == STATUS_OK and out is None:
+                try:
+                    return read_result(memory, out_ptr, out_len)
+                except MemoryBoundsError:
+                    raise outside(live, "a result", "read", out_len, out_ptr) from None
+            return finish(live, memory, status, out_ptr, out_len, out)
+
+        return invoke
+
+    def _buffer_steps(self) -> "_BufferSteps":
+        """The steps of a buffer call that do not depend on how it is driven (``invoke`` or the lean code)."""
+        signature, plugin_name, where = self.signature, self.loaded.name, self._where
+        names = {"plugin": plugin_name, "function": signature.name}
+        encode, read_result = _encoder(signature), self._result_reader()
+        check = field_checker([(p.name, p.type) for p in signature.params], self.loaded.types, str(signature))
+        if check is not None:
+            encode = _checked_encoder(check, encode)
+        export, limits = self._export, self.loaded.limits
+        wide = _has_input_buffer(self.loaded)
+        allocator = "__wf_input" if wide else "__wf_alloc"
+
+        def outside(live: LiveInstance, what: str, action: str, length: int, offset: int) -> PluginProtocolError:
+            return PluginProtocolError(
+                f"{where} returned {what} outside its memory: {live.outside(action, length, offset)}", **names
+            )
+
+        def no_memory() -> PluginProtocolError:
+            return PluginProtocolError(f"{where}: {plugin_name} exports no memory, which buffer calls need", **names)
+
+        def grow(live: LiveInstance, length: int) -> int:
+            """Room for ``length`` bytes of arguments: the guest's input buffer grown (or, from an older
+            guest, a fresh allocation); PluginMemoryLimit when the guest cannot make it."""
+            pointer: int = (live.calls.get(allocator) or export(live, allocator, _ALLOC_TYPES))(length) & 0xFFFFFFFF
+            if not pointer:
+                live.state.out_of_memory = None  # reported, and answered here: not a trap to explain later
+                raise PluginMemoryLimit(
+                    f"{where}: the plugin could not allocate {format_bytes(length)} for the arguments "
+                    f"(memory limit {limits.describe_memory()})", **names,
+                )
+            return pointer
+
+        def finish(live: LiveInstance, memory: FastMemory, status: int, out_ptr: int, out_len: int,
+                   out: Optional[memoryview]) -> Any:
+            """Everything after the descriptor but a plain result: ``out=``, and the failures by status."""
             try:
                 if status == STATUS_OK:
                     if out is None:
@@ -413,7 +509,7 @@ class PluginFunction:
                 raise ArgumentError(f"{signature}: {message}")
             raise PluginProtocolError(f"{where} returned unknown status {status}", **names)
 
-        return invoke
+        return _BufferSteps(encode, read_result, outside, no_memory, grow, finish, wide, names)
 
     def _result_reader(self) -> Callable[[Any, int, int], Any]:
         """Reads a successful result out of memory as the signature's output encoding says."""
@@ -542,6 +638,75 @@ def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: t
         "        raise failed from failed.__cause__",
         "    release()",
         ret,
+    ]
+    return compile("\n".join(lines), FAST_CALL_FILE, "exec")
+
+
+@functools.lru_cache(maxsize=8)
+def _one_trip_code(interruptible: bool, bytes_in: bool, bytes_out: bool) -> Any:
+    """The compiled lean one-trip buffer call (PluginFunction._lean_one_trip), in the shape of :func:`_lean_code`.
+
+    The memory, the instance and the export's parts are read into locals before the call into
+    wasm: a host function that calls back in may re-bind the globals (a trap there replaces the
+    instance), and this call must still read its own descriptor. A bounds check failing goes to
+    ``outside`` only after the memory's view was re-taken (it may have grown).
+    """
+    body = [
+        "live = holder.current",
+        "if live is not bound: live = rebind(live)",
+        *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
+          if interruptible else []),
+        "memory = memory_of_bound",
+        *(["payload = args[0]", "if type(payload) is not bytes: payload = encode(args)"] if bytes_in
+          else ["payload = encode(args)"]),
+        "a1 = len(payload)",
+        "a0 = (live.in_ptr if a1 <= live.in_cap else grow(live, a1)) if a1 else 0",
+        # Until this call's descriptor says otherwise the buffer is in use (docs/ABI.md, "Re-entrancy").
+        "live.in_cap = 0",
+        "if a1:",
+        "    if a0 + a1 > memory.size and a0 + a1 > len(memory.sync()):",
+        "        raise outside(live, 'an argument buffer', 'write', a1, a0)",
+        "    memory.view[a0:a0 + a1] = payload",
+        *inline_call(("i32", "i32"), ("i32",), ("a0", "a1"), "address"),
+        "address &= 0xFFFFFFFF",
+        "if address + DESCRIPTOR_SIZE > memory.size and address + DESCRIPTOR_SIZE > len(memory.sync()):",
+        "    raise outside(live, 'a result descriptor', 'read', DESCRIPTOR_SIZE, address)",
+        "status, out_ptr, out_len, live.in_ptr, live.in_cap = unpack_from(memory.view, address)",
+        "if status or out is not None or out_ptr + out_len > memory.size:",
+        "    result = finish(live, memory, status, out_ptr, out_len, out)",
+        "else:",
+        ("    result = memory.view[out_ptr:out_ptr + out_len].tobytes()" if bytes_out
+         else "    result = read_result(memory, out_ptr, out_len)"),
+    ]
+    lines = [
+        "def call(owner, *args, out=None):",
+        "    if len(args) != arity: raise arity_error(len(args))",
+        "    if out is not None: out = into(out)",
+        "    me = ident()",
+        "    solo = holder.solo",
+        "    if me != solo and (solo == 0 or not claim(me)): return locked(me, args, out)",
+        "    live = None",
+        "    try:",
+        *(f"        {line}" for line in body),
+        "    except BaseException as error:",
+        "        failed = failure(error, live, False)",
+        "        raise failed from failed.__cause__",
+        "    return result",
+        "",
+        "def locked(me, args, out):",
+        "    live = None",
+        "    try:",
+        "        acquire()",
+        "        if holder.undrained: drain(me)",
+        *(f"        {line}" for line in body),
+        "    except BaseException as error:",
+        "        try:",
+        "            failed = failure(error, live, False)",
+        "        finally:",
+        "            if owned(): release()",
+        "        raise failed from failed.__cause__",
+        "    release()",
+        "    return result",
     ]
     return compile("\n".join(lines), FAST_CALL_FILE, "exec")
 
