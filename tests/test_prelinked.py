@@ -125,3 +125,46 @@ def test_without_the_internals_prelinking_needs_each_instance_links_its_own(
         with pytest.raises(PluginPanic, match="boom B"):
             second.boom()
         assert first.count() == 1 and second.count() == 1
+
+
+def test_modules_deserialized_afresh_share_the_linker_and_what_their_content_decides(
+        wasm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugin.from_bytes of bytes seen before gets a new module (from the disk cache) each time: it is
+    pre-linked with its engine's one linker, and its setup exports are not worked out again."""
+    data = wasm.read_bytes()
+    with wasmforge.Plugin.from_bytes(data) as first:
+        made: list[object] = []
+
+        class CountingLinker(wasmtime.Linker):
+            def __init__(self, engine: wasmtime.Engine) -> None:
+                made.append(engine)
+                super().__init__(engine)
+
+        monkeypatch.setattr(wasmtime, "Linker", CountingLinker)
+        with wasmforge.Plugin.from_bytes(data) as second:
+            one, other = first._loaded.compiled, second._loaded.compiled
+            assert other.module is not one.module and other.engine is one.engine
+            assert other.reused[("prelinked", False)] is not one.reused[("prelinked", False)]
+            assert other.shared is one.shared and "setups" in one.shared
+            assert made == []
+            first.memory.write(33, b"A")
+            with pytest.raises(PluginPanic, match="boom A"):
+                first.boom()
+            with pytest.raises(PluginPanic, match=r"boom \?$"):
+                second.boom()
+            assert second.count() == 1
+
+
+def test_an_engine_of_one_plugin_is_freed_with_it(wasm: Path) -> None:
+    """Only shared engines keep a linker: a plugin with a timeout has an engine of its own, which must
+    not outlive it (each reserves memory, and a long-running host loads many)."""
+    import gc
+    import weakref
+
+    plugin = wasmforge.load(wasm, timeout=5)
+    assert plugin.count() == 1
+    engine = weakref.ref(plugin._loaded.engine)
+    plugin.close()
+    del plugin
+    gc.collect()
+    assert engine() is None

@@ -54,9 +54,14 @@ class Compiled:
     #: The export that is memory 0 (the one plain loads and stores use); None when memory 0
     #: is imported, or not exported.
     main_memory: Optional[str] = None
-    #: What instances of this module reuse, made at the first: the pre-linked module per import
-    #: plan shape (imports.py, ImportPlan.prelinked), the setup exports to call. Never compared.
+    #: What instances of this module object reuse, made at the first: the pre-linked module per
+    #: import plan shape (imports.py, ImportPlan.prelinked). Never compared.
     reused: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: What follows from the module's content alone (the setup exports to call, the TypedDicts of
+    #: its types), made at the first load of that content and shared by every module compiled or
+    #: deserialized from the same bytes for the same engine configuration (one from the disk cache
+    #: each time, with ``Plugin.from_bytes``). Never compared.
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *,
@@ -98,7 +103,7 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
             if facts is not None:
                 _facts.move_to_end(key)
     if facts is not None:
-        return Compiled(engine, compile_module(data, name, engine, digest=digest), *facts)
+        return Compiled(engine, compile_module(data, name, engine, digest=digest), *facts[:-1], shared=facts[-1])
     # Walking the sections first turns a truncated file into "truncated", not a parser offset.
     metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, name), name)
     module = compile_module(data, name, engine, digest=digest)
@@ -106,13 +111,13 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
     memories = tuple(e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType))
     facts = (metadata, export_signatures(module, metadata.exports), imports,
              frozenset(export.name for export in module.exports), memories,
-             main_memory_export(data, name, memories, imports))
+             main_memory_export(data, name, memories, imports), {})
     if key is not None:
         with _lock:
             _facts[key] = facts
             while len(_facts) > RECENT_FILES:
                 _facts.popitem(last=False)
-    return Compiled(engine, module, *facts)
+    return Compiled(engine, module, *facts[:-1], shared=facts[-1])
 
 
 def forget_facts() -> None:

@@ -58,7 +58,7 @@ class LiveInstance:
         # Linked once per compiled module when no import is bound to one instance (imports.py).
         linker: Union[wasmtime.Linker, wasmtime.InstancePre]
         if plan.prelinkable:
-            linker = plan.prelinked(plugin.engine, plugin.module, plugin.compiled.reused)
+            linker = plan.prelinked(plugin.engine, plugin.module, plugin.compiled.reused, not limits.uses_epochs)
             plan.set_up_store(self.store, self.state)
         else:
             linker = plan.link(plugin.engine, self.store, self.state)
@@ -244,8 +244,8 @@ class MemoryView:
 
 
 def _setup_exports(plugin: LoadedPlugin) -> tuple[str, ...]:
-    """The exports to call at start, in order, their types checked once per compiled module (kept in its ``reused``)."""
-    setups: Optional[tuple[str, ...]] = plugin.compiled.reused.get("setups")
+    """The exports to call at start, in order, their types checked once per content (kept in ``Compiled.shared``)."""
+    setups: Optional[tuple[str, ...]] = plugin.compiled.shared.get("setups")
     if setups is None:
         types = {export.name: export.type for export in plugin.module.exports
                  if export.name in ("_initialize", "__wf_init") and isinstance(export.type, wasmtime.FuncType)}
@@ -254,7 +254,7 @@ def _setup_exports(plugin: LoadedPlugin) -> tuple[str, ...]:
             if shape != ((), ()):
                 raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*shape)}, not () -> (); "
                                       "wasmforge calls it at start and cannot")
-        setups = plugin.compiled.reused.setdefault("setups", tuple(n for n in ("_initialize", "__wf_init") if n in types))
+        setups = plugin.compiled.shared.setdefault("setups", tuple(n for n in ("_initialize", "__wf_init") if n in types))
     return setups
 
 
