@@ -256,6 +256,20 @@ def test_the_default_cache_follows_the_environment_between_loads(tmp_path: Path,
     assert cache.default_cache().directory == tmp_path / "c"  # type: ignore[union-attr]
 
 
+def test_one_relative_name_in_two_directories_runs_each_files_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load() remembers compiled files by absolute path (the working directory joined to a relative name):
+    the same relative name loaded from another directory is another file, and the bytes decide anyway."""
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    for number, directory in ((21, tmp_path / "one"), (22, tmp_path / "two"), (23, tmp_path / "one")):
+        directory.mkdir(exist_ok=True)
+        (directory / "answer.wasm").write_bytes(answer_module(number))
+        monkeypatch.chdir(directory)
+        with wasmforge.load("answer.wasm") as plugin:
+            assert plugin.call_raw("answer") == number
+        with wasmforge.load(Path("answer.wasm")) as plugin:
+            assert plugin.call_raw("answer") == number
+
+
 def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
     monkeypatch.setenv("WASMFORGE_CACHE", "off")

@@ -103,7 +103,7 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
             if facts is not None:
                 _facts.move_to_end(key)
     if facts is not None:
-        return Compiled(engine, compile_module(data, name, engine, digest=digest), *facts[:-1], shared=facts[-1])
+        return _with_facts(engine, compile_module(data, name, engine, digest=digest), facts)
     # Walking the sections first turns a truncated file into "truncated", not a parser offset.
     metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, name), name)
     module = compile_module(data, name, engine, digest=digest)
@@ -117,7 +117,12 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
             _facts[key] = facts
             while len(_facts) > RECENT_FILES:
                 _facts.popitem(last=False)
-    return Compiled(engine, module, *facts[:-1], shared=facts[-1])
+    return _with_facts(engine, module, facts)
+
+
+def _with_facts(engine: wasmtime.Engine, module: wasmtime.Module, facts: tuple[Any, ...]) -> Compiled:
+    metadata, signatures, imports, export_names, memories, main_memory, shared = facts
+    return Compiled(engine, module, metadata, signatures, imports, export_names, memories, main_memory, shared=shared)
 
 
 def forget_facts() -> None:
@@ -137,7 +142,7 @@ def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports:
     return "memory" if "memory" in exported else exported[0]
 
 
-def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
+def compiled_file(path: "str | os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
     """:func:`compile_plugin` for the bytes ``data`` read from ``path``, remembered per path (shared engines only).
 
     A file loaded again skips compiling only if its bytes are the very bytes
