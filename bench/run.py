@@ -158,9 +158,12 @@ def loading_group(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: fl
     data = wasm.read_bytes()
     compiled_extism = extism.extism.CompiledPlugin(extism_wasm)
     wasmforge.Plugin.from_bytes(data).close()  # the disk cache holds it from here on
+    floor_module, floor_linker, floor_entry = _wasmtime_floor_parts(engine, data)
     namespace = {"wasmforge": wasmforge, "path": wasm, "wasmtime": wasmtime, "engine": engine, "disk_cache": default_cache(),
                  "forget_facts": forget_facts,
-                 "data": data, "extism": extism, "extism_wasm": extism_wasm, "compiled_extism": compiled_extism}
+                 "data": data, "extism": extism, "extism_wasm": extism_wasm, "compiled_extism": compiled_extism,
+                 "floor_instance": _wasmtime_floor_instance, "floor_pre": floor_linker.instantiate_pre(floor_module),
+                 "floor_linker": floor_linker, "floor_entry": floor_entry, "hashlib": hashlib}
     candidates = [
         ("wasmforge.load(path): compiled form remembered in this process", "wasmforge", "wasmforge.load(path).close()"),
         ("wasmforge.Plugin.from_bytes(data): compiled form from the disk cache", "wasmforge",
@@ -169,12 +172,50 @@ def loading_group(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: fl
         # the module's metadata and exports read.
         ("wasmforge.Plugin.from_bytes(data): from the disk cache, first time in a process", "wasmforge",
          "disk_cache.forget_verified(); forget_facts(); wasmforge.Plugin.from_bytes(data).close()"),
+        # The floors of the two rows above: wasmtime-py alone, nothing of wasmforge's (no limits, no Ctrl-C,
+        # no content check, no Python objects of ours): what is left if wasmforge cost nothing.
+        ("wasmtime-py alone: Store + InstancePre.instantiate + __wf_init, module in memory (floor of the first row)",
+         "floor", "floor_instance(engine, floor_pre)"),
+        ("wasmtime-py alone: SHA-256 of the bytes + Module.deserialize_file + instantiate_pre + the above "
+         "(floor of the second row)", "floor",
+         "hashlib.sha256(data).digest(); "
+         "floor_instance(engine, floor_linker.instantiate_pre(wasmtime.Module.deserialize_file(engine, floor_entry)))"),
         ("wasmtime Module(engine, bytes): compiling alone", "wasmtime", "wasmtime.Module(engine, data)"),
         ("Extism Plugin(bytes)", "extism", "extism.Plugin(extism_wasm)"),
         ("Extism Plugin(CompiledPlugin)", "extism", "extism.Plugin(compiled_extism)"),
     ]
     rows = measure([(label, kind, stmt, namespace) for label, kind, stmt in candidates], rounds, round_seconds)
     return Group("loading a plugin", rows, "Extism Plugin(bytes)")
+
+
+def _wasmtime_floor_parts(engine: wasmtime.Engine, data: bytes) -> tuple[wasmtime.Module, wasmtime.Linker, str]:
+    """For the loading floors: the module, a linker with its imports (no-op runtime hooks, WASI) and its disk-cache entry."""
+    from wasmforge.runtime.cache import default_cache
+
+    module = wasmtime.Module(engine, data)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    for item in module.imports:
+        if item.module == "wasmforge" and isinstance(item.type, wasmtime.FuncType):
+            linker.define_func(item.module, item.name, item.type, lambda *args: None)
+    cache = default_cache()
+    assert cache is not None, "the loading floor reads the disk cache's entry: run with the cache on"
+    entry = cache.entry_path(engine, data)
+    assert entry.exists(), entry
+    return module, linker, str(entry)
+
+
+def _wasmtime_floor_instance(engine: wasmtime.Engine, pre: wasmtime.InstancePre) -> None:
+    """A store, an instance from ``pre``, its ``__wf_init`` called (found by name without wrapping every export,
+    as wasmforge does), then freed: what wasmtime-py itself costs per load."""
+    store = wasmtime.Store(engine)
+    store.set_epoch_deadline(1 << 40)  # the shared engine checks epochs (Ctrl-C); never reached here
+    instance = pre.instantiate(store)
+    name = b"__wf_init"
+    item = wasmtime._ffi.wasmtime_extern_t()
+    if wasmtime._ffi.wasmtime_instance_export_get(store._context(), ctypes.byref(instance._instance), name, len(name),
+                                                  ctypes.byref(item)):
+        wasmtime._extern.wrap_extern(item)(store)
 
 
 def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float, log: Callable[[str], None]) -> tuple[list[Group], dict[str, Any]]:
