@@ -21,6 +21,7 @@ from ..abi.wasmtypes import func_type, show_func_type
 from ..errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from ..limits import DEFAULT_TABLE_ELEMENTS, Limits
 from . import interrupt
+from .compiled import SETUP_EXPORTS, SETUP_TYPES
 from .engines import TICKER
 from .fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
 from .imports import CallState, store_for
@@ -247,14 +248,16 @@ def _setup_exports(plugin: LoadedPlugin) -> tuple[str, ...]:
     """The exports to call at start, in order, their types checked once per content (kept in ``Compiled.shared``)."""
     setups: Optional[tuple[str, ...]] = plugin.compiled.shared.get("setups")
     if setups is None:
-        types = {export.name: export.type for export in plugin.module.exports
-                 if export.name in ("_initialize", "__wf_init") and isinstance(export.type, wasmtime.FuncType)}
+        types = plugin.compiled.shared.get(SETUP_TYPES)  # read with the module's other facts
+        if types is None:
+            types = {export.name: export.type for export in plugin.module.exports
+                     if export.name in SETUP_EXPORTS and isinstance(export.type, wasmtime.FuncType)}
         for setup, kind in types.items():
             shape = func_type(kind)
             if shape != ((), ()):
                 raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*shape)}, not () -> (); "
                                       "wasmforge calls it at start and cannot")
-        setups = plugin.compiled.shared.setdefault("setups", tuple(n for n in ("_initialize", "__wf_init") if n in types))
+        setups = plugin.compiled.shared.setdefault("setups", tuple(n for n in SETUP_EXPORTS if n in types))
     return setups
 
 
