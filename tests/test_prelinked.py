@@ -197,3 +197,15 @@ def test_a_first_load_walks_the_modules_exports_once(tmp_path: Path, monkeypatch
     with wasmforge.Plugin.from_bytes(path.read_bytes()) as again:
         assert again.count() == 1
     assert len(walks) == 1
+
+
+def test_what_one_content_decided_never_serves_another(tmp_path: Path) -> None:
+    """Compiled.shared is keyed by the SHA-256 of the bytes: a module that differs only in its setup export's type
+    (after a good one was loaded and its verdict kept) is refused, and the good one still loads."""
+    good = '(module (memory (export "memory") 1) (func (export "__wf_init")) (func (export "one") (result i32) i32.const 1))'
+    bad = good.replace('(func (export "__wf_init"))', '(func (export "__wf_init") (param i32))')
+    for _ in range(2):
+        with wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(good)) as plugin:
+            assert plugin.call_raw("one") == 1
+        with pytest.raises(wasmforge.PluginLoadError, match=r"exports __wf_init as \(i32\) -> \(\)"):
+            wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(bad))
