@@ -20,6 +20,7 @@ closure. Other modules get a fresh Linker per instance, bound to its own state.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import struct
@@ -30,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime import _func as wasmtime_func
 from wasmtime import _value as wasmtime_value
 
 from .. import _json
@@ -534,6 +536,30 @@ def _panic_hook(state: CallState) -> Callable[..., None]:
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}
     return on_panic
+
+
+#: Whether :func:`call_setup` can call through wasmtime's C API inside wasmtime-py's own trap handling.
+_RAW_SETUP_CALL = hasattr(wasmtime_func, "enter_wasm") and hasattr(ffi, "wasmtime_func_call") \
+    and hasattr(ffi, "wasmtime_val_t") and hasattr(wasmtime.Func, "_func")
+#: No arguments, no results: the (read-only) arrays a () -> () call passes.
+_NO_VALUES = (ffi.wasmtime_val_t * 0)() if _RAW_SETUP_CALL else None
+
+
+def call_setup(store: wasmtime.Store, func: wasmtime.Func) -> None:
+    """Calls ``func``, an export of type () -> () (the caller checked it), as ``Func.__call__`` would.
+
+    Its trap, error or host function's exception is raised by wasmtime-py's own ``enter_wasm``,
+    as in ``Func.__call__``, which first builds the function's type and argument arrays on every
+    call (about 5-8 µs: a load calls the panic-hook setup once). Where wasmtime-py lacks these
+    internals, ``Func.__call__`` itself.
+    """
+    if not _RAW_SETUP_CALL:
+        func(store)
+        return
+    with wasmtime_func.enter_wasm(store) as trap:
+        error = ffi.wasmtime_func_call(store._context(), ctypes.byref(func._func), _NO_VALUES, 0, _NO_VALUES, 0, trap)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
 
 
 #: Whether this wasmtime-py lets a host function find its store's data (:func:`state_of` reads it through

@@ -24,7 +24,7 @@ from . import interrupt
 from .compiled import SETUP_EXPORTS, SETUP_TYPES
 from .engines import TICKER
 from .fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
-from .imports import CallState, store_for
+from .imports import CallState, call_setup, store_for
 from .loaded import LoadedPlugin
 from .wasi import OUTPUT_MONITOR
 
@@ -98,13 +98,13 @@ class LiveInstance:
         )
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in _setup_exports(plugin):
-            function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
+            function = self.func(setup)  # called once: cheaper than binding it for the fast path
             if function is None:
                 continue
             try:
                 self.arm(limits)
                 with interrupt.running_slow(self.store):
-                    function(self.store)
+                    call_setup(self.store, function)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
                 raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from error
         #: The memory's size once started: how much a call grew it is told from this (see failures.py).
