@@ -82,3 +82,13 @@ def test_bytearray_and_memoryview_arguments_are_not_copied_into_bytes_first(plug
     peak = _peak_python_allocation(lambda: plugin.echo_bytes(payload))
     assert MIB <= peak < MIB + MIB // 8
     assert plugin.byte_len(memoryview(array.array("d", [1.0, 2.0]))) == 16  # a view of any format, as its bytes
+
+
+@pytest.mark.cargo
+def test_out_goes_through_plugin_call_and_a_hot_plugin(plugin: wasmforge.Plugin, boundary: Any) -> None:
+    out = bytearray(8)
+    assert plugin.call("echo_bytes", b"abc", out=out) == 3 and out[:3] == b"abc"
+    with wasmforge.HotPlugin.from_file(boundary.wasm, host_functions=host_functions([])) as hot:
+        assert hot.call("echo_bytes", b"hot", out=out) == 3 and out[:3] == b"hot"
+        assert hot.echo_bytes(b"fn", out=out) == 2 and out[:2] == b"fn"
+        assert hot.echo_bytes(b"no out") == b"no out"

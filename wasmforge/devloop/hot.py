@@ -322,11 +322,11 @@ class HotPlugin:
         """Why the last cycle kept the old version; None when it succeeded."""
         return self._last_failure
 
-    def call(self, name: str, *args: Any) -> Any:
-        """Calls export ``name`` on the version serving now."""
+    def call(self, name: str, *args: Any, out: Any = None) -> Any:
+        """Calls export ``name`` on the version serving now (``out=`` as for ``plugin.NAME``)."""
         version = self._acquire()
         try:
-            return version.plugin.call(name, *args)
+            return version.plugin.call(name, *args, out=out)
         finally:
             self._release(version)
 
@@ -655,8 +655,8 @@ class _HotFunction:
         self.hot = hot
         self.__name__ = name
 
-    def __call__(self, *args: Any) -> Any:
-        return self.hot.call(self.__name__, *args)
+    def __call__(self, *args: Any, out: Any = None) -> Any:
+        return self.hot.call(self.__name__, *args, out=out)
 
     @property
     def __doc__(self) -> Optional[str]:  # type: ignore[override]

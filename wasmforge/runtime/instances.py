@@ -28,6 +28,7 @@ import weakref
 from typing import Any, Callable, Iterator, Optional, Union
 
 from ..errors import OptionError, UsageError
+from .fastcall import FAST_CALL_FILE
 from .instance import LiveInstance
 from .loaded import LoadedPlugin
 
@@ -102,14 +103,20 @@ class SingleInstance(Instances):
 
     **The solo path.** As long as one thread alone has called, its lean calls (native and
     buffer) take no lock: the first thread to call claims the plugin (:attr:`solo` becomes its
-    id) and announces each call by raising :attr:`depth` (only that thread ever changes it).
-    The first call from any other thread, or any other thread's use of the lock
-    (``plugin.memory``, ``close()``), ends the solo path for good (:meth:`claim`: :attr:`solo` becomes 0), and
-    whoever then takes the lock waits, without holding it, until the solo calls still running
-    have returned (:meth:`drain`). The announcement and the check are Dekker's: the solo thread
-    raises :attr:`depth` and then re-reads :attr:`solo`; the other thread sets :attr:`solo`
-    and then reads :attr:`depth`. The GIL orders these bytecodes (the solo path is off
-    on a Python without it), so one of the two always sees the other.
+    id). The first call from any other thread, or any other thread's use of the lock
+    (``plugin.memory``, ``close()``), ends the solo path for good (:meth:`claim`: :attr:`solo`
+    becomes 0, :attr:`undrained` True), and whoever then takes the lock waits, without holding
+    it, until the solo calls still running have returned (:meth:`drain`).
+
+    How a solo call is seen running differs by path, so the native one, which a scalar call
+    takes, costs no more than reading :attr:`solo`. A lean native call runs in a frame of the
+    code function.py generates (file ``FAST_CALL_FILE``, this holder as its global ``holder``)
+    from before it reads :attr:`solo` until it returns: :meth:`drain` looks for such frames in
+    the former solo thread's stack. A lean buffer call announces itself instead, raising
+    :attr:`depth` (only the solo thread changes it) and then re-reading :attr:`solo`; the
+    other thread sets :attr:`solo` and then reads :attr:`depth` (Dekker's). The GIL orders
+    these bytecodes (the solo path is off on a Python without it), so one of the two always
+    sees the other.
     """
 
     count = 1
@@ -124,8 +131,10 @@ class SingleInstance(Instances):
         self.current: Optional[LiveInstance] = LiveInstance(loaded)  # fail at load, not at the first call
         #: The thread whose lean calls take no lock; None until a thread calls, 0 once another has.
         self.solo: Optional[int] = None if _HAS_GIL else 0
-        #: Lock-free calls of the solo thread running now (nested ones count too).
+        #: Lock-free buffer calls of the solo thread running now (nested ones count too).
         self.depth = 0
+        #: The solo path has ended and its calls may still be running: whoever takes the lock must :meth:`drain`.
+        self.undrained = False
         #: The thread that was solo before :meth:`claim` ended it: its nested calls never wait for itself.
         self.former: Optional[int] = None
         self._claiming = threading.Lock()
@@ -142,7 +151,7 @@ class SingleInstance(Instances):
             if self.solo == me:
                 return True
             if self.solo:
-                self.former, self.solo = self.solo, 0
+                self.former, self.solo, self.undrained = self.solo, 0, True
             return False
 
     def drain(self, me: int) -> None:
@@ -150,13 +159,26 @@ class SingleInstance(Instances):
 
         The former solo thread itself never waits: a host function of its solo call may call
         the plugin again (it then takes the lock, which nobody else holds while they wait here).
+        Once no solo call runs, none can start again (:attr:`solo` is 0): later calls skip this.
         """
-        while self.depth and me != self.former and me != self.solo:
+        while self.undrained and me != self.former and me != self.solo:
+            if not self.depth and not self._in_lean_call(self.former):
+                self.undrained = False
+                return
             self.lock.release()
             try:
                 time.sleep(_DRAIN_POLL)
             finally:
                 self.lock.acquire()
+
+    def _in_lean_call(self, thread: Optional[int]) -> bool:
+        """Whether ``thread`` is inside a lean native call of this holder (the class docstring says how that shows)."""
+        frame = sys._current_frames().get(thread) if thread else None
+        while frame is not None:
+            if frame.f_code.co_filename == FAST_CALL_FILE and frame.f_globals.get("holder") is self:
+                return True
+            frame = frame.f_back
+        return False
 
     def enter(self) -> int:
         """Before any use of :attr:`lock` outside the lean native path: the solo path ends, unless
@@ -180,7 +202,7 @@ class SingleInstance(Instances):
         # The solo path starts over: a parent thread that was inside a solo call is not in the child,
         # and its announcement must not make the child's calls wait for it forever.
         self._claiming = threading.Lock()
-        self.solo, self.depth, self.former = (None if _HAS_GIL else 0), 0, None
+        self.solo, self.depth, self.former, self.undrained = (None if _HAS_GIL else 0), 0, None, False
         _inherited.append(self.current)  # kept, never freed here: another thread of the parent may have been in it
         self.current = None
 

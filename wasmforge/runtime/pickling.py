@@ -22,6 +22,7 @@ import io
 import os
 import pickle
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Optional
@@ -50,6 +51,10 @@ class Recipe:
     host_functions: Mapping[str, Callable[..., Any]]
     stdout: Any
     stderr: Any
+
+    def __repr__(self) -> str:
+        # What a bound export shows: <bound method add of plugin demo_plugin.wasm>.
+        return f"plugin {self.name}"
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -134,24 +139,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class BoundExport(functools.partial):  # type: ignore[type-arg]
-    """``plugin.NAME``: the export's call path, which pickles as its plugin (by content) and the name."""
+def bind(unbound: Callable[..., Any], recipe: Recipe) -> Callable[..., Any]:
+    """``plugin.NAME``: the export's call path (PluginFunction.unbound) as a method of the plugin's recipe.
 
-    recipe: Recipe
-    __name__: str
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return getattr, (self.recipe, self.__name__)
-
-    def __repr__(self) -> str:
-        return f"<function {self.__name__} of plugin {self.recipe.name}>"
-
-
-def bind(call: Callable[..., Any], recipe: Recipe, name: str) -> Callable[..., Any]:
-    """``call`` as a :class:`BoundExport` of the plugin ``recipe`` makes (its name, doc and signature kept)."""
-    bound = BoundExport(call)
-    bound.recipe = recipe
-    bound.__name__ = name
-    bound.__doc__ = call.__doc__
-    bound.signature = getattr(call, "signature", None)  # type: ignore[attr-defined]
-    return bound
+    A method pickles as ``getattr(recipe, NAME)``, and the recipe as the plugin (by content), so
+    ``pickle.loads`` gives the same export of the same plugin; calling it costs no more than the
+    function itself. Its name, doc and signature are the function's.
+    """
+    return types.MethodType(unbound, recipe)

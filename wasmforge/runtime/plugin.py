@@ -292,9 +292,11 @@ class Plugin:
     def uses_wasi(self) -> bool:
         return self._loaded.imports.wasi
 
-    def call(self, name: str, *args: Any) -> Any:
-        """Calls export ``name`` with Python values and returns a Python value."""
-        return self.function(name)(*args)
+    def call(self, name: str, *args: Any, out: Any = None) -> Any:
+        """Calls export ``name`` with Python values and returns a Python value (``out=`` as for ``plugin.NAME``)."""
+        if out is None:
+            return self.function(name)(*args)
+        return self.function(name)(*args, out=out)
 
     def function(self, name: str) -> PluginFunction:
         """The callable for export ``name``, built once."""
@@ -311,7 +313,7 @@ class Plugin:
                     and name not in self.__dict__:
                 # Next time `plugin.NAME` is a plain attribute: no __getattr__, no method hop.
                 recipe = self._recipe
-                self.__dict__[name] = function.call if recipe is None else pickling.bind(function.call, recipe, name)
+                self.__dict__[name] = function.call if recipe is None else pickling.bind(function.unbound, recipe)
                 self._attributes.add(name)
         return function
 
