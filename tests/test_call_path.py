@@ -261,3 +261,40 @@ def test_a_fork_while_another_thread_is_in_a_solo_call_leaves_the_child_free_to_
         leave.set()
         caller.join(PATIENCE)
         assert status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_a_thread_taking_over_does_not_wait_on_the_former_solo_threads_later_calls() -> None:
+    """Once the solo path ends, only the solo calls already running are waited for: the former solo
+    thread calling on and on (now through the lock, each call parked in its host function) must not
+    keep another thread out until it stops."""
+    last_call = 3000
+
+    def probe(value: int) -> None:
+        time.sleep(0.0005)  # inside the call, holding the lock, the GIL free
+
+    with _probe_plugin(probe) as plugin:
+        started, stop = threading.Event(), threading.Event()
+        calls = [0]
+        other_done_after: list[int] = []
+
+        def former_solo() -> None:
+            while not stop.is_set() and calls[0] < last_call:
+                assert plugin.work(calls[0]) == calls[0] + 1
+                calls[0] += 1
+                if calls[0] == 10:
+                    started.set()  # it alone has called: the solo path is its
+
+        def take_over() -> None:
+            assert plugin.add(2, 3) == 5  # ends the solo path while the worker keeps calling
+            other_done_after.append(calls[0])
+            stop.set()
+
+        worker = threading.Thread(target=former_solo)
+        worker.start()
+        assert started.wait(PATIENCE)
+        other = threading.Thread(target=take_over)
+        other.start()
+        other.join(PATIENCE)
+        worker.join(PATIENCE)
+        assert not other.is_alive() and not worker.is_alive()
+        assert other_done_after and other_done_after[0] < last_call, "it waited until the former solo thread stopped"

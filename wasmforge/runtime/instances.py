@@ -172,11 +172,20 @@ class SingleInstance(Instances):
                 self.lock.acquire()
 
     def _in_lean_call(self, thread: Optional[int]) -> bool:
-        """Whether ``thread`` is inside a lean native call of this holder (the class docstring says how that shows)."""
+        """Whether ``thread`` is inside a lean native call of this holder that took no lock.
+
+        Such a call is a frame of the generated ``call`` (the class docstring says how it shows).
+        A ``call`` that handed over to its ``locked`` half (its inner frame) went through the
+        lock, like every call the former solo thread makes once the solo path has ended: it is
+        not waited for, or a thread that calls on and on would keep the others out.
+        """
         frame = sys._current_frames().get(thread) if thread else None
+        inner_is_locked = False
         while frame is not None:
-            if frame.f_code.co_filename == FAST_CALL_FILE and frame.f_globals.get("holder") is self:
+            ours = frame.f_code.co_filename == FAST_CALL_FILE and frame.f_globals.get("holder") is self
+            if ours and frame.f_code.co_name == "call" and not inner_is_locked:
                 return True
+            inner_is_locked = ours and frame.f_code.co_name == "locked"
             frame = frame.f_back
         return False
 
