@@ -237,6 +237,39 @@ def test_an_unchanged_file_loaded_again_is_not_compiled_again(tmp_path: Path, mo
         assert plugin.call_raw("answer") == 13
 
 
+def test_the_default_cache_follows_the_environment_between_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """default_cache() remembers what it worked out for the environment it saw: any change of a variable it reads
+    (the directory, XDG_CACHE_HOME, HOME, turning it off) is seen at the very next load."""
+    monkeypatch.delenv("WASMFORGE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    first = cache.default_cache()
+    assert first is not None and first.directory == tmp_path / "xdg" / "wasmforge"
+    assert cache.default_cache() is first
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.default_cache().directory == tmp_path / "home" / ".cache" / "wasmforge"  # type: ignore[union-attr]
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    assert cache.default_cache().directory == tmp_path / "c"  # type: ignore[union-attr]
+    monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    assert cache.default_cache() is None
+    monkeypatch.delenv("WASMFORGE_CACHE")
+    assert cache.default_cache().directory == tmp_path / "c"  # type: ignore[union-attr]
+
+
+def test_one_relative_name_in_two_directories_runs_each_files_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load() remembers compiled files by absolute path (the working directory joined to a relative name):
+    the same relative name loaded from another directory is another file, and the bytes decide anyway."""
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
+    for number, directory in ((21, tmp_path / "one"), (22, tmp_path / "two"), (23, tmp_path / "one")):
+        directory.mkdir(exist_ok=True)
+        (directory / "answer.wasm").write_bytes(answer_module(number))
+        monkeypatch.chdir(directory)
+        with wasmforge.load("answer.wasm") as plugin:
+            assert plugin.call_raw("answer") == number
+        with wasmforge.load(Path("answer.wasm")) as plugin:
+            assert plugin.call_raw("answer") == number
+
+
 def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path / "c"))
     monkeypatch.setenv("WASMFORGE_CACHE", "off")

@@ -125,3 +125,87 @@ def test_without_the_internals_prelinking_needs_each_instance_links_its_own(
         with pytest.raises(PluginPanic, match="boom B"):
             second.boom()
         assert first.count() == 1 and second.count() == 1
+
+
+def test_modules_deserialized_afresh_share_the_linker_and_what_their_content_decides(
+        wasm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugin.from_bytes of bytes seen before gets a new module (from the disk cache) each time: it is
+    pre-linked with its engine's one linker, and its setup exports are not worked out again."""
+    data = wasm.read_bytes()
+    with wasmforge.Plugin.from_bytes(data) as first:
+        made: list[object] = []
+
+        class CountingLinker(wasmtime.Linker):
+            def __init__(self, engine: wasmtime.Engine) -> None:
+                made.append(engine)
+                super().__init__(engine)
+
+        monkeypatch.setattr(wasmtime, "Linker", CountingLinker)
+        with wasmforge.Plugin.from_bytes(data) as second:
+            one, other = first._loaded.compiled, second._loaded.compiled
+            assert other.module is not one.module and other.engine is one.engine
+            assert other.reused[("prelinked", False)] is not one.reused[("prelinked", False)]
+            assert other.shared is one.shared and "setups" in one.shared
+            assert made == []
+            first.memory.write(33, b"A")
+            with pytest.raises(PluginPanic, match="boom A"):
+                first.boom()
+            with pytest.raises(PluginPanic, match=r"boom \?$"):
+                second.boom()
+            assert second.count() == 1
+
+
+def test_an_engine_of_one_plugin_is_freed_with_it(wasm: Path) -> None:
+    """Only shared engines keep a linker: a plugin with a timeout has an engine of its own, which must
+    not outlive it (each reserves memory, and a long-running host loads many)."""
+    import gc
+    import weakref
+
+    plugin = wasmforge.load(wasm, timeout=5)
+    assert plugin.count() == 1
+    engine = weakref.ref(plugin._loaded.engine)
+    plugin.close()
+    del plugin
+    gc.collect()
+    assert engine() is None
+
+
+def test_a_first_load_walks_the_modules_exports_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """wasmtime-py makes a Python object per export and type at each `module.exports` (about 0.1 ms for a
+    real plugin): the signatures, names, memories and setup exports all come from one walk, at the first load
+    of a content; a start after a trap walks nothing."""
+    from wasmforge.runtime.compiled import forget_facts
+
+    path = tmp_path / "reactor.wasm"
+    path.write_bytes(wasmtime.wat2wasm(_WAT.replace('(memory (export "memory") 1)', '(memory (export "memory") 1)\n'
+                                                     '  (func (export "_initialize"))')))
+    walks: list[int] = []
+    exports = wasmtime.Module.exports
+
+    def counted(module: wasmtime.Module) -> object:
+        walks.append(1)
+        return exports.fget(module)  # type: ignore[attr-defined]
+
+    forget_facts()
+    monkeypatch.setattr(wasmtime.Module, "exports", property(counted))
+    with wasmforge.load(path) as plugin:
+        assert len(walks) == 1
+        assert plugin._loaded.compiled.shared["setups"] == ("_initialize",)
+        with pytest.raises(PluginPanic):
+            plugin.boom()
+        assert plugin.count() == 1
+    with wasmforge.Plugin.from_bytes(path.read_bytes()) as again:
+        assert again.count() == 1
+    assert len(walks) == 1
+
+
+def test_what_one_content_decided_never_serves_another(tmp_path: Path) -> None:
+    """Compiled.shared is keyed by the SHA-256 of the bytes: a module that differs only in its setup export's type
+    (after a good one was loaded and its verdict kept) is refused, and the good one still loads."""
+    good = '(module (memory (export "memory") 1) (func (export "__wf_init")) (func (export "one") (result i32) i32.const 1))'
+    bad = good.replace('(func (export "__wf_init"))', '(func (export "__wf_init") (param i32))')
+    for _ in range(2):
+        with wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(good)) as plugin:
+            assert plugin.call_raw("one") == 1
+        with pytest.raises(wasmforge.PluginLoadError, match=r"exports __wf_init as \(i32\) -> \(\)"):
+            wasmforge.Plugin.from_bytes(wasmtime.wat2wasm(bad))

@@ -314,6 +314,12 @@ def test_the_cli_refuses_deep_arguments_results_and_wasmforge_toml_in_one_line(n
     ({"memory_limit": "9" * 400}, "memory_limit '9999.* is not a size"),
     ({"memory_limit": True}, "memory_limit True is not a size"),
     ({"cancellable": "yes"}, "cancellable must be True or False, got 'yes'"),
+    # Equal to load()'s defaults but not what they are: load() shares the defaults' Limits only for the real thing.
+    ({"cancellable": 0}, "cancellable must be True or False, got 0"),
+    ({"interruptible": 1}, "interruptible must be True or False, got 1"),
+    ({"memory_limit": float(1 << 30)}, "memory_limit 1073741824.0 is not a size"),
+    ({"max_output": float(16 << 20)}, "max_output 16777216.0 is not a size"),
+    ({"max_module_size": float(64 << 20)}, "max_module_size 67108864.0 is not a size"),
 ])
 def test_limits_that_would_wrap_or_are_not_what_they_claim_are_refused(nested: Path, options: dict, message: str) -> None:
     with pytest.raises(wasmforge.OptionError, match=message):

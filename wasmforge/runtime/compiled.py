@@ -27,6 +27,11 @@ from .cache import compile_cached
 from .engines import default_engine, engine_for
 from .imports import ImportFact
 
+#: The exports called at start, in this order: a WASI reactor's constructors, then wasmforge's panic hook.
+SETUP_EXPORTS = ("_initialize", "__wf_init")
+#: Key in ``Compiled.shared``: the function types of the module's setup exports, by name.
+SETUP_TYPES = "setup_types"
+
 #: Files whose compiled form stays in memory, most recently loaded last.
 RECENT_FILES = 32
 
@@ -54,9 +59,14 @@ class Compiled:
     #: The export that is memory 0 (the one plain loads and stores use); None when memory 0
     #: is imported, or not exported.
     main_memory: Optional[str] = None
-    #: What instances of this module reuse, made at the first: the pre-linked module per import
-    #: plan shape (imports.py, ImportPlan.prelinked), the setup exports to call. Never compared.
+    #: What instances of this module object reuse, made at the first: the pre-linked module per
+    #: import plan shape (imports.py, ImportPlan.prelinked). Never compared.
     reused: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: What follows from the module's content alone (the setup exports to call, the TypedDicts of
+    #: its types), made at the first load of that content and shared by every module compiled or
+    #: deserialized from the same bytes for the same engine configuration (one from the disk cache
+    #: each time, with ``Plugin.from_bytes``). Never compared.
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_module(data: bytes, source: str, engine: Optional[wasmtime.Engine] = None, *,
@@ -98,21 +108,29 @@ def compile_plugin(data: bytes, name: str, limits: Limits) -> Compiled:
             if facts is not None:
                 _facts.move_to_end(key)
     if facts is not None:
-        return Compiled(engine, compile_module(data, name, engine, digest=digest), *facts)
+        return _with_facts(engine, compile_module(data, name, engine, digest=digest), facts)
     # Walking the sections first turns a truncated file into "truncated", not a parser offset.
     metadata = parse_metadata(wasmfile.custom_sections(data, METADATA_SECTION, name), name)
     module = compile_module(data, name, engine, digest=digest)
     imports = ImportFact.all_of(module)
-    memories = tuple(e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType))
-    facts = (metadata, export_signatures(module, metadata.exports), imports,
-             frozenset(export.name for export in module.exports), memories,
-             main_memory_export(data, name, memories, imports))
+    # Once: wasmtime-py makes a Python object per export and its type at every `module.exports`.
+    exports = [(export.name, export.type) for export in module.exports]
+    memories = tuple(n for n, kind in exports if isinstance(kind, wasmtime.MemoryType))
+    facts = (metadata, export_signatures(module, metadata.exports, exports), imports,
+             frozenset(n for n, _ in exports), memories,
+             main_memory_export(data, name, memories, imports),
+             {SETUP_TYPES: {n: kind for n, kind in exports if n in SETUP_EXPORTS and isinstance(kind, wasmtime.FuncType)}})
     if key is not None:
         with _lock:
             _facts[key] = facts
             while len(_facts) > RECENT_FILES:
                 _facts.popitem(last=False)
-    return Compiled(engine, module, *facts)
+    return _with_facts(engine, module, facts)
+
+
+def _with_facts(engine: wasmtime.Engine, module: wasmtime.Module, facts: tuple[Any, ...]) -> Compiled:
+    metadata, signatures, imports, export_names, memories, main_memory, shared = facts
+    return Compiled(engine, module, metadata, signatures, imports, export_names, memories, main_memory, shared=shared)
 
 
 def forget_facts() -> None:
@@ -132,7 +150,7 @@ def main_memory_export(data: bytes, name: str, exported: Sequence[str], imports:
     return "memory" if "memory" in exported else exported[0]
 
 
-def compiled_file(path: "os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
+def compiled_file(path: "str | os.PathLike[str]", data: bytes, name: str, limits: Limits) -> Compiled:
     """:func:`compile_plugin` for the bytes ``data`` read from ``path``, remembered per path (shared engines only).
 
     A file loaded again skips compiling only if its bytes are the very bytes
@@ -173,22 +191,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def export_signatures(module: wasmtime.Module, described: Any) -> dict[str, Signature]:
-    """Every callable export: from the metadata where it has one, else from its wasm type."""
+def export_signatures(module: wasmtime.Module, described: Any,
+                      exports: Optional[Sequence[tuple[str, Any]]] = None) -> dict[str, Signature]:
+    """Every callable export: from the metadata where it has one, else from its wasm type.
+
+    ``exports``: the module's (name, type) pairs, if the caller has them already."""
     signatures: dict[str, Signature] = {}
-    for export in module.exports:
-        if not isinstance(export.type, wasmtime.FuncType) or export.name.startswith("__wf_"):
+    for name, kind in exports if exports is not None else [(e.name, e.type) for e in module.exports]:
+        if not isinstance(kind, wasmtime.FuncType) or name.startswith("__wf_"):
             continue
-        if export.name in ("_initialize", "_start") and export.name not in described:
+        if name in ("_initialize", "_start") and name not in described:
             continue
-        params, results = wasmtypes.func_type(export.type)
+        params, results = wasmtypes.func_type(kind)
         actual = (list(params), list(results))
-        signature = described.get(export.name)
+        signature = described.get(name)
         if signature is None:
-            signature = raw_signature(export.name, *actual)
+            signature = raw_signature(name, *actual)
         else:
             _check_wasm_type(signature, actual)
-        signatures[export.name] = signature
+        signatures[name] = signature
     return signatures
 
 

@@ -20,7 +20,9 @@ closure. Other modules get a fresh Linker per instance, bound to its own state.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import struct
 import time
 import weakref
@@ -29,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime import _func as wasmtime_func
 from wasmtime import _value as wasmtime_value
 
 from .. import _json
@@ -67,6 +70,40 @@ def _runtime_import_types(engine: wasmtime.Engine) -> tuple[wasmtime.FuncType, w
         i32 = wasmtime.ValType.i32()
         types = _runtime_types[engine] = (wasmtime.FuncType([i32, i32], []), wasmtime.FuncType([i32], []))
     return types
+
+
+#: The linkers pre-linked modules of a shared engine (engines.py) are linked with, with WASI or
+#: without. They define only the runtime imports (which find their instance through the store)
+#: and WASI (configured per store), so one serves every module of the engine, and a module
+#: deserialized afresh (``Plugin.from_bytes`` from the disk cache) costs its own
+#: ``instantiate_pre``, not a linker and its definitions. Only shared engines, which live as long
+#: as the process: a linker holds its engine, and an engine of one plugin must be freed with it.
+_shared_linkers: dict[tuple[wasmtime.Engine, bool], wasmtime.Linker] = {}
+
+
+def _runtime_linker(engine: wasmtime.Engine, wasi: bool, shared: bool) -> wasmtime.Linker:
+    linker = _shared_linkers.get((engine, wasi)) if shared else None
+    if linker is None:
+        linker = wasmtime.Linker(engine)
+        panic_type, out_of_memory_type = _runtime_import_types(engine)
+        linker.define_func(RUNTIME_MODULE, "panic", panic_type, guard_host_function(_shared_panic_hook),
+                           access_caller=True)
+        linker.define_func(RUNTIME_MODULE, "out_of_memory", out_of_memory_type, guard_host_function(_shared_out_of_memory),
+                           access_caller=True)
+        if wasi:
+            linker.define_wasi()
+        if shared:
+            linker = _shared_linkers.setdefault((engine, wasi), linker)
+    return linker
+
+
+def _forget_linkers_in_child() -> None:
+    """A forked child makes engines of its own (engines.py); the parent's linkers would only keep theirs alive."""
+    _shared_linkers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_linkers_in_child)
 
 HostFunctionsArg = Union[None, Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
 
@@ -269,21 +306,15 @@ class ImportPlan:
         """
         return PRELINK_SUPPORTED and not self.functions and not self.memories and not self.tables
 
-    def prelinked(self, engine: wasmtime.Engine, module: wasmtime.Module, reused: dict[Any, Any]) -> wasmtime.InstancePre:
+    def prelinked(self, engine: wasmtime.Engine, module: wasmtime.Module, reused: dict[Any, Any],
+                  shared_engine: bool = False) -> wasmtime.InstancePre:
         """The module with its imports resolved once, kept in ``reused`` (the compiled module's): only if
-        :attr:`prelinkable`. Its stores must be made by :func:`store_for`."""
+        :attr:`prelinkable`. Its stores must be made by :func:`store_for`. ``shared_engine``: the engine
+        is one of engines.py's shared ones, which outlive any plugin (so its linker may be kept)."""
         key = ("prelinked", self.wasi)
         pre = reused.get(key)
         if pre is None:
-            linker = wasmtime.Linker(engine)
-            panic_type, out_of_memory_type = _runtime_import_types(engine)
-            linker.define_func(RUNTIME_MODULE, "panic", panic_type, guard_host_function(_shared_panic_hook),
-                               access_caller=True)
-            linker.define_func(RUNTIME_MODULE, "out_of_memory", out_of_memory_type, guard_host_function(_shared_out_of_memory),
-                               access_caller=True)
-            if self.wasi:
-                linker.define_wasi()
-            pre = reused.setdefault(key, linker.instantiate_pre(module))
+            pre = reused.setdefault(key, _runtime_linker(engine, self.wasi, shared_engine).instantiate_pre(module))
         assert isinstance(pre, wasmtime.InstancePre)
         return pre
 
@@ -505,6 +536,30 @@ def _panic_hook(state: CallState) -> Callable[..., None]:
         except (ValueError, MemoryAccessError):
             state.panic_report = {"message": "(the plugin's panic report could not be read)"}
     return on_panic
+
+
+#: Whether :func:`call_setup` can call through wasmtime's C API inside wasmtime-py's own trap handling.
+_RAW_SETUP_CALL = hasattr(wasmtime_func, "enter_wasm") and hasattr(ffi, "wasmtime_func_call") \
+    and hasattr(ffi, "wasmtime_val_t") and hasattr(wasmtime.Func, "_func")
+#: No arguments, no results: the (read-only) arrays a () -> () call passes.
+_NO_VALUES = (ffi.wasmtime_val_t * 0)() if _RAW_SETUP_CALL else None
+
+
+def call_setup(store: wasmtime.Store, func: wasmtime.Func) -> None:
+    """Calls ``func``, an export of type () -> () (the caller checked it), as ``Func.__call__`` would.
+
+    Its trap, error or host function's exception is raised by wasmtime-py's own ``enter_wasm``,
+    as in ``Func.__call__``, which first builds the function's type and argument arrays on every
+    call (about 5-8 µs: a load calls the panic-hook setup once). Where wasmtime-py lacks these
+    internals, ``Func.__call__`` itself.
+    """
+    if not _RAW_SETUP_CALL:
+        func(store)
+        return
+    with wasmtime_func.enter_wasm(store) as trap:
+        error = ffi.wasmtime_func_call(store._context(), ctypes.byref(func._func), _NO_VALUES, 0, _NO_VALUES, 0, trap)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
 
 
 #: Whether this wasmtime-py lets a host function find its store's data (:func:`state_of` reads it through

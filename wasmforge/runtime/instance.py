@@ -21,9 +21,10 @@ from ..abi.wasmtypes import func_type, show_func_type
 from ..errors import MemoryAccessError, PluginLoadError, PluginProtocolError
 from ..limits import DEFAULT_TABLE_ELEMENTS, Limits
 from . import interrupt
+from .compiled import SETUP_EXPORTS, SETUP_TYPES
 from .engines import TICKER
 from .fastcall import FastFunc, FastMemory, MemoryBoundsError, UnsupportedSignature, lookup_export, note_store_of
-from .imports import CallState, store_for
+from .imports import CallState, call_setup, store_for
 from .loaded import LoadedPlugin
 from .wasi import OUTPUT_MONITOR
 
@@ -62,7 +63,7 @@ class LiveInstance:
         # Linked once per compiled module when no import is bound to one instance (imports.py).
         linker: Union[wasmtime.Linker, wasmtime.InstancePre]
         if plan.prelinkable:
-            linker = plan.prelinked(plugin.engine, plugin.module, plugin.compiled.reused)
+            linker = plan.prelinked(plugin.engine, plugin.module, plugin.compiled.reused, not limits.uses_epochs)
             plan.set_up_store(self.store, self.state)
         else:
             linker = plan.link(plugin.engine, self.store, self.state)
@@ -101,13 +102,13 @@ class LiveInstance:
         )
         # A WASI reactor's constructors first, then wasmforge's panic hook.
         for setup in _setup_exports(plugin):
-            function = self.func(setup)  # called once: wasmtime-py's own call is cheaper than binding
+            function = self.func(setup)  # called once: cheaper than binding it for the fast path
             if function is None:
                 continue
             try:
                 self.arm(limits)
                 with interrupt.running_slow(self.store):
-                    function(self.store)
+                    call_setup(self.store, function)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as error:
                 raise PluginLoadError(_start_failure(plugin.name, setup, error, limits)) from error
         #: The memory's size once started: how much a call grew it is told from this (see failures.py).
@@ -248,17 +249,19 @@ class MemoryView:
 
 
 def _setup_exports(plugin: LoadedPlugin) -> tuple[str, ...]:
-    """The exports to call at start, in order, their types checked once per compiled module (kept in its ``reused``)."""
-    setups: Optional[tuple[str, ...]] = plugin.compiled.reused.get("setups")
+    """The exports to call at start, in order, their types checked once per content (kept in ``Compiled.shared``)."""
+    setups: Optional[tuple[str, ...]] = plugin.compiled.shared.get("setups")
     if setups is None:
-        types = {export.name: export.type for export in plugin.module.exports
-                 if export.name in ("_initialize", "__wf_init") and isinstance(export.type, wasmtime.FuncType)}
+        types = plugin.compiled.shared.get(SETUP_TYPES)  # read with the module's other facts
+        if types is None:
+            types = {export.name: export.type for export in plugin.module.exports
+                     if export.name in SETUP_EXPORTS and isinstance(export.type, wasmtime.FuncType)}
         for setup, kind in types.items():
             shape = func_type(kind)
             if shape != ((), ()):
                 raise PluginLoadError(f"{plugin.name} exports {setup} as {show_func_type(*shape)}, not () -> (); "
                                       "wasmforge calls it at start and cannot")
-        setups = plugin.compiled.reused.setdefault("setups", tuple(n for n in ("_initialize", "__wf_init") if n in types))
+        setups = plugin.compiled.shared.setdefault("setups", tuple(n for n in SETUP_EXPORTS if n in types))
     return setups
 
 

@@ -54,9 +54,9 @@ class LoadedPlugin:
         )
         python_types: Mapping[str, Any] = {}
         if compiled.metadata.types:
-            # Made once per compiled module and name (about 15 µs for a few structs), as its metadata is read once.
-            key = ("python_types", Path(name).stem)
-            python_types = compiled.reused.get(key) or compiled.reused.setdefault(
+            # Made once per content and name (about 15 µs for a few structs), as its metadata is read once.
+            key = ("python_types", name)
+            python_types = compiled.shared.get(key) or compiled.shared.setdefault(
                 key, typed_dicts(compiled.metadata.types, Path(name).stem))
         return cls(name=name, compiled=compiled, imports=imports, limits=limits, path=path, python_types=python_types)
 

@@ -97,19 +97,35 @@ def load(
 
     A value an option cannot take raises OptionError.
     """
-    limits = Limits.from_options({
-        "timeout": timeout, "memory_limit": memory_limit, "fuel": fuel, "cancellable": cancellable,
-        "max_module_size": max_module_size, "interruptible": interruptible, "max_output": max_output,
-    })
+    if timeout is None and fuel is None and cancellable is False and interruptible is True \
+            and (memory_limit.__class__, max_module_size.__class__, max_output.__class__) == _INTS \
+            and (memory_limit, max_module_size, max_output) == _DEFAULT_SIZES:
+        limits = _DEFAULT_LIMITS  # load()'s defaults, checked once (a frozen dataclass: shared safely)
+    else:
+        limits = Limits.from_options({
+            "timeout": timeout, "memory_limit": memory_limit, "fuel": fuel, "cancellable": cancellable,
+            "max_module_size": max_module_size, "interruptible": interruptible, "max_output": max_output,
+        })
     file = Path(path)
     data = read_plugin_file(file, limits.max_module_size)
     if sha256 is not None:
         check_sha256(data, sha256, file.name)
-    # Remembered per path, but only ever for these very bytes: what runs is what was read (and pinned).
-    compiled = compiled_file(file.absolute(), data, file.name, limits)
+    # Remembered per absolute path (the working directory joined as Path.absolute() does, without its
+    # cost), but only ever for these very bytes: what runs is what was read (and pinned).
+    where = os.fspath(file)
+    compiled = compiled_file(where if os.path.isabs(where) else os.path.join(os.getcwd(), where), data, file.name,
+                             limits)
     return Plugin(compiled, name=file.name, path=file, host_functions=host_functions, stdout=stdout, stderr=stderr,
                   limits=limits, instances=instances, data=data)
 
+
+#: load()'s size options at their defaults (plain ints), and the Limits all its defaults make.
+_DEFAULT_SIZES = (DEFAULT_MEMORY_LIMIT, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_OUTPUT)
+_INTS = (int, int, int)
+_DEFAULT_LIMITS = Limits.from_options({
+    "timeout": None, "memory_limit": DEFAULT_MEMORY_LIMIT, "fuel": None, "cancellable": False,
+    "max_module_size": DEFAULT_MAX_MODULE_SIZE, "interruptible": True, "max_output": DEFAULT_MAX_OUTPUT,
+})
 
 #: load()'s options that are not limits: they go to :meth:`Plugin.from_bytes` as they are.
 _PASSED_OPTIONS = ("host_functions", "stdout", "stderr", "instances")
