@@ -657,7 +657,8 @@ def _one_trip_code(interruptible: bool, bytes_in: bool, bytes_out: bool) -> Any:
         *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
           if interruptible else []),
         "memory = memory_of_bound",
-        *(["payload = args[0]", "if type(payload) is not bytes: payload = encode(args)"] if bytes_in
+        *(["payload = args[0]",
+           "if type(payload) is not bytes and type(payload) is not bytearray: payload = encode(args)"] if bytes_in
           else ["payload = encode(args)"]),
         "a1 = len(payload)",
         "a0 = (live.in_ptr if a1 <= live.in_cap else grow(live, a1)) if a1 else 0",
@@ -672,11 +673,20 @@ def _one_trip_code(interruptible: bool, bytes_in: bool, bytes_out: bool) -> Any:
         "if address + DESCRIPTOR_SIZE > memory.size and address + DESCRIPTOR_SIZE > len(memory.sync()):",
         "    raise outside(live, 'a result descriptor', 'read', DESCRIPTOR_SIZE, address)",
         "status, out_ptr, out_len, live.in_ptr, live.in_cap = unpack_from(memory.view, address)",
-        "if status or out is not None or out_ptr + out_len > memory.size:",
+        "if status or out_ptr + out_len > memory.size:",
         "    result = finish(live, memory, status, out_ptr, out_len, out)",
+        *([
+            "elif out is None:",
+            "    result = memory.view[out_ptr:out_ptr + out_len].tobytes()",
+            "elif out_len <= out.nbytes:",
+            "    out[:out_len] = memory.view[out_ptr:out_ptr + out_len]",
+            "    result = out_len",
+        ] if bytes_out else [
+            "elif out is None:",
+            "    result = read_result(memory, out_ptr, out_len)",
+        ]),
         "else:",
-        ("    result = memory.view[out_ptr:out_ptr + out_len].tobytes()" if bytes_out
-         else "    result = read_result(memory, out_ptr, out_len)"),
+        "    result = finish(live, memory, status, out_ptr, out_len, out)",
     ]
     lines = [
         "def call(owner, *args, out=None):",
