@@ -347,7 +347,7 @@ def run_groups(wasm: Path, extism_wasm: bytes, rounds: int, round_seconds: float
         "public API, one Plugin with instances=2": threads_speedup(
             lambda: pooled.spin(spin_rounds), lambda: pooled.spin(spin_rounds), 7),
     }
-    sizes = {"wasmforge plugin (release)": len(data), "Extism plugin": len(extism_wasm)}
+    sizes = {"wasmforge plugin (release)": wasm.stat().st_size, "Extism plugin": len(extism_wasm)}
     return groups, {"threads": threads, "sizes": sizes, "load": load_before_threads}
 
 
