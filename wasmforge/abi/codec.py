@@ -6,7 +6,8 @@ See docs/ABI.md. Values travel in one of two ways:
   values; the converters here check ranges and fix signedness;
 - "buffer": one input buffer and one output buffer. A lone ``&str``/bytes
   argument or result is its raw bytes; anything else is JSON (arguments as
-  one JSON array).
+  one JSON array), or MessagePack for #[plugin_fn(wire = "msgpack")]
+  (:mod:`wasmforge.abi.msgpack_wire`, imported on first use).
 
 The four codecs are symmetric: :func:`encode_input`/:func:`decode_output` for
 calls into the plugin, :func:`decode_input`/:func:`encode_output` for host
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from types import ModuleType
 from typing import Any, Callable, Optional, Sequence
 
 from .. import _json
@@ -161,6 +163,8 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
         return b""
     if signature.input in ("str", "bytes"):
         return _raw_bytes(signature, 0, args[0])
+    if signature.wire == "msgpack":
+        return _msgpack_input(signature, args)
     values = [_json_ready(signature, index, value) for index, value in enumerate(args)]
     try:
         payload = _JSON.encode(values).encode("utf-8")
@@ -173,6 +177,32 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
     if not payload or (len(payload) > 2 * _json.MAX_DEPTH and _json.too_deep(payload, _json.MAX_DEPTH + 1)):
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: nested too deeply") from None
     return payload
+
+
+def msgpack_wire() -> ModuleType:
+    """The MessagePack wire, imported on first use: start-up and JSON-only hosts never import msgpack."""
+    from . import msgpack_wire as wire
+    return wire
+
+
+def _msgpack_input(signature: Signature, args: Sequence[Any]) -> bytes:
+    """The arguments as one MessagePack array: the values JSON would carry, bytes as bin."""
+    values = [_msgpack_ready(signature, index, value) for index, value in enumerate(args)]
+    try:
+        payload: bytes = msgpack_wire().pack(values)
+    except OverflowError as error:
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as MessagePack: "
+                            f"an integer does not fit in 64 bits ({error})") from None
+    except (TypeError, ValueError) as error:
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as MessagePack: {error}") from None
+    return payload
+
+
+def _msgpack_ready(signature: Signature, index: int, value: Any) -> Any:
+    param = signature.params[index]
+    if param.wire == "bytes":
+        return _raw_bytes(signature, index, value)
+    return _json_ready(signature, index, value)
 
 
 def _raw_bytes(signature: Signature, index: int, value: Any) -> bytes:
@@ -220,6 +250,8 @@ _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=Fa
 def decode_output(signature: Signature, data: bytes, plugin: str) -> Any:
     """The Python value of a plugin call's output buffer."""
     try:
+        if signature.wire == "msgpack" and signature.output == "json":
+            return msgpack_wire().unpack(data)
         return _decode(signature.output, data)
     except ValueError as error:
         raise PluginProtocolError(
