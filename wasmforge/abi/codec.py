@@ -198,6 +198,36 @@ def _msgpack_input(signature: Signature, args: Sequence[Any]) -> bytes:
     return payload
 
 
+def msgpack_encoder(signature: Signature) -> Callable[[Sequence[Any]], bytes]:
+    """``encode_input`` for a MessagePack argument list, packing the arguments as they are when no
+    parameter needs a check (strings, bytes and numbers get encode_input's, and any failure its message)."""
+    if any(p.wire != "json" for p in signature.params):
+        return lambda args: encode_input(signature, args)
+    pack = msgpack_wire().pack
+
+    def encode(args: Sequence[Any]) -> bytes:
+        try:
+            return pack(args)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, OverflowError):
+            return _msgpack_input(signature, args)  # raises the ArgumentError that names the problem
+    return encode
+
+
+def msgpack_decoder(signature: Signature, plugin: str) -> Callable[[bytes], Any]:
+    """``decode_output`` for a MessagePack result, with the MessagePack reader bound once."""
+    unpack = msgpack_wire().unpack
+
+    def decode(data: bytes) -> Any:
+        try:
+            return unpack(data)
+        except ValueError as error:
+            raise PluginProtocolError(
+                f"{signature.name}() in {plugin} returned {error} for {signature.returns}",
+                plugin=plugin, function=signature.name,
+            ) from error
+    return decode
+
+
 def _msgpack_ready(signature: Signature, index: int, value: Any) -> Any:
     param = signature.params[index]
     if param.wire == "bytes":
