@@ -251,3 +251,37 @@ def test_start_up_does_not_import_msgpack() -> None:
     code = "import sys, wasmforge.cli; assert 'msgpack' not in sys.modules, 'imported'"
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr
+
+
+@pytest.mark.cargo
+def test_recorded_structs_are_checked_and_error_data_stays_json(plugin) -> None:
+    assert plugin.mirror_mp({"x": 1, "y": -2}) == {"x": -1, "y": 2, "label": None}
+    with pytest.raises(ArgumentError, match=r"^mirror_mp\(p: Point\) -> Result<Point, Shape>: argument `p` is missing field `y`"):
+        plugin.mirror_mp({"x": 1})
+    with pytest.raises(PluginError) as caught:
+        plugin.mirror_mp({"x": 0, "y": 0, "label": "o"})
+    assert str(caught.value) == "Pair(0, 0)"
+    assert caught.value.data == {"Pair": [0, 0]}
+
+
+@pytest.mark.cargo
+def test_two_threads_on_two_instances_get_their_own_answers(boundary) -> None:
+    import threading
+
+    with wasmforge.load(boundary.wasm, host_functions=host_functions([]), instances=2) as shared:
+        failures: list = []
+
+        def worker(n: int) -> None:
+            try:
+                for i in range(300):
+                    value = dict(corpus(0), name=f"t{n}-{i}", big=i)
+                    assert shared.corpus_mp(value, n) == [expected(value), n]
+            except BaseException as error:  # reported below, not lost in the thread
+                failures.append(error)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert failures == [] and not any(t.is_alive() for t in threads)

@@ -435,3 +435,21 @@ pub fn checked_div_mp(a: i32, b: i32) -> Result<i32, DivError> {
 pub fn chars_of_mp(s: &str) -> Vec<char> {
     chars_of(s)
 }
+
+/// A recorded struct on the MessagePack wire: Python checks its dicts before the call.
+#[wasmforge_pdk::plugin_type]
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Point {
+    pub x: i32,
+    pub y: i32,
+    pub label: Option<String>,
+}
+
+/// Mirrors a point; a point at the origin is an error with data (status 3 stays JSON).
+#[plugin_fn(wire = "msgpack")]
+pub fn mirror_mp(p: Point) -> Result<Point, Shape> {
+    if p.x == 0 && p.y == 0 {
+        return Err(Shape::Pair(p.x, p.y));
+    }
+    Ok(Point { x: -p.x, y: -p.y, label: p.label })
+}
