@@ -29,6 +29,12 @@ pub fn calibrate(reading: Reading) -> Reading {
     Reading { value: reading.value * 1.5 + 0.25, ..reading }
 }
 
+/// `calibrate` on the MessagePack wire (docs/ABI.md, "The MessagePack wire").
+#[plugin_fn(wire = "msgpack")]
+pub fn calibrate_mp(reading: Reading) -> Reading {
+    calibrate(reading)
+}
+
 /// The JSON `calibrate` is timed with, kept by `set_serde_sample` for `serde_floor`,
 /// and the same Reading as MessagePack.
 static SERDE_SAMPLE: std::sync::Mutex<(Vec<u8>, Vec<u8>)> = std::sync::Mutex::new((Vec::new(), Vec::new()));
@@ -43,13 +49,16 @@ pub fn set_serde_sample(json: Vec<u8>) {
 /// What the struct path costs inside wasm, with no call across the boundary: `rounds` times
 /// mode 1, calibrate's whole glue (split the argument array, decode, calibrate, encode: what
 /// a call runs in wasm); mode 0, serde_json alone (decode the Reading, encode it); mode 2, a
-/// hand-written MessagePack decode + encode of it (no serde: a lower bound for a binary wire).
+/// hand-written MessagePack decode + encode of it (no serde: a lower bound for a binary wire);
+/// mode 3, calibrate_mp's whole glue (the pdk's serde MessagePack).
 /// Returns the bytes produced, so nothing is optimized away.
 #[plugin_fn]
 pub fn serde_floor(rounds: u32, mode: u32) -> u32 {
     let sample = SERDE_SAMPLE.lock().unwrap();
     let (json, packed) = (&sample.0, &sample.1);
     let object = &json[1..json.len() - 1]; // the one argument, without the array around it
+    let mut packed_args = vec![0x91u8]; // calibrate_mp's argument list: an array of the one Reading
+    packed_args.extend_from_slice(packed);
     let mut produced = 0u32;
     for _ in 0..rounds {
         produced += match mode {
@@ -58,6 +67,7 @@ pub fn serde_floor(rounds: u32, mode: u32) -> u32 {
                 let reading: Reading = wasmforge_pdk::serde_json::from_slice(object).unwrap();
                 wasmforge_pdk::serde_json::to_vec(&reading).unwrap().len() as u32
             }
+            3 => __wf_call_calibrate_mp(&packed_args).map(|out| out.len() as u32).unwrap_or(0),
             _ => pack_reading(&unpack_reading(packed).unwrap()).len() as u32,
         };
     }

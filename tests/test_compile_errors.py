@@ -39,6 +39,7 @@ def diagnostics(demo, tmp_path_factory: pytest.TempPathFactory) -> str:
         ("BAD-PATTERN", "arguments must be plain names", "(a, b)"),
         ("BAD-ASYNC", "functions cannot be async", "async"),
         ("BAD-RESERVED", "`memory` is reserved by the wasm module", "memory"),
+        ("BAD-WIRE", 'takes only `wire = "msgpack"` (or `wire = "json"`, the default)', "wire"),
         ("BAD-SERDE", "the trait bound `NotSerde: serde::de::Deserialize", "NotSerde"),
         ("BAD-RETURN", "the trait bound `NotSerde: serde::ser::Serialize", "NotSerde"),
     ],

@@ -32,6 +32,7 @@ EXPECTED_FILES = {
     "rustfmt.toml",
     "crates/wasmforge-pdk/Cargo.toml",
     "crates/wasmforge-pdk/src/lib.rs",
+    "crates/wasmforge-pdk/src/msgpack.rs",
     "crates/tool-plugin/Cargo.toml",
     "crates/tool-plugin/src/lib.rs",
     "crates/tool-macro/Cargo.toml",

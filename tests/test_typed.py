@@ -91,8 +91,8 @@ def test_a_type_record_is_a_v2_record() -> None:
 
 
 def test_a_newer_record_kind_is_refused_with_upgrade_and_a_malformed_type_record_by_name() -> None:
-    future = {**TYPE_RECORD, "v": 3, "kind": "state"}
-    with pytest.raises(PluginLoadError, match="uses wire contract v3; this wasmforge understands up to v2: upgrade"):
+    future = {**TYPE_RECORD, "v": 4, "kind": "state"}
+    with pytest.raises(PluginLoadError, match="uses wire contract v4; this wasmforge understands up to v3: upgrade"):
         parse_metadata([json.dumps(future).encode()], "x.wasm")
     with pytest.raises(PluginLoadError, match=r"malformed wasmforge metadata \(type record: shape 'union'"):
         parse_metadata([json.dumps({**TYPE_RECORD, "shape": "union"}).encode()], "x.wasm")

@@ -87,8 +87,8 @@ def test_each_broken_result_is_a_clear_protocol_error(broken, function: str, mes
 
 
 def test_metadata_from_a_newer_wasmforge_is_refused() -> None:
-    wat = f'(module (@custom "wasmforge.exports" {json.dumps(record("f", "str", "String", version=3))}))'
-    with pytest.raises(PluginLoadError, match="uses wire contract v3; this wasmforge understands up to v2: upgrade wasmforge"):
+    wat = f'(module (@custom "wasmforge.exports" {json.dumps(record("f", "str", "String", version=4))}))'
+    with pytest.raises(PluginLoadError, match="uses wire contract v4; this wasmforge understands up to v3: upgrade wasmforge"):
         wasmforge.Plugin.from_bytes(bytes(wasmtime.wat2wasm(wat)), name="new.wasm")
 
 

@@ -357,3 +357,99 @@ static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0
 pub fn counter() -> u32 {
     CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }
+
+// ---- the MessagePack wire: twins of JSON functions ----
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum Shape {
+    Dot,
+    Circle(f64),
+    Pair(i32, i32),
+    Rect { w: u32, h: u32 },
+}
+
+/// Every shape a value takes on the wire, echoed with one change, so JSON and
+/// MessagePack must agree on all of it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Corpus {
+    pub name: String,
+    pub big: u64,
+    pub small: i64,
+    pub ratio: f64,
+    pub single: f32,
+    pub tags: Vec<String>,
+    pub shapes: Vec<Shape>,
+    pub maybe: Option<Box<Corpus>>,
+    pub pair: (u8, String),
+    pub data: Vec<u8>,
+    pub empty: Vec<Vec<i32>>,
+}
+
+fn grow(mut corpus: Corpus) -> Corpus {
+    corpus.tags.push(format!("{}✓", corpus.tags.len()));
+    corpus
+}
+
+#[plugin_fn]
+pub fn corpus(c: Corpus, n: u8) -> (Corpus, u8) {
+    (grow(c), n)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn corpus_mp(c: Corpus, n: u8) -> (Corpus, u8) {
+    (grow(c), n)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn multiply_mp(n: u8, word: String) -> (u8, String) {
+    multiply(n, word)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn evolve_mp(state: Series) -> Series {
+    evolve(state)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn first_or_mp(items: Vec<i64>, default: Option<i64>) -> Option<i64> {
+    first_or(items, default)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn mixed_mp(number: i32, text: &str, data: &[u8], flag: bool, owned: Vec<u8>, maybe: Option<String>, series: Series) -> String {
+    mixed(number, text, data, flag, owned, maybe, series)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn floats_mp(values: Vec<f64>) -> f64 {
+    floats(values)
+}
+
+#[plugin_fn(wire = "msgpack")]
+pub fn checked_div_mp(a: i32, b: i32) -> Result<i32, DivError> {
+    checked_div(a, b)
+}
+
+/// A lone string stays raw bytes under either wire; the result is MessagePack.
+#[plugin_fn(wire = "msgpack")]
+pub fn chars_of_mp(s: &str) -> Vec<char> {
+    chars_of(s)
+}
+
+/// A recorded struct on the MessagePack wire: Python checks its dicts before the call.
+#[wasmforge_pdk::plugin_type]
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Point {
+    pub x: i32,
+    pub y: i32,
+    pub label: Option<String>,
+}
+
+/// Mirrors a point; a point at the origin is an error with data (status 3 stays JSON).
+#[plugin_fn(wire = "msgpack")]
+pub fn mirror_mp(p: Point) -> Result<Point, Shape> {
+    if p.x == 0 && p.y == 0 {
+        return Err(Shape::Pair(p.x, p.y));
+    }
+    Ok(Point { x: -p.x, y: -p.y, label: p.label })
+}

@@ -21,6 +21,9 @@ pub async fn later() {} // BAD-ASYNC
 #[plugin_fn]
 pub fn memory() {} // BAD-RESERVED
 
+#[plugin_fn(wire = "cbor")] // BAD-WIRE
+pub fn other_wire() {}
+
 pub struct NotSerde;
 
 #[plugin_fn]

@@ -6,7 +6,8 @@ See docs/ABI.md. Values travel in one of two ways:
   values; the converters here check ranges and fix signedness;
 - "buffer": one input buffer and one output buffer. A lone ``&str``/bytes
   argument or result is its raw bytes; anything else is JSON (arguments as
-  one JSON array).
+  one JSON array), or MessagePack for #[plugin_fn(wire = "msgpack")]
+  (:mod:`wasmforge.abi.msgpack_wire`, imported on first use).
 
 The four codecs are symmetric: :func:`encode_input`/:func:`decode_output` for
 calls into the plugin, :func:`decode_input`/:func:`encode_output` for host
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from types import ModuleType
 from typing import Any, Callable, Optional, Sequence
 
 from .. import _json
@@ -161,6 +163,8 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
         return b""
     if signature.input in ("str", "bytes"):
         return _raw_bytes(signature, 0, args[0])
+    if signature.wire == "msgpack":
+        return _msgpack_input(signature, args)
     values = [_json_ready(signature, index, value) for index, value in enumerate(args)]
     try:
         payload = _JSON.encode(values).encode("utf-8")
@@ -173,6 +177,62 @@ def encode_input(signature: Signature, args: Sequence[Any]) -> bytes:
     if not payload or (len(payload) > 2 * _json.MAX_DEPTH and _json.too_deep(payload, _json.MAX_DEPTH + 1)):
         raise ArgumentError(f"arguments of {signature.name} cannot be sent as JSON: nested too deeply") from None
     return payload
+
+
+def msgpack_wire() -> ModuleType:
+    """The MessagePack wire, imported on first use: start-up and JSON-only hosts never import msgpack."""
+    from . import msgpack_wire as wire
+    return wire
+
+
+def _msgpack_input(signature: Signature, args: Sequence[Any]) -> bytes:
+    """The arguments as one MessagePack array: the values JSON would carry, bytes as bin."""
+    values = [_msgpack_ready(signature, index, value) for index, value in enumerate(args)]
+    try:
+        payload: bytes = msgpack_wire().pack(values)
+    except OverflowError as error:
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as MessagePack: "
+                            f"an integer does not fit in 64 bits ({error})") from None
+    except (TypeError, ValueError) as error:
+        raise ArgumentError(f"arguments of {signature.name} cannot be sent as MessagePack: {error}") from None
+    return payload
+
+
+def msgpack_encoder(signature: Signature) -> Callable[[Sequence[Any]], bytes]:
+    """``encode_input`` for a MessagePack argument list, packing the arguments as they are when no
+    parameter needs a check (strings, bytes and numbers get encode_input's, and any failure its message)."""
+    if any(p.wire != "json" for p in signature.params):
+        return lambda args: encode_input(signature, args)
+    pack = msgpack_wire().pack
+
+    def encode(args: Sequence[Any]) -> bytes:
+        try:
+            return pack(args)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, OverflowError):
+            return _msgpack_input(signature, args)  # raises the ArgumentError that names the problem
+    return encode
+
+
+def msgpack_decoder(signature: Signature, plugin: str) -> Callable[[bytes], Any]:
+    """``decode_output`` for a MessagePack result, with the MessagePack reader bound once."""
+    unpack = msgpack_wire().unpack
+
+    def decode(data: bytes) -> Any:
+        try:
+            return unpack(data)
+        except ValueError as error:
+            raise PluginProtocolError(
+                f"{signature.name}() in {plugin} returned {error} for {signature.returns}",
+                plugin=plugin, function=signature.name,
+            ) from error
+    return decode
+
+
+def _msgpack_ready(signature: Signature, index: int, value: Any) -> Any:
+    param = signature.params[index]
+    if param.wire == "bytes":
+        return _raw_bytes(signature, index, value)
+    return _json_ready(signature, index, value)
 
 
 def _raw_bytes(signature: Signature, index: int, value: Any) -> bytes:
@@ -220,6 +280,8 @@ _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=Fa
 def decode_output(signature: Signature, data: bytes, plugin: str) -> Any:
     """The Python value of a plugin call's output buffer."""
     try:
+        if signature.wire == "msgpack" and signature.output == "json":
+            return msgpack_wire().unpack(data)
         return _decode(signature.output, data)
     except ValueError as error:
         raise PluginProtocolError(

@@ -19,8 +19,9 @@ from ..errors import PluginLoadError
 from .pytypes import RecordedType, type_from_record
 
 #: The newest wire contract this host reads. v1: export and import records; v2 adds `type` records
-#: (#[plugin_type]), which a v1 host refuses with "upgrade wasmforge" (docs/ABI.md, "Versioning").
-WIRE_VERSION = 2
+#: (#[plugin_type]), which a v1 host refuses with "upgrade wasmforge" (docs/ABI.md, "Versioning");
+#: v3 marks the records of #[plugin_fn(wire = "msgpack")] exports, which a v2 host refuses the same way.
+WIRE_VERSION = 3
 METADATA_SECTION = "wasmforge.exports"
 #: Import module of the functions a plugin declares with #[host_fn].
 HOST_IMPORT_MODULE = "wasmforge:host"
@@ -40,6 +41,9 @@ Input = Literal["none", "str", "bytes", "json"]
 Output = Literal["unit", "str", "bytes", "json"]
 #: A plugin function ("export") or a host function the plugin calls ("import").
 Kind = Literal["export", "import"]
+#: How the "json" input and output of a buffer call travel: JSON, or MessagePack for
+#: #[plugin_fn(wire = "msgpack")] (the record's "wire"; absent means JSON).
+StructWire = Literal["json", "msgpack"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Signature:
     kind: Kind = "export"
     #: The function's `///` doc comment ("" when it has none).
     doc: str = ""
+    #: How the "json" input and output travel: "json", or "msgpack" for #[plugin_fn(wire = "msgpack")].
+    wire: StructWire = "json"
 
     def __str__(self) -> str:
         params = ", ".join(map(str, self.params))
@@ -94,6 +100,8 @@ class Signature:
             "fallible": self.fallible,
             "signature": str(self),
             "doc": self.doc,
+            # How the structured values travel; listed only for MessagePack, so JSON reports read as before.
+            **({"wire": self.wire} if self.wire != "json" else {}),
         }
 
 
@@ -178,6 +186,7 @@ def _parse_record(line: str, source: str) -> tuple[Signature | RecordedType | St
             result_wasm=(str(record["result_wasm"]),) if record.get("result_wasm") else (),
             kind=cast(Kind, str(record.get("kind", "export"))),
             doc=str(record.get("doc", "")),
+            wire=cast(StructWire, str(record.get("wire", "json"))),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PluginLoadError(f"{source} has malformed wasmforge metadata (missing {error}): {line[:120]}") from error
@@ -197,6 +206,7 @@ _ALLOWED = {
     "abi": ("native", "buffer"),
     "input": ("none", "str", "bytes", "json"),
     "output": ("unit", "str", "bytes", "json"),
+    "wire": ("json", "msgpack"),
 }
 
 
@@ -211,6 +221,8 @@ def _record_problem(signature: Signature) -> str:
             return f"parameter {param.name} has wire {param.wire!r}"
         if param.wire == "number" and (param.wasm not in _WASM_NUMBERS or WASM_OF.get(param.type) != param.wasm):
             return f"number parameter {param} travels as wasm type {param.wasm!r}"
+    if signature.wire == "msgpack" and signature.kind == "import":
+        return "a host function with wire 'msgpack' (host functions speak JSON)"
     if any(t not in _WASM_NUMBERS for t in signature.result_wasm):
         return f"result_wasm {signature.result_wasm!r}"
     if signature.abi == "native" and any(p.wire != "number" for p in signature.params):

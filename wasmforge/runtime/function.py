@@ -29,6 +29,8 @@ from ..abi.codec import (
     decode_error_data,
     decode_output,
     encode_input,
+    msgpack_decoder,
+    msgpack_encoder,
     number_from_wasm,
     number_to_wasm,
     passes_as_is,
@@ -529,6 +531,9 @@ class PluginFunction:
                         plugin=plugin_name, function=signature.name,
                     ) from error
             return read_text
+        if signature.wire == "msgpack":
+            decode = msgpack_decoder(signature, plugin_name)
+            return lambda memory, pointer, length: decode(memory.read(pointer, length))
         return lambda memory, pointer, length: decode_output(signature, memory.read(pointer, length), plugin_name)
 
 def _has_input_buffer(loaded: LoadedPlugin) -> bool:
@@ -566,6 +571,8 @@ def _encoder(signature: Signature) -> Callable[[tuple[Any, ...]], Any]:
                 return value if value.format == "B" and value.ndim == 1 else value.cast("B")
             return encode_input(signature, args)
         return encode_bytes
+    if signature.wire == "msgpack" and signature.input == "json":
+        return msgpack_encoder(signature)
     return lambda args: encode_input(signature, args)
 
 

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.result(f"wasi: {'yes' if report['wasi'] else 'no'}")
         out.result("exports:")
         for export in report["exports"]:
-            out.result(f"  {export['signature']}  [{export['abi']}]")
+            wire = f", {export['wire']}" if "wire" in export else ""
+            out.result(f"  {export['signature']}  [{export['abi']}{wire}]")
         if report["types"]:
             out.result("types (#[plugin_type]):")
             for recorded in report["types"]:

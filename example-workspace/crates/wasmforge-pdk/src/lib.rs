@@ -21,6 +21,8 @@ pub use example_macro::{host_fn, plugin_fn, plugin_state, plugin_type};
 /// Re-exported so plugins and the runner agree on one serde_json.
 pub use serde_json;
 
+pub mod msgpack;
+
 /// Version of the wire contract this crate speaks; recorded in every export's
 /// metadata so a host can refuse a plugin it does not understand.
 pub const WIRE_VERSION: u32 = 1;
@@ -322,6 +324,51 @@ pub mod __private {
     }
 
     known_args!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>);
+
+    /// `#[plugin_fn(wire = "msgpack")]`: the argument list is one MessagePack array,
+    /// one element per argument, each decoded in turn.
+    pub fn args_msgpack(input: &[u8], count: usize) -> Result<MsgpackArgs<'_>, Failure> {
+        let mut de = crate::msgpack::Deserializer::new(input);
+        match de.array_header() {
+            Ok(Some(n)) if n == count => Ok(MsgpackArgs { de }),
+            Ok(Some(n)) => Err(Failure::BadInput(format!("expected {} arguments, got {}", count, n))),
+            Ok(None) => Err(Failure::BadInput("the arguments are not a MessagePack array".to_string())),
+            Err(e) => Err(Failure::BadInput(format!("the arguments are not MessagePack: {}", e))),
+        }
+    }
+
+    /// The arguments of one MessagePack call, taken in order.
+    pub struct MsgpackArgs<'a> {
+        de: crate::msgpack::Deserializer<'a>,
+    }
+
+    impl<'a> MsgpackArgs<'a> {
+        /// The next argument (numbers, strings and bytes too: the name matches [`JsonArgs`]).
+        pub fn known<T: serde::Deserialize<'a>>(&mut self, param: &str) -> Result<T, Failure> {
+            self.serde(param)
+        }
+
+        /// The next argument, of any type serde can decode.
+        pub fn serde<T: serde::Deserialize<'a>>(&mut self, param: &str) -> Result<T, Failure> {
+            match T::deserialize(&mut self.de) {
+                Ok(value) => Ok(value),
+                Err(e) => Err(Failure::BadInput(format!("argument `{}`: {}", param, e))),
+            }
+        }
+
+        /// Error if bytes follow the array.
+        pub fn finish(self) -> Result<(), Failure> {
+            self.de.end().map_err(|e| Failure::BadInput(format!("the arguments: {}", e)))
+        }
+    }
+
+    /// A result of a `wire = "msgpack"` function, as MessagePack.
+    pub fn ret_msgpack<T: serde::Serialize + ?Sized>(value: &T) -> Outcome {
+        match crate::msgpack::to_vec(value) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(Failure::Error(format!("result could not be encoded as MessagePack: {}", e))),
+        }
+    }
 
     // Error paths are functions of their own, so they are compiled once here and
     // not once per type in the plugin.

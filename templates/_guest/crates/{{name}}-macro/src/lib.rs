@@ -27,24 +27,51 @@ const WIRE_VERSION: u32 = 1;
 /// The version of `type` records: hosts that know only v1 refuse them with
 /// "upgrade wasmforge" instead of misreading them (docs/ABI.md, "Versioning").
 const TYPE_RECORD_VERSION: u32 = 2;
+/// The version of records of `wire = "msgpack"` functions: hosts that know only
+/// JSON refuse them with "upgrade wasmforge" instead of sending JSON to them.
+const MSGPACK_RECORD_VERSION: u32 = 3;
 
 /// Names the host or the guest runtime already use.
 const RESERVED_NAMES: &[&str] = &["memory", "main", "_start", "_initialize"];
 
 #[proc_macro_attribute]
 pub fn plugin_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = TokenStream2::from(attr);
-        return syn::Error::new_spanned(attr, "#[plugin_fn] takes no arguments").to_compile_error().into();
-    }
+    let msgpack = match wire_option(TokenStream2::from(attr)) {
+        Ok(msgpack) => msgpack,
+        Err(error) => return error.to_compile_error().into(),
+    };
     let function = syn::parse_macro_input!(item as ItemFn);
-    match expand(&function) {
+    match expand(&function, msgpack) {
         Ok(glue) => quote!(#function #glue).into(),
         Err(error) => {
             let error = error.to_compile_error();
             quote!(#function #error).into()
         }
     }
+}
+
+/// The one option `#[plugin_fn]` takes: `wire = "msgpack"` (or `wire = "json"`, the
+/// default). True for MessagePack. Read from the tokens, so syn 1 and 2 both work.
+fn wire_option(attr: TokenStream2) -> syn::Result<bool> {
+    if attr.is_empty() {
+        return Ok(false);
+    }
+    let tokens: Vec<proc_macro2::TokenTree> = attr.clone().into_iter().collect();
+    if let [proc_macro2::TokenTree::Ident(key), proc_macro2::TokenTree::Punct(eq), literal] = tokens.as_slice() {
+        if key == "wire" && eq.as_char() == '=' {
+            if let Ok(text) = syn::parse2::<syn::LitStr>(literal.to_token_stream()) {
+                match text.value().as_str() {
+                    "msgpack" => return Ok(true),
+                    "json" => return Ok(false),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Err(syn::Error::new_spanned(
+        attr,
+        "#[plugin_fn] takes only `wire = \"msgpack\"` (or `wire = \"json\"`, the default)",
+    ))
 }
 
 /// `#[plugin_type]` on a serde struct or enum records its fields (names, Rust
@@ -265,8 +292,17 @@ fn expand_host_fn(function: &syn::ForeignItemFn) -> syn::Result<TokenStream2> {
     let name = &sig.ident;
     let name_text = name.to_string();
     let (native, input_wire, output_wire) = conventions(&params, &returns);
-    let record =
-        metadata("import", &name_text, &params, &returns, native, input_wire, output_wire, &doc_text(&function.attrs));
+    let record = metadata(
+        false,
+        "import",
+        &name_text,
+        &params,
+        &returns,
+        native,
+        input_wire,
+        output_wire,
+        &doc_text(&function.attrs),
+    );
     let line = format!("{}\n", record);
     let record_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
     let record_len = line.len();
@@ -425,7 +461,7 @@ struct Returns {
     fallible: bool,
 }
 
-fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
+fn expand(function: &ItemFn, msgpack: bool) -> syn::Result<TokenStream2> {
     let sig = &function.sig;
     check_signature(sig)?;
     let name = &sig.ident;
@@ -441,8 +477,11 @@ fn expand(function: &ItemFn) -> syn::Result<TokenStream2> {
 
     let (native, input_wire, output_wire) = conventions(&params, &returns);
 
-    let glue = glue_fn(function, &params, &returns, input_wire);
+    // MessagePack carries what JSON would: numbers and bools go natively, raw text and bytes as they are.
+    let msgpack = msgpack && !native;
+    let glue = glue_fn(function, &params, &returns, input_wire, msgpack);
     let record = metadata(
+        msgpack,
         "export",
         &export_name,
         &params,
@@ -644,7 +683,7 @@ fn number_wasm_type(ident: &str) -> Option<&'static str> {
 /// per function; so it unpacks results with `match` (not `?` and `map_err`, each
 /// a generic function per type) and hands errors and numbers to the pdk's
 /// non-generic helpers, which are compiled once, optimized.
-fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &str) -> TokenStream2 {
+fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &str, msgpack: bool) -> TokenStream2 {
     let name = &function.sig.ident;
     let glue_name = format_ident!("__wf_call_{}", name);
     let input = format_ident!("__wf_input");
@@ -687,12 +726,25 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
                     };
                 )
             });
-            quote! {
-                let mut __wf_args = match ::wasmforge_pdk::__private::args_json(#input, #count) {
-                    Ok(__wf_args) => __wf_args,
-                    Err(__wf_failure) => return Err(__wf_failure),
-                };
-                #(#each)*
+            if msgpack {
+                quote! {
+                    let mut __wf_args = match ::wasmforge_pdk::__private::args_msgpack(#input, #count) {
+                        Ok(__wf_args) => __wf_args,
+                        Err(__wf_failure) => return Err(__wf_failure),
+                    };
+                    #(#each)*
+                    if let Err(__wf_failure) = __wf_args.finish() {
+                        return Err(__wf_failure);
+                    }
+                }
+            } else {
+                quote! {
+                    let mut __wf_args = match ::wasmforge_pdk::__private::args_json(#input, #count) {
+                        Ok(__wf_args) => __wf_args,
+                        Err(__wf_failure) => return Err(__wf_failure),
+                    };
+                    #(#each)*
+                }
             }
         }
     };
@@ -722,6 +774,9 @@ fn glue_fn(function: &ItemFn, params: &[Param], returns: &Returns, input_wire: &
             quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_raw(__wf_value))
         }
         Wire::Unit => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_unit(__wf_value)),
+        Wire::Number(_) | Wire::Json if msgpack => {
+            quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_msgpack(&__wf_value))
+        }
         Wire::Number(_) => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_number(__wf_value)),
         Wire::Json => quote_spanned!(value_span=> ::wasmforge_pdk::__private::ret_json(&__wf_value)),
     };
@@ -824,6 +879,7 @@ fn buffer_export(name: &syn::Ident, owned: bool) -> TokenStream2 {
 
 /// One JSON object describing the export (docs/ABI.md, "Metadata").
 fn metadata(
+    msgpack: bool,
     kind: &str,
     name: &str,
     params: &[Param],
@@ -855,9 +911,11 @@ fn metadata(
         _ => String::new(),
     };
     let doc = if doc.is_empty() { String::new() } else { format!(",\"doc\":\"{}\"", escape(doc)) };
+    // "wire": how the "json" input and output travel; absent means JSON (older hosts and plugins).
+    let (version, wire) = if msgpack { (MSGPACK_RECORD_VERSION, ",\"wire\":\"msgpack\"") } else { (WIRE_VERSION, "") };
     format!(
-        "{{\"v\":{},\"kind\":\"{}\",\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}{}}}",
-        WIRE_VERSION,
+        "{{\"v\":{},\"kind\":\"{}\",\"name\":\"{}\",\"abi\":\"{}\",\"input\":\"{}\",\"output\":\"{}\",\"params\":[{}],\"returns\":\"{}\",\"fallible\":{}{}{}{}}}",
+        version,
         kind,
         escape(name),
         if native { "native" } else { "buffer" },
@@ -867,6 +925,7 @@ fn metadata(
         escape(&returns_text),
         returns.fallible,
         result_wasm,
+        wire,
         doc,
     )
 }
