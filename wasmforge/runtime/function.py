@@ -164,7 +164,25 @@ class PluginFunction:
         """
         signature = self.signature
         params, results = self._wasm_types
-        namespace: dict[str, Any] = {
+        namespace = self._lean_globals(holder)
+        namespace.update({
+            "arity_error": self._arity_error,
+            "too_few": self._too_few,
+            "given": _given,
+            "fix": self._from_wasm,
+            **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
+        })
+        wanted = f"its metadata says ({', '.join(params)}) -> ({', '.join(results)})"
+        namespace["rebind"] = self._rebinder(holder, namespace, (tuple(params), tuple(results)), wanted)
+        types_key = tuple(p.type for p in signature.params)
+        code = _lean_code(types_key, tuple(params), tuple(results), self._from_wasm is not None,
+                          self.loaded.limits.interruptible)
+        exec(code, namespace)  # noqa: S102
+        return namespace["call"]  # type: ignore[no-any-return]
+
+    def _lean_globals(self, holder: SingleInstance) -> dict[str, Any]:
+        """The globals every generated lean call reads: the holder and its lock, the thread checks, failures."""
+        return {
             "MISSING": _MISSING,
             "interrupts": interrupt.STATE,
             "ident": interrupt.get_ident,
@@ -178,37 +196,34 @@ class PluginFunction:
             "owned": holder.owned,
             "bound": _MISSING,  # never an instance, nor None (no instance yet): the first call binds
             "failure": self._failure,
-            "arity_error": self._arity_error,
-            "too_few": self._too_few,
-            "given": _given,
-            "fix": self._from_wasm,
-            **{f"c{i}": convert for i, convert in enumerate(self._to_wasm)},
         }
-        export, name = self._export, signature.name
+
+    def _rebinder(self, holder: SingleInstance, namespace: dict[str, Any], wasm_types: tuple[tuple[str, ...], ...],
+                  wanted: str, no_memory: Optional[Callable[[], PluginProtocolError]] = None,
+                  ) -> Callable[[Optional[LiveInstance]], LiveInstance]:
+        """``rebind`` for generated code: points its globals at ``live``'s export (a fresh instance if None),
+        after checking the export is ``wasm_types`` (``wanted`` says why) and, given ``no_memory``, that
+        the instance has a memory (``memory_of_bound``)."""
+        export, name, plugin_name = self._export, self.signature.name, self.loaded.name
 
         def rebind(live: Optional[LiveInstance]) -> LiveInstance:
-            """Points the generated call's globals at ``live``'s export (a fresh instance if None)."""
             if live is None:
                 live = holder.renew()
+            if no_memory is not None and live.fast_memory is None:
+                raise no_memory()
             export(live, name)  # PluginProtocolError if it is missing
             fast = live.fast_func(name)
             assert fast is not None and fast.parts["wasm_memory"] is None  # memories never move (engines.py)
-            if (fast.params, fast.results) != (tuple(params), tuple(results)):
+            if (fast.params, fast.results) != wasm_types:
                 raise PluginProtocolError(
-                    f"{self.loaded.name} exports {name} as ({', '.join(fast.params)}) -> ({', '.join(fast.results)}), "
-                    f"but its metadata says ({', '.join(params)}) -> ({', '.join(results)})",
-                    plugin=self.loaded.name, function=name,
+                    f"{plugin_name} exports {name} as ({', '.join(fast.params)}) -> ({', '.join(fast.results)}), "
+                    f"but {wanted}", plugin=plugin_name, function=name,
                 )
             namespace.update(fast.parts)
-            namespace["bound"] = live
+            namespace["bound"], namespace["memory_of_bound"] = live, live.fast_memory
             return live
 
-        namespace["rebind"] = rebind
-        types_key = tuple(p.type for p in signature.params)
-        code = _lean_code(types_key, tuple(params), tuple(results), self._from_wasm is not None,
-                          self.loaded.limits.interruptible)
-        exec(code, namespace)  # noqa: S102
-        return namespace["call"]  # type: ignore[no-any-return]
+        return rebind
 
     def _lean_buffer(self, holder: SingleInstance) -> Callable[..., Any]:
         """A buffer call (or a native one whose types the lean code cannot take) with no limits and
@@ -275,21 +290,9 @@ class PluginFunction:
         like the lean native path, with the export's C call, the write of the arguments, the read of
         the descriptor and of a plain result inline; ``finish`` takes every other outcome. Its frames
         show a solo call running the way the lean native path's do (instances.py)."""
-        steps, name = self._buffer_steps(), self.signature.name
-        namespace: dict[str, Any] = {
-            "MISSING": _MISSING,
-            "interrupts": interrupt.STATE,
-            "ident": interrupt.get_ident,
-            "MAIN": interrupt.MAIN_THREAD,
-            "FAR": interrupt.FAR,
-            "holder": holder,
-            "claim": holder.claim,
-            "drain": holder.drain,
-            "acquire": holder.lock.acquire,
-            "release": holder.lock.release,
-            "owned": holder.owned,
-            "bound": _MISSING,  # never an instance, nor None (no instance yet): the first call binds
-            "failure": self._failure,
+        steps = self._buffer_steps()
+        namespace = self._lean_globals(holder)
+        namespace.update({
             "arity": len(self.signature.params),
             "arity_error": self._arity_error,
             "into": self._out_buffer,
@@ -300,28 +303,9 @@ class PluginFunction:
             "read_result": steps.read,
             "unpack_from": _WIDE_DESCRIPTOR.unpack_from,
             "DESCRIPTOR_SIZE": _WIDE_DESCRIPTOR.size,
-        }
-        export, loaded_name = self._export, self.loaded.name
-
-        def rebind(live: Optional[LiveInstance]) -> LiveInstance:
-            """Points the generated call's globals at ``live``'s export and memory (a fresh instance if None)."""
-            if live is None:
-                live = holder.renew()
-            if live.fast_memory is None:
-                raise steps.no_memory()
-            export(live, name)  # PluginProtocolError if it is missing
-            fast = live.fast_func(name)
-            assert fast is not None and fast.parts["wasm_memory"] is None  # memories never move (engines.py)
-            if (fast.params, fast.results) != (("i32", "i32"), ("i32",)):
-                raise PluginProtocolError(
-                    f"{loaded_name} exports {name} as ({', '.join(fast.params)}) -> ({', '.join(fast.results)}), "
-                    "but a buffer call is (i32, i32) -> (i32)", plugin=loaded_name, function=name,
-                )
-            namespace.update(fast.parts)
-            namespace["bound"], namespace["memory_of_bound"] = live, live.fast_memory
-            return live
-
-        namespace["rebind"] = rebind
+        })
+        namespace["rebind"] = self._rebinder(holder, namespace, (("i32", "i32"), ("i32",)),
+                                             "a buffer call is (i32, i32) -> (i32)", steps.no_memory)
         code = _one_trip_code(self.loaded.limits.interruptible, self.signature.input == "bytes",
                               self.signature.output == "bytes")
         exec(code, namespace)  # noqa: S102
