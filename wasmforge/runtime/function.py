@@ -580,42 +580,61 @@ def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: t
     Arguments are positional parameters with a marker default (no ``*args`` tuple to make
     and unpack); a missing or extra one is the same ArgumentError as before.
     ``interruptible``: re-arm the store for Ctrl-C when the calling thread (or an interrupt) changed its arming.
-    In ``locked``, the lock is taken inside the ``try`` and released there only if this thread
-    owns it: a KeyboardInterrupt that Python raises the moment ``acquire()`` returns cannot
-    leave it held, and one that interrupts ``acquire()`` itself (waiting for another thread)
-    does not release a lock it never took. Nothing is added to the path of a call that succeeds.
+    The solo and locked halves are :func:`_solo_then_locked`'s.
     """
     names = [f"a{i}" for i in range(len(param_types))]
     arguments = "".join(f"{name}=MISSING, " for name in names)
     count = f"given(more, ({''.join(n + ', ' for n in names)}))"
-    body = [
-        "live = holder.current",
-        "if live is not bound: live = rebind(live)",
-        *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
-          if interruptible else []),
-        *inline_call(params, results, names, "result"),
-    ]
-    ret = "    return fix(result)" if fixes_result else "    return result"
-    passed = ", ".join(["me", *names])
-    lines = [
+    head = [
         f"def call(owner, {arguments}*more):",
         f"    if more: raise arity_error({count})",
         # A missing argument is the marker, which no fast check passes: it is caught on the slow side.
         *(f"    {_inline_check(f'a{index}', rust_type)}: "
           f"a{index} = c{index}(a{index}) if a{index} is not MISSING else too_few({count})"
           for index, rust_type in enumerate(param_types)),
+    ]
+    body = [*_bind_instance(interruptible), *inline_call(params, results, names, "result")]
+    lines = _solo_then_locked(head, names, body, "fix(result)" if fixes_result else "result")
+    return compile("\n".join(lines), FAST_CALL_FILE, "exec")
+
+
+def _bind_instance(interruptible: bool) -> list[str]:
+    """The first lines of a generated call's work: ``live``, bound (re-bound after a trap replaced it),
+    and with ``interruptible`` armed for Ctrl-C as the calling thread needs."""
+    return [
+        "live = holder.current",
+        "if live is not bound: live = rebind(live)",
+        *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
+          if interruptible else []),
+    ]
+
+
+def _solo_then_locked(head: list[str], passed: Sequence[str], body: list[str], result: str) -> list[str]:
+    """The two functions of every generated lean call: ``call`` (``head``, its checked arguments,
+    then the solo path: ``body`` with no lock, as instances.py's SingleInstance says) and
+    ``locked`` (``body`` under the lock, once another thread has called), both returning ``result``.
+    ``passed``: the locals ``call`` hands ``locked`` besides the thread id.
+
+    In ``locked``, the lock is taken inside the ``try`` and released there only if this thread
+    owns it: a KeyboardInterrupt that Python raises the moment ``acquire()`` returns cannot
+    leave it held, and one that interrupts ``acquire()`` itself (waiting for another thread)
+    does not release a lock it never took. Nothing is added to the path of a call that succeeds.
+    """
+    handed = ", ".join(["me", *passed])
+    return [
+        *head,
         "    me = ident()",
         "    solo = holder.solo",
-        f"    if me != solo and (solo == 0 or not claim(me)): return locked({passed})",
+        f"    if me != solo and (solo == 0 or not claim(me)): return locked({handed})",
         "    live = None",
         "    try:",
         *(f"        {line}" for line in body),
         "    except BaseException as error:",
         "        failed = failure(error, live, False)",
         "        raise failed from failed.__cause__",
-        ret,
+        f"    return {result}",
         "",
-        f"def locked({passed}):",
+        f"def locked({handed}):",
         "    live = None",
         "    try:",
         "        acquire()",
@@ -628,9 +647,8 @@ def _lean_code(param_types: tuple[str, ...], params: tuple[str, ...], results: t
         "            if owned(): release()",
         "        raise failed from failed.__cause__",
         "    release()",
-        ret,
+        f"    return {result}",
     ]
-    return compile("\n".join(lines), FAST_CALL_FILE, "exec")
 
 
 @functools.lru_cache(maxsize=8)
@@ -643,10 +661,7 @@ def _one_trip_code(interruptible: bool, bytes_in: bool, bytes_out: bool) -> Any:
     ``outside`` only after the memory's view was re-taken (it may have grown).
     """
     body = [
-        "live = holder.current",
-        "if live is not bound: live = rebind(live)",
-        *(["if live.armed is not (interrupts.main if me == MAIN else FAR): live.follow_thread()"]
-          if interruptible else []),
+        *_bind_instance(interruptible),
         "memory = memory_of_bound",
         *(["payload = args[0]",
            "if type(payload) is not bytes and type(payload) is not bytearray: payload = encode(args)"] if bytes_in
@@ -679,36 +694,12 @@ def _one_trip_code(interruptible: bool, bytes_in: bool, bytes_out: bool) -> Any:
         "else:",
         "    result = finish(live, memory, status, out_ptr, out_len, out)",
     ]
-    lines = [
+    head = [
         "def call(owner, *args, out=None):",
         "    if len(args) != arity: raise arity_error(len(args))",
         "    if out is not None: out = into(out)",
-        "    me = ident()",
-        "    solo = holder.solo",
-        "    if me != solo and (solo == 0 or not claim(me)): return locked(me, args, out)",
-        "    live = None",
-        "    try:",
-        *(f"        {line}" for line in body),
-        "    except BaseException as error:",
-        "        failed = failure(error, live, False)",
-        "        raise failed from failed.__cause__",
-        "    return result",
-        "",
-        "def locked(me, args, out):",
-        "    live = None",
-        "    try:",
-        "        acquire()",
-        "        if holder.undrained: drain(me)",
-        *(f"        {line}" for line in body),
-        "    except BaseException as error:",
-        "        try:",
-        "            failed = failure(error, live, False)",
-        "        finally:",
-        "            if owned(): release()",
-        "        raise failed from failed.__cause__",
-        "    release()",
-        "    return result",
     ]
+    lines = _solo_then_locked(head, ("args", "out"), body, "result")
     return compile("\n".join(lines), FAST_CALL_FILE, "exec")
 
 
