@@ -40,6 +40,7 @@ def diagnostics(demo, tmp_path_factory: pytest.TempPathFactory) -> str:
         ("BAD-ASYNC", "functions cannot be async", "async"),
         ("BAD-RESERVED", "`memory` is reserved by the wasm module", "memory"),
         ("BAD-WIRE", 'takes only `wire = "msgpack"` (or `wire = "json"`, the default)', "wire"),
+        ("BAD-ARGS", "#[plugin_type] takes no arguments", "strict"),
         ("BAD-SERDE", "the trait bound `NotSerde: serde::de::Deserialize", "NotSerde"),
         ("BAD-RETURN", "the trait bound `NotSerde: serde::ser::Serialize", "NotSerde"),
     ],

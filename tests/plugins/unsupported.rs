@@ -24,6 +24,9 @@ pub fn memory() {} // BAD-RESERVED
 #[plugin_fn(wire = "cbor")] // BAD-WIRE
 pub fn other_wire() {}
 
+#[wasmforge_pdk::plugin_type(strict)] // BAD-ARGS
+pub struct Strict;
+
 pub struct NotSerde;
 
 #[plugin_fn]

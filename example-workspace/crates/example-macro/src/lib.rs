@@ -81,9 +81,8 @@ fn wire_option(attr: TokenStream2) -> syn::Result<bool> {
 /// in `wasmforge stubs`. The item itself is left exactly as written.
 #[proc_macro_attribute]
 pub fn plugin_type(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = TokenStream2::from(attr);
-        return syn::Error::new_spanned(attr, "#[plugin_type] takes no arguments").to_compile_error().into();
+    if let Some(error) = refuse_arguments(attr, "#[plugin_type]") {
+        return error;
     }
     let original = TokenStream2::from(item.clone());
     let input = syn::parse_macro_input!(item as syn::DeriveInput);
@@ -112,6 +111,15 @@ pub fn plugin_type(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// One JSON object describing a struct or enum (docs/ABI.md, "Type records").
+/// The compile error for arguments given to an attribute that takes none (`what`: `#[host_fn]`).
+fn refuse_arguments(attr: TokenStream, what: &str) -> Option<TokenStream> {
+    if attr.is_empty() {
+        return None;
+    }
+    let message = format!("{} takes no arguments", what);
+    Some(syn::Error::new_spanned(TokenStream2::from(attr), message).to_compile_error().into())
+}
+
 fn type_record(input: &syn::DeriveInput) -> syn::Result<String> {
     if !input.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(&input.generics, "#[plugin_type] types cannot be generic"));
@@ -199,9 +207,8 @@ fn has_serde_attr(attrs: &[syn::Attribute]) -> bool {
 /// metadata. One per plugin.
 #[proc_macro_attribute]
 pub fn plugin_state(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = TokenStream2::from(attr);
-        return syn::Error::new_spanned(attr, "#[plugin_state] takes no arguments").to_compile_error().into();
+    if let Some(error) = refuse_arguments(attr, "#[plugin_state]") {
+        return error;
     }
     let original = TokenStream2::from(item.clone());
     let item = syn::parse_macro_input!(item as syn::ItemStatic);
@@ -255,9 +262,8 @@ pub fn plugin_state(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `wasmforge_pdk::native::register_host_fn`.
 #[proc_macro_attribute]
 pub fn host_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = TokenStream2::from(attr);
-        return syn::Error::new_spanned(attr, "#[host_fn] takes no arguments").to_compile_error().into();
+    if let Some(error) = refuse_arguments(attr, "#[host_fn]") {
+        return error;
     }
     let block = syn::parse_macro_input!(item as ItemForeignMod);
     let mut out = TokenStream2::new();
