@@ -85,6 +85,8 @@ class PluginFunction:
             self._from_wasm = number_from_wasm(signature.returns if signature.abi == "native" else "",
                                                self._invalid_result)
             self._wasm_types = ([p.wasm or "i32" for p in signature.params], list(signature.result_wasm))
+        #: What ``inspect.signature`` and ``help`` show: ``(one: int, two: int) -> int``.
+        self.__signature__ = self.python_signature()
         #: The call path as a plain function whose first parameter is what it is bound to (and ignores):
         #: bound as a method, it costs a call no more than the function itself (functools.partial
         #: costs about 0.04 µs), and a method of a plugin's Recipe pickles as that plugin's export.
@@ -92,7 +94,6 @@ class PluginFunction:
         #: The call path bound to this object: ``plugin.function("add").call(1, 2)``.
         self.call: Callable[..., Any] = types.MethodType(self.unbound, self)
         self.__doc__ = self.unbound.__doc__
-        self.__signature__ = self.python_signature()
 
     def __call__(self, *args: Any, **options: Any) -> Any:
         return self.call(*args, **options)
@@ -120,7 +121,7 @@ class PluginFunction:
         call.__doc__ = self.signature.doc or str(self.signature)
         call.signature = self.signature  # type: ignore[attr-defined]
         # What inspect and help show for the bound method: they drop this first parameter.
-        python = self.python_signature()
+        python = self.__signature__
         owner = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
         call.__signature__ = python.replace(parameters=[owner, *python.parameters.values()])  # type: ignore[attr-defined]
         return call
